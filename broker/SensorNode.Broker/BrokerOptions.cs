@@ -1,0 +1,66 @@
+using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Sessions;
+
+namespace SensorNode.Broker;
+
+/// <summary>Decides whether a CONNECT's credentials are accepted (issue #6 brings password files and ACLs).</summary>
+public delegate ConnectReturnCode ConnectAuthenticator(ConnectPacket connect);
+
+/// <summary>Everything the broker can be told; defaults are what the executable runs with.</summary>
+public sealed class BrokerOptions
+{
+    public const int DefaultPort = 1883;
+
+    /// <summary>TCP port; 0 picks a free port (reported by <see cref="Hosting.BrokerServer.Port"/> and logged).</summary>
+    public int Port { get; set; } = DefaultPort;
+
+    /// <summary>
+    /// Listen address: "localhost" (both loopback addresses, the default), "any" / "0.0.0.0" / "::", or an IP address.
+    /// </summary>
+    public string BindAddress { get; set; } = "localhost";
+
+    /// <summary>Where durable state will live (issue #5); created at start-up.</summary>
+    public string? DataDirectory { get; set; }
+
+    /// <summary>Largest packet accepted, fixed header included; bigger ones close the connection.</summary>
+    public int MaxPacketSize { get; set; } = 1024 * 1024;
+
+    /// <summary>A socket that has not completed CONNECT in this time is closed.</summary>
+    public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
+
+    /// <summary>How often keep-alive and connect deadlines are checked.</summary>
+    public TimeSpan TimeoutCheckInterval { get; set; } = TimeSpan.FromMilliseconds(250);
+
+    /// <summary>How long shutdown waits for connections to flush before cutting them.</summary>
+    public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);
+
+    public SessionLimits Sessions { get; set; } = new();
+
+    /// <summary>Optional credential check; null accepts every client.</summary>
+    public ConnectAuthenticator? Authenticator { get; set; }
+
+    /// <summary>Checks values that would make the broker misbehave; throws with the option's name.</summary>
+    public void Validate()
+    {
+        if (Port is < 0 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Port), Port, "port must be 0-65535");
+        }
+
+        if (MaxPacketSize is < 16 or > MqttFrameReader.MaxRemainingLength + 5)
+        {
+            throw new ArgumentOutOfRangeException(nameof(MaxPacketSize), MaxPacketSize, "max packet size must be 16..268435460 bytes");
+        }
+
+        if (Sessions.MaxInflightMessages is < 1 or > 65535)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Sessions.MaxInflightMessages), Sessions.MaxInflightMessages, "must be 1-65535");
+        }
+
+        if (Sessions.MaxQueuedMessages < 1 || Sessions.MaxQueuedBytes < 1)
+        {
+            throw new ArgumentOutOfRangeException(nameof(Sessions), "queue bounds must be positive");
+        }
+    }
+}

@@ -1,0 +1,61 @@
+namespace SensorNode.Broker.Diagnostics;
+
+/// <summary>Why a message was not delivered to a subscriber.</summary>
+public enum DropReason
+{
+    /// <summary>The subscriber's queue was at its message or byte bound.</summary>
+    QueueFull,
+}
+
+/// <summary>Broker-wide counters, updated lock-free on the hot path and read by $SYS, /metrics and tests.</summary>
+public sealed class BrokerMetrics
+{
+    private long _connectionsAccepted;
+    private long _clientsConnected;
+    private long _messagesReceived;
+    private long _messagesSent;
+    private long _bytesReceived;
+    private long _bytesSent;
+    private long _droppedQueueFull;
+    private long _protocolErrors;
+
+    public long ConnectionsAccepted => Interlocked.Read(ref _connectionsAccepted);
+
+    public long ClientsConnected => Interlocked.Read(ref _clientsConnected);
+
+    public long MessagesReceived => Interlocked.Read(ref _messagesReceived);
+
+    public long MessagesSent => Interlocked.Read(ref _messagesSent);
+
+    public long BytesReceived => Interlocked.Read(ref _bytesReceived);
+
+    public long BytesSent => Interlocked.Read(ref _bytesSent);
+
+    public long DroppedQueueFull => Interlocked.Read(ref _droppedQueueFull);
+
+    public long ProtocolErrors => Interlocked.Read(ref _protocolErrors);
+
+    public void CountConnectionAccepted() => Interlocked.Increment(ref _connectionsAccepted);
+
+    public void CountClientConnected(int delta) => Interlocked.Add(ref _clientsConnected, delta);
+
+    public void CountReceived(long bytes) => Interlocked.Add(ref _bytesReceived, bytes);
+
+    public void CountSent(long bytes) => Interlocked.Add(ref _bytesSent, bytes);
+
+    public void CountMessageReceived() => Interlocked.Increment(ref _messagesReceived);
+
+    public void CountMessagesSent(int count) => Interlocked.Add(ref _messagesSent, count);
+
+    public void CountProtocolError() => Interlocked.Increment(ref _protocolErrors);
+
+    public void CountDropped(DropReason reason)
+    {
+        switch (reason)
+        {
+            case DropReason.QueueFull:
+                Interlocked.Increment(ref _droppedQueueFull);
+                break;
+        }
+    }
+}

@@ -1,0 +1,234 @@
+namespace SensorNode.Broker.Routing;
+
+/// <summary>
+/// All subscriptions, indexed by topic level. A publish walks only the branches its topic can reach
+/// (exact level, '+', '#'), so cost grows with topic depth and matches, not with the number of
+/// subscriptions. Lookups use span-keyed dictionary lookups: matching a topic allocates nothing.
+/// </summary>
+public sealed class SubscriptionTrie
+{
+    private readonly Node _root = new(null, string.Empty);
+    private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
+    private int _count;
+
+    public int Count => Volatile.Read(ref _count);
+
+    /// <summary>Adds or replaces (same subscriber, same filter [MQTT-3.8.4-3]) a subscription. Returns true when it is new.</summary>
+    public bool Add(Subscription subscription)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            Node node = _root;
+            foreach (Range level in subscription.Filter.AsSpan().Split('/'))
+            {
+                node = node.GetOrAddChild(subscription.Filter[level]);
+            }
+
+            bool added = !node.Subscribers.ContainsKey(subscription.Subscriber);
+            node.Subscribers[subscription.Subscriber] = subscription;
+            if (added)
+            {
+                _count++;
+            }
+
+            return added;
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Removes a subscriber's subscription to exactly this filter. Returns true when one existed.</summary>
+    public bool Remove(string filter, Sessions.Session subscriber)
+    {
+        _lock.EnterWriteLock();
+        try
+        {
+            Node? node = _root;
+            foreach (Range level in filter.AsSpan().Split('/'))
+            {
+                node = node.TryGetChild(filter.AsSpan()[level]);
+                if (node is null)
+                {
+                    return false;
+                }
+            }
+
+            if (!node.Subscribers.Remove(subscriber))
+            {
+                return false;
+            }
+
+            _count--;
+            node.PruneIfEmpty();
+            return true;
+        }
+        finally
+        {
+            _lock.ExitWriteLock();
+        }
+    }
+
+    /// <summary>Adds every subscription whose filter matches <paramref name="topic"/> to <paramref name="matches"/>.</summary>
+    public void Match(string topic, List<Subscription> matches)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            bool dollarTopic = topic.Length > 0 && topic[0] == '$';
+            MatchLevel(_root, topic.AsSpan(), dollarTopic, matches);
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
+    private static void MatchLevel(Node node, ReadOnlySpan<char> rest, bool firstLevelOfDollarTopic, List<Subscription> matches)
+    {
+        int slash = rest.IndexOf('/');
+        ReadOnlySpan<char> level = slash < 0 ? rest : rest[..slash];
+
+        // Filters beginning with a wildcard do not match topics beginning with '$' [MQTT-4.7.2-1].
+        if (!firstLevelOfDollarTopic)
+        {
+            if (node.MultiLevel is { } hash)
+            {
+                AddAll(hash, matches);
+            }
+
+            if (node.SingleLevel is { } plus)
+            {
+                Descend(plus, rest, slash, matches);
+            }
+        }
+
+        if (node.TryGetExactChild(level) is { } exact)
+        {
+            Descend(exact, rest, slash, matches);
+        }
+    }
+
+    private static void Descend(Node child, ReadOnlySpan<char> rest, int slash, List<Subscription> matches)
+    {
+        if (slash < 0)
+        {
+            AddAll(child, matches);
+
+            // "sport/#" also matches "sport" [MQTT-4.7.1-2].
+            if (child.MultiLevel is { } parentMatch)
+            {
+                AddAll(parentMatch, matches);
+            }
+        }
+        else
+        {
+            MatchLevel(child, rest[(slash + 1)..], false, matches);
+        }
+    }
+
+    private static void AddAll(Node node, List<Subscription> matches)
+    {
+        foreach (KeyValuePair<Sessions.Session, Subscription> entry in node.Subscribers)
+        {
+            matches.Add(entry.Value);
+        }
+    }
+
+    private sealed class Node
+    {
+        private readonly Node? _parent;
+        private readonly string _level;
+        private Dictionary<string, Node>? _children;
+        private Dictionary<string, Node>.AlternateLookup<ReadOnlySpan<char>> _childrenBySpan;
+
+        public Node(Node? parent, string level)
+        {
+            _parent = parent;
+            _level = level;
+        }
+
+        public Dictionary<Sessions.Session, Subscription> Subscribers { get; } = new(ReferenceEqualityComparer.Instance);
+
+        public Node? SingleLevel { get; private set; }
+
+        public Node? MultiLevel { get; private set; }
+
+        public Node? TryGetChild(ReadOnlySpan<char> level)
+        {
+            if (level.Length == 1)
+            {
+                if (level[0] == '+')
+                {
+                    return SingleLevel;
+                }
+
+                if (level[0] == '#')
+                {
+                    return MultiLevel;
+                }
+            }
+
+            return _children is not null && _childrenBySpan.TryGetValue(level, out Node? child) ? child : null;
+        }
+
+        /// <summary>Exact-level lookup used when matching a topic, where '+' and '#' are ordinary text.</summary>
+        public Node? TryGetExactChild(ReadOnlySpan<char> level) =>
+            _children is not null && _childrenBySpan.TryGetValue(level, out Node? child) ? child : null;
+
+        public Node GetOrAddChild(string level)
+        {
+            if (level == "+")
+            {
+                return SingleLevel ??= new Node(this, level);
+            }
+
+            if (level == "#")
+            {
+                return MultiLevel ??= new Node(this, level);
+            }
+
+            if (_children is null)
+            {
+                _children = new Dictionary<string, Node>(StringComparer.Ordinal);
+                _childrenBySpan = _children.GetAlternateLookup<ReadOnlySpan<char>>();
+            }
+
+            if (!_children.TryGetValue(level, out Node? child))
+            {
+                child = new Node(this, level);
+                _children.Add(level, child);
+            }
+
+            return child;
+        }
+
+        public void PruneIfEmpty()
+        {
+            Node node = this;
+            while (node._parent is { } parent && node.Subscribers.Count == 0 && node.SingleLevel is null && node.MultiLevel is null && (node._children is null || node._children.Count == 0))
+            {
+                parent.RemoveChild(node);
+                node = parent;
+            }
+        }
+
+        private void RemoveChild(Node child)
+        {
+            if (ReferenceEquals(SingleLevel, child))
+            {
+                SingleLevel = null;
+            }
+            else if (ReferenceEquals(MultiLevel, child))
+            {
+                MultiLevel = null;
+            }
+            else
+            {
+                _children?.Remove(child._level);
+            }
+        }
+    }
+}

@@ -1,0 +1,62 @@
+using SensorNode.Broker.Protocol;
+
+namespace SensorNode.Broker.Sessions;
+
+/// <summary>
+/// One packet waiting for a connection's writer: an acknowledgement or other control packet, or a PUBLISH
+/// (with its packet identifier already assigned). A struct so that queues of them allocate nothing per packet.
+/// </summary>
+public struct OutboundPacket
+{
+    public PacketType Type;
+    public ushort PacketId;
+    public ApplicationMessage? Message;
+    public byte Qos;
+    public bool Retain;
+    public bool Dup;
+    public byte[]? ReturnCodes;
+    public bool SessionPresent;
+    public ConnectReturnCode ReturnCode;
+
+    public static OutboundPacket Control(PacketType type, ushort packetId = 0) => new() { Type = type, PacketId = packetId };
+
+    public static OutboundPacket ConnAck(bool sessionPresent, ConnectReturnCode code) =>
+        new() { Type = PacketType.ConnAck, SessionPresent = sessionPresent, ReturnCode = code };
+
+    public static OutboundPacket SubAck(ushort packetId, byte[] returnCodes) =>
+        new() { Type = PacketType.SubAck, PacketId = packetId, ReturnCodes = returnCodes };
+
+    public static OutboundPacket Publish(ApplicationMessage message, byte qos, bool retain, bool dup, ushort packetId) =>
+        new() { Type = PacketType.Publish, Message = message, Qos = qos, Retain = retain, Dup = dup, PacketId = packetId };
+}
+
+/// <summary>A message waiting in a session's queue for a packet identifier and the writer.</summary>
+public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain);
+
+/// <summary>Where an unacknowledged outbound QoS 1/2 message stands (§4.3.2, §4.3.3).</summary>
+public enum InflightState : byte
+{
+    AwaitingPubAck,
+    AwaitingPubRec,
+    AwaitingPubComp,
+}
+
+/// <summary>An outbound QoS 1/2 message sent and not yet fully acknowledged.</summary>
+public struct InflightEntry
+{
+    public ApplicationMessage Message;
+    public byte Qos;
+    public bool Retain;
+    public InflightState State;
+    public long Sequence;
+}
+
+/// <summary>The link from a session to the network connection currently attached to it.</summary>
+public interface ISessionConnection
+{
+    /// <summary>Wakes the connection's writer: the session has packets for it.</summary>
+    void SignalOutput();
+
+    /// <summary>Closes the connection without DISCONNECT from the client (the will is published).</summary>
+    void Close(DisconnectReason reason);
+}

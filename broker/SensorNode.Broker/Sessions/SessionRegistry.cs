@@ -1,0 +1,45 @@
+using System.Collections.Concurrent;
+using SensorNode.Broker.Diagnostics;
+
+namespace SensorNode.Broker.Sessions;
+
+/// <summary>What opening a session for a CONNECT found and did.</summary>
+public readonly record struct SessionOpenResult(Session Session, bool SessionPresent, Session? Discarded, ISessionConnection? TakenOver);
+
+/// <summary>All sessions by client identifier; decides session reuse and takeover at CONNECT (3.1.1 §3.1.2.4, §3.1.4).</summary>
+public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics)
+{
+    private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
+    private readonly object _gate = new();
+
+    public int Count => _sessions.Count;
+
+    public ICollection<Session> Sessions => _sessions.Values;
+
+    public Session? Find(string clientId) => _sessions.TryGetValue(clientId, out Session? session) ? session : null;
+
+    /// <summary>
+    /// Finds or creates the session for a client. A connection already using the client id is returned as
+    /// taken over, for the caller to close [MQTT-3.1.4-2]. CleanSession=1 discards any previous session
+    /// [MQTT-3.1.2-6]; CleanSession=0 resumes one if it exists [MQTT-3.1.2-4].
+    /// </summary>
+    public SessionOpenResult Open(string clientId, bool cleanSession)
+    {
+        lock (_gate)
+        {
+            Session? existing = Find(clientId);
+            ISessionConnection? takenOver = existing?.Connection;
+            if (existing is not null && !cleanSession && !existing.CleanSession)
+            {
+                return new SessionOpenResult(existing, true, null, takenOver);
+            }
+
+            var session = new Session(clientId, cleanSession, limits, metrics);
+            _sessions[clientId] = session;
+            return new SessionOpenResult(session, false, existing, takenOver);
+        }
+    }
+
+    /// <summary>Removes exactly this session object, never a newer one with the same client id.</summary>
+    public bool Remove(Session session) => _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
+}

@@ -1,0 +1,354 @@
+using System.Buffers;
+using System.IO.Pipelines;
+using System.Runtime.InteropServices;
+using System.Threading.Channels;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Connections.Features;
+using Microsoft.Extensions.Logging;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Sessions;
+
+namespace SensorNode.Broker.Transport;
+
+/// <summary>
+/// One client connection: a read loop that parses frames in place from the transport's pipe and handles
+/// them synchronously, and a write loop that drains the session's outbound queue in batches, flushing
+/// once per batch. The read loop never waits on other clients; the write loop never blocks the reader.
+/// </summary>
+internal sealed partial class MqttConnection : ISessionConnection
+{
+    private const int MaxBatchPackets = 256;
+    private const int NoReason = -1;
+
+    private readonly ConnectionContext _context;
+    private readonly MqttBroker _broker;
+    private readonly PipeReader _input;
+    private readonly PipeWriter _output;
+    private readonly ILogger _logger;
+    private readonly Channel<bool> _outputSignal = Channel.CreateBounded<bool>(
+        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+
+    private readonly long _acceptedAt = Environment.TickCount64;
+    private long _lastReceivedAt = Environment.TickCount64;
+    private long _keepAliveLimitMs;
+    private int _closeReason = NoReason;
+    private volatile bool _gracefulClose;
+    private bool _flushBeforeClose;
+    private byte[]? _scratch;
+    private Task? _writer;
+
+    public MqttConnection(ConnectionContext context, MqttBroker broker)
+    {
+        _context = context;
+        _broker = broker;
+        _input = context.Transport.Input;
+        _output = context.Transport.Output;
+        _logger = broker.LoggerFactory.CreateLogger("SensorNode.Broker.Connection");
+        RemoteEndPoint = context.RemoteEndPoint?.ToString() ?? "unknown";
+    }
+
+    public string RemoteEndPoint { get; }
+
+    private DisconnectReason? CloseReason => _closeReason == NoReason ? null : (DisconnectReason)_closeReason;
+
+    public async Task RunAsync()
+    {
+        _broker.Register(this);
+        _broker.Metrics.CountConnectionAccepted();
+        CancellationTokenRegistration closeRequested = default;
+        if (_context.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
+        {
+            closeRequested = lifetime.ConnectionClosedRequested.Register(static state => ((MqttConnection)state!).BeginGracefulClose(), this);
+        }
+
+        if (_broker.IsShuttingDown)
+        {
+            BeginGracefulClose();
+        }
+
+        try
+        {
+            await ReadLoopAsync();
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or OperationCanceledException)
+        {
+            SetCloseReason(DisconnectReason.UnspecifiedError);
+            _logger.LogDebug("Connection {Remote} ({ClientId}) lost: {Message}", RemoteEndPoint, _session?.ClientId, ex.Message);
+        }
+        catch (Exception ex)
+        {
+            SetCloseReason(DisconnectReason.ImplementationSpecificError);
+            _logger.LogError(ex, "Connection {Remote} ({ClientId}) failed", RemoteEndPoint, _session?.ClientId);
+        }
+        finally
+        {
+            await closeRequested.DisposeAsync();
+            await StopWriterAsync();
+            EndSession();
+            _broker.Unregister(this);
+            await CloseTransportAsync();
+            if (_scratch is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_scratch);
+            }
+        }
+    }
+
+    private async Task ReadLoopAsync()
+    {
+        int maxPacketSize = _broker.Options.MaxPacketSize;
+        while (true)
+        {
+            ReadResult result = await _input.ReadAsync();
+            if (result.IsCanceled || CloseReason is not null)
+            {
+                return;
+            }
+
+            ReadOnlySequence<byte> buffer = result.Buffer;
+            long received = buffer.Length;
+            if (received > 0)
+            {
+                Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
+            }
+
+            bool keepReading = true;
+            try
+            {
+                while (keepReading && MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
+                {
+                    keepReading = HandlePacket(header, body);
+                }
+            }
+            catch (MqttProtocolException ex)
+            {
+                _broker.Metrics.CountProtocolError();
+                SetCloseReason(ex.Reason);
+                _logger.LogWarning("Closing {Remote} ({ClientId}): {Reason}: {Message}", RemoteEndPoint, _session?.ClientId ?? "before CONNECT", ex.Reason, ex.Message);
+                keepReading = false;
+            }
+
+            _broker.Metrics.CountReceived(received - buffer.Length);
+            _input.AdvanceTo(buffer.Start, buffer.End);
+            if (!keepReading)
+            {
+                return;
+            }
+
+            if (result.IsCompleted)
+            {
+                SetCloseReason(DisconnectReason.UnspecifiedError);
+                if (!buffer.IsEmpty)
+                {
+                    _logger.LogInformation("Connection {Remote} ({ClientId}) closed in the middle of a packet", RemoteEndPoint, _session?.ClientId);
+                }
+
+                return;
+            }
+        }
+    }
+
+    /// <summary>Bodies that straddle pipe segments are copied once into a per-connection buffer; most never do.</summary>
+    private ReadOnlySpan<byte> Linearize(in ReadOnlySequence<byte> body)
+    {
+        if (body.IsSingleSegment)
+        {
+            return body.FirstSpan;
+        }
+
+        int length = (int)body.Length;
+        if (_scratch is null || _scratch.Length < length)
+        {
+            if (_scratch is not null)
+            {
+                ArrayPool<byte>.Shared.Return(_scratch);
+            }
+
+            _scratch = ArrayPool<byte>.Shared.Rent(length);
+        }
+
+        body.CopyTo(_scratch);
+        return _scratch.AsSpan(0, length);
+    }
+
+    public void SignalOutput() => _outputSignal.Writer.TryWrite(true);
+
+    /// <summary>Closes without a DISCONNECT from the client: takeover, keep-alive expiry, write failure.</summary>
+    public void Close(DisconnectReason reason)
+    {
+        if (SetCloseReason(reason))
+        {
+            _input.CancelPendingRead();
+            _output.CancelPendingFlush();
+            _outputSignal.Writer.TryComplete();
+        }
+    }
+
+    /// <summary>Server shutdown: send what is queued, then close.</summary>
+    public void BeginGracefulClose()
+    {
+        _gracefulClose = true;
+        if (SetCloseReason(DisconnectReason.ServerShuttingDown))
+        {
+            _input.CancelPendingRead();
+            _outputSignal.Writer.TryComplete();
+        }
+    }
+
+    private bool SetCloseReason(DisconnectReason reason) => Interlocked.CompareExchange(ref _closeReason, (int)reason, NoReason) == NoReason;
+
+    /// <summary>Connect deadline before CONNECT, then 1.5 × keep alive without a packet [MQTT-3.1.2-24].</summary>
+    public void CheckTimeouts(long now)
+    {
+        if (_session is null)
+        {
+            if (now - _acceptedAt > (long)_broker.Options.ConnectTimeout.TotalMilliseconds)
+            {
+                _logger.LogInformation("Closing {Remote}: no CONNECT within {Timeout}", RemoteEndPoint, _broker.Options.ConnectTimeout);
+                Close(DisconnectReason.MaximumConnectTime);
+            }
+
+            return;
+        }
+
+        long limit = Volatile.Read(ref _keepAliveLimitMs);
+        if (limit > 0 && now - Volatile.Read(ref _lastReceivedAt) > limit)
+        {
+            _logger.LogInformation("Closing {Remote} ({ClientId}): keep alive expired", RemoteEndPoint, _session.ClientId);
+            Close(DisconnectReason.KeepAliveTimeout);
+        }
+    }
+
+    private void StartWriter() => _writer = Task.Run(WriteLoopAsync);
+
+    private async Task StopWriterAsync()
+    {
+        _outputSignal.Writer.TryComplete();
+        if (_writer is null)
+        {
+            return;
+        }
+
+        if (_gracefulClose)
+        {
+            Task finished = await Task.WhenAny(_writer, Task.Delay(_broker.Options.ShutdownTimeout));
+            if (finished != _writer)
+            {
+                _output.CancelPendingFlush();
+            }
+        }
+
+        await _writer;
+    }
+
+    private async Task WriteLoopAsync()
+    {
+        var batch = new List<OutboundPacket>(64);
+        ChannelReader<bool> signals = _outputSignal.Reader;
+        try
+        {
+            while (await signals.WaitToReadAsync())
+            {
+                signals.TryRead(out _);
+                if (!await WriteQueuedAsync(batch))
+                {
+                    return;
+                }
+            }
+
+            if (_gracefulClose)
+            {
+                await WriteQueuedAsync(batch);
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException)
+        {
+            _logger.LogDebug("Write to {Remote} failed: {Message}", RemoteEndPoint, ex.Message);
+            Close(DisconnectReason.UnspecifiedError);
+        }
+    }
+
+    /// <summary>Writes everything the session has for this connection, one flush per batch. False once the transport is gone.</summary>
+    private async ValueTask<bool> WriteQueuedAsync(List<OutboundPacket> batch)
+    {
+        while (true)
+        {
+            batch.Clear();
+            _session!.DrainOutbound(this, batch, MaxBatchPackets);
+            if (batch.Count == 0)
+            {
+                return true;
+            }
+
+            int published = 0;
+            foreach (ref OutboundPacket packet in CollectionsMarshal.AsSpan(batch))
+            {
+                WritePacket(packet);
+                if (packet.Type == PacketType.Publish)
+                {
+                    published++;
+                }
+            }
+
+            batch.Clear();
+            _broker.Metrics.CountMessagesSent(published);
+            if (_output.CanGetUnflushedBytes)
+            {
+                _broker.Metrics.CountSent(_output.UnflushedBytes);
+            }
+
+            FlushResult flush = await _output.FlushAsync();
+            if (flush.IsCompleted || flush.IsCanceled)
+            {
+                return false;
+            }
+        }
+    }
+
+    private void WritePacket(in OutboundPacket packet)
+    {
+        switch (packet.Type)
+        {
+            case PacketType.Publish:
+                MqttPacketWriter.WritePublish(_output, packet.Message!, packet.Qos, packet.Retain, packet.Dup, packet.PacketId);
+                break;
+            case PacketType.ConnAck:
+                MqttPacketWriter.WriteConnAck(_output, packet.SessionPresent, packet.ReturnCode);
+                break;
+            case PacketType.SubAck:
+                MqttPacketWriter.WriteSubAck(_output, packet.PacketId, packet.ReturnCodes);
+                break;
+            case PacketType.PingResp:
+                MqttPacketWriter.WriteEmpty(_output, PacketType.PingResp);
+                break;
+            default:
+                MqttPacketWriter.WriteAck(_output, packet.Type, packet.PacketId);
+                break;
+        }
+    }
+
+    private async Task CloseTransportAsync()
+    {
+        try
+        {
+            if (_flushBeforeClose)
+            {
+                await _output.FlushAsync();
+            }
+
+            if (_gracefulClose || _flushBeforeClose || CloseReason == DisconnectReason.NormalDisconnection)
+            {
+                await _output.CompleteAsync();
+            }
+            else
+            {
+                _context.Abort(new ConnectionAbortedException(CloseReason?.ToString() ?? "closed"));
+            }
+        }
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException)
+        {
+            _logger.LogDebug("Closing {Remote}: {Message}", RemoteEndPoint, ex.Message);
+        }
+    }
+}

@@ -1,0 +1,109 @@
+using System.Buffers;
+using System.Net.Sockets;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
+
+namespace SensorNode.Broker.Tests.Infrastructure;
+
+/// <summary>
+/// A bare TCP socket to the broker for tests that need bytes no client library would send: malformed
+/// packets, half-open sockets, exact flag checks. Reads whole packets with the broker's codec.
+/// </summary>
+public sealed class RawMqttClient : IAsyncDisposable
+{
+    private readonly TcpClient _tcp;
+    private readonly NetworkStream _stream;
+    private byte[] _buffer = new byte[64 * 1024];
+    private int _filled;
+
+    private RawMqttClient(TcpClient tcp)
+    {
+        _tcp = tcp;
+        _stream = tcp.GetStream();
+    }
+
+    public static async Task<RawMqttClient> ConnectAsync(int port)
+    {
+        var tcp = new TcpClient { NoDelay = true };
+        await tcp.ConnectAsync("127.0.0.1", port);
+        return new RawMqttClient(tcp);
+    }
+
+    /// <summary>Opens a socket and completes an MQTT 3.1.1 CONNECT; asserts the CONNACK accepts it.</summary>
+    public static async Task<RawMqttClient> ConnectMqttAsync(int port, string clientId, bool cleanSession = true, ushort keepAlive = 60, WillMessage? will = null)
+    {
+        RawMqttClient client = await ConnectAsync(port);
+        await client.SendAsync(new ConnectPacket { ClientId = clientId, CleanSession = cleanSession, KeepAliveSeconds = keepAlive, Will = will });
+        var connAck = Assert.IsType<ConnAckPacket>(await client.ReceiveAsync());
+        Assert.Equal(ConnectReturnCode.Accepted, connAck.ReturnCode);
+        return client;
+    }
+
+    public Task SendAsync(MqttPacket packet) => SendAsync(MqttPacketWriter.ToArray(packet));
+
+    public async Task SendAsync(byte[] bytes)
+    {
+        using var cts = new CancellationTokenSource(TestBroker.Timeout);
+        await _stream.WriteAsync(bytes, cts.Token);
+        await _stream.FlushAsync(cts.Token);
+    }
+
+    /// <summary>Receives the next whole packet, or null when the broker closed the connection.</summary>
+    public async Task<MqttPacket?> ReceiveAsync(TimeSpan? timeout = null)
+    {
+        using var cts = new CancellationTokenSource(timeout ?? TestBroker.Timeout);
+        while (true)
+        {
+            var sequence = new ReadOnlySequence<byte>(_buffer, 0, _filled);
+            if (MqttFrameReader.TryReadFrame(ref sequence, int.MaxValue, out byte header, out ReadOnlySequence<byte> body))
+            {
+                MqttPacket packet = MqttPacketDecoder.Decode(header, body.ToArray());
+                int consumed = _filled - (int)sequence.Length;
+                Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _filled - consumed);
+                _filled -= consumed;
+                return packet;
+            }
+
+            if (_filled == _buffer.Length)
+            {
+                Array.Resize(ref _buffer, _buffer.Length * 2);
+            }
+
+            int read;
+            try
+            {
+                read = await _stream.ReadAsync(_buffer.AsMemory(_filled), cts.Token);
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+
+            if (read == 0)
+            {
+                return null;
+            }
+
+            _filled += read;
+        }
+    }
+
+    /// <summary>Asserts the broker closes the connection (EOF or reset) without sending anything further.</summary>
+    public async Task AssertClosedAsync(TimeSpan? timeout = null)
+    {
+        MqttPacket? packet = await ReceiveAsync(timeout);
+        Assert.Null(packet);
+    }
+
+    public void Abort()
+    {
+        _tcp.Client.LingerState = new LingerOption(true, 0);
+        _tcp.Close();
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _tcp.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
