@@ -69,11 +69,16 @@ public sealed class BrokerServer : IAsyncDisposable
             })
             .ConfigureWebHost(web => web
                 .UseKestrelCore()
+                .UseSockets(sockets =>
+                {
+                    // A partial packet stays in the input pipe until it is complete, so the pipe must hold the
+                    // largest packet; the output pipe is deep enough to batch fan-out without stalling.
+                    sockets.MaxReadBufferSize = options.MaxPacketSize + 64L * 1024;
+                    sockets.MaxWriteBufferSize = 256 * 1024;
+                })
                 .ConfigureKestrel(kestrel =>
                 {
                     kestrel.AddServerHeader = false;
-
-                    // A partial packet stays in the pipe until complete, so the pipe must hold the largest packet.
                     kestrel.Limits.MaxRequestBufferSize = options.MaxPacketSize + 64L * 1024;
                     foreach (IPEndPoint endPoint in ResolveEndPoints(options.BindAddress, options.Port))
                     {

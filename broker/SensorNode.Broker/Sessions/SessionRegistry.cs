@@ -19,24 +19,31 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics)
     public Session? Find(string clientId) => _sessions.TryGetValue(clientId, out Session? session) ? session : null;
 
     /// <summary>
-    /// Finds or creates the session for a client. A connection already using the client id is returned as
-    /// taken over, for the caller to close [MQTT-3.1.4-2]. CleanSession=1 discards any previous session
-    /// [MQTT-3.1.2-6]; CleanSession=0 resumes one if it exists [MQTT-3.1.2-4].
+    /// Finds or creates the session for a client and attaches <paramref name="connection"/> to it, as one step
+    /// so that two CONNECTs with the same id cannot both think they own it. A connection already using the
+    /// client id is returned as taken over, for the caller to close [MQTT-3.1.4-2]. CleanSession=1 discards
+    /// any previous session [MQTT-3.1.2-6]; CleanSession=0 resumes one if it exists [MQTT-3.1.2-4].
     /// </summary>
-    public SessionOpenResult Open(string clientId, bool cleanSession)
+    public SessionOpenResult Open(string clientId, bool cleanSession, ISessionConnection connection, bool reportSessionPresent = true)
     {
         lock (_gate)
         {
             Session? existing = Find(clientId);
             ISessionConnection? takenOver = existing?.Connection;
+            SessionOpenResult result;
             if (existing is not null && !cleanSession && !existing.CleanSession)
             {
-                return new SessionOpenResult(existing, true, null, takenOver);
+                result = new SessionOpenResult(existing, true, null, takenOver);
+            }
+            else
+            {
+                var session = new Session(clientId, cleanSession, limits, metrics);
+                _sessions[clientId] = session;
+                result = new SessionOpenResult(session, false, existing, takenOver);
             }
 
-            var session = new Session(clientId, cleanSession, limits, metrics);
-            _sessions[clientId] = session;
-            return new SessionOpenResult(session, false, existing, takenOver);
+            result.Session.Attach(connection, result.SessionPresent && reportSessionPresent);
+            return result;
         }
     }
 

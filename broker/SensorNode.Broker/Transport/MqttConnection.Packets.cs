@@ -130,7 +130,13 @@ internal sealed partial class MqttConnection
             }
         }
 
-        SessionOpenResult opened = _broker.Sessions.Open(clientId, connect.CleanSession);
+        _will = connect.Will;
+        Volatile.Write(ref _keepAliveLimitMs, connect.KeepAliveSeconds * 1500L);
+
+        // Attaching queues the CONNACK; MQTT 3.1's CONNACK has no session present flag (its first byte is reserved).
+        SessionOpenResult opened = _broker.Sessions.Open(clientId, connect.CleanSession, this, reportSessionPresent: _level == ProtocolLevel.V311);
+        _session = opened.Session;
+        StartWriter();
         if (opened.TakenOver is { } previous)
         {
             _logger.LogInformation("Client {ClientId} connected again from {Remote}; closing its previous connection", clientId, RemoteEndPoint);
@@ -142,17 +148,10 @@ internal sealed partial class MqttConnection
             _broker.DiscardSession(discarded);
         }
 
-        _will = connect.Will;
-        Volatile.Write(ref _keepAliveLimitMs, connect.KeepAliveSeconds * 1500L);
-        _session = opened.Session;
         _broker.Metrics.CountClientConnected(1);
         _logger.LogInformation(
             "Client {ClientId} connected from {Remote} (MQTT {Level}, clean session {Clean}, keep alive {KeepAlive}s, session present {Present})",
             clientId, RemoteEndPoint, _level == ProtocolLevel.V311 ? "3.1.1" : "3.1", connect.CleanSession, connect.KeepAliveSeconds, opened.SessionPresent);
-
-        // MQTT 3.1's CONNACK has no session present flag; its first byte is reserved.
-        opened.Session.Attach(this, opened.SessionPresent && _level == ProtocolLevel.V311);
-        StartWriter();
         return true;
     }
 

@@ -230,13 +230,11 @@ internal sealed partial class MqttConnection : ISessionConnection
             return;
         }
 
-        if (_gracefulClose)
+        // On shutdown the writer sends what is queued, for a bounded time; otherwise a peer that stopped
+        // reading must not keep the writer (and so this connection) waiting on a flush.
+        if (!_gracefulClose || await Task.WhenAny(_writer, Task.Delay(_broker.Options.ShutdownTimeout)) != _writer)
         {
-            Task finished = await Task.WhenAny(_writer, Task.Delay(_broker.Options.ShutdownTimeout));
-            if (finished != _writer)
-            {
-                _output.CancelPendingFlush();
-            }
+            _output.CancelPendingFlush();
         }
 
         await _writer;
