@@ -17,7 +17,7 @@ public sealed class SessionLimits
     public int MaxInflightMessages { get; set; } = 100;
 
     /// <summary>Messages queued per session (connected and waiting for the window, or offline persistent).</summary>
-    public int MaxQueuedMessages { get; set; } = 1000;
+    public int MaxQueuedMessages { get; set; } = 10_000;
 
     /// <summary>Bytes of messages queued per session.</summary>
     public long MaxQueuedBytes { get; set; } = 16L * 1024 * 1024;
