@@ -95,8 +95,9 @@ public sealed class KeepAliveTests
         Assert.Same(EmptyPacket.PingResp, await forever.ReceiveAsync());
     }
 
-    // §3.1.4 / §4.8 network connection: a socket that never sends CONNECT is closed after BrokerOptions.ConnectTimeout
-    // (1 s here); not before.
+    // [MQTT-3.1.0-1] CONNECT must be the first packet; 3.1.1 adds (non-normatively) that a server SHOULD close a
+    // connection that sends no CONNECT within a reasonable time. Here: closed after BrokerOptions.ConnectTimeout
+    // (1 s), not before, and without any packet from the broker.
     [Fact]
     public async Task Socket_that_never_sends_CONNECT_is_closed_after_the_connect_timeout()
     {
