@@ -16,6 +16,7 @@ public sealed record ReceivedMessage(string Topic, string Payload, MqttQualityOf
 public sealed class MqttNetClient : IAsyncDisposable
 {
     private readonly Channel<ReceivedMessage> _received = Channel.CreateUnbounded<ReceivedMessage>();
+    private readonly TaskCompletionSource<MqttClientDisconnectedEventArgs> _disconnected = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     private MqttNetClient(IMqttClient client)
     {
@@ -24,6 +25,15 @@ public sealed class MqttNetClient : IAsyncDisposable
         {
             MqttApplicationMessage m = e.ApplicationMessage;
             _received.Writer.TryWrite(new ReceivedMessage(m.Topic, Encoding.UTF8.GetString(m.Payload), m.QualityOfServiceLevel, m.Retain));
+            return Task.CompletedTask;
+        };
+        client.DisconnectedAsync += e =>
+        {
+            if (e.ClientWasConnected)
+            {
+                _disconnected.TrySetResult(e);
+            }
+
             return Task.CompletedTask;
         };
     }
@@ -51,7 +61,16 @@ public sealed class MqttNetClient : IAsyncDisposable
     {
         var client = new MqttNetClient(new MqttClientFactory().CreateMqttClient());
         using var cts = new CancellationTokenSource(TestBroker.Timeout);
-        client.ConnectResult = await client.Client.ConnectAsync(options, cts.Token);
+        try
+        {
+            client.ConnectResult = await client.Client.ConnectAsync(options, cts.Token);
+        }
+        catch
+        {
+            client.Client.Dispose();
+            throw;
+        }
+
         return client;
     }
 
@@ -99,6 +118,62 @@ public sealed class MqttNetClient : IAsyncDisposable
         await publisher.PublishAsync(marker, "marker", MqttQualityOfServiceLevel.AtLeastOnce);
         ReceivedMessage next = await NextAsync();
         Assert.Equal(marker, next.Topic);
+    }
+
+    /// <summary>Receives the next <paramref name="count"/> messages, each within the timeout.</summary>
+    public async Task<List<ReceivedMessage>> NextManyAsync(int count, TimeSpan? timeout = null)
+    {
+        var messages = new List<ReceivedMessage>(count);
+        for (int i = 0; i < count; i++)
+        {
+            messages.Add(await NextAsync(timeout));
+        }
+
+        return messages;
+    }
+
+    public async Task<MqttClientUnsubscribeResult> UnsubscribeAsync(string filter)
+    {
+        using var cts = new CancellationTokenSource(TestBroker.Timeout);
+        return await Client.UnsubscribeAsync(new MqttClientUnsubscribeOptionsBuilder().WithTopicFilter(filter).Build(), cts.Token);
+    }
+
+    /// <summary>
+    /// Waits until MQTTnet reports that a connection it had established was lost (closed by the broker or cut);
+    /// fails the test after the timeout.
+    /// </summary>
+    public async Task<MqttClientDisconnectedEventArgs> WaitForDisconnectedAsync(TimeSpan? timeout = null)
+    {
+        try
+        {
+            return await _disconnected.Task.WaitAsync(timeout ?? TestBroker.Timeout);
+        }
+        catch (TimeoutException)
+        {
+            throw new TimeoutException("the client was not disconnected within the timeout");
+        }
+    }
+
+    /// <summary>
+    /// Returns everything received before a marker that <paramref name="publisher"/> publishes after its
+    /// earlier messages: since a session's deliveries keep their order, the list is complete. No fixed wait.
+    /// </summary>
+    public async Task<List<ReceivedMessage>> ReceiveUntilMarkerAsync(MqttNetClient publisher)
+    {
+        string marker = "marker/" + Guid.NewGuid().ToString("N");
+        await SubscribeAsync(marker, MqttQualityOfServiceLevel.AtLeastOnce);
+        await publisher.PublishAsync(marker, "marker", MqttQualityOfServiceLevel.AtLeastOnce);
+        var before = new List<ReceivedMessage>();
+        while (true)
+        {
+            ReceivedMessage next = await NextAsync();
+            if (next.Topic == marker)
+            {
+                return before;
+            }
+
+            before.Add(next);
+        }
     }
 
     public bool TryTake(out ReceivedMessage? message) => _received.Reader.TryRead(out message);
