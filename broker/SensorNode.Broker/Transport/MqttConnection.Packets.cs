@@ -18,16 +18,10 @@ internal sealed partial class MqttConnection
     private bool HandlePacket(byte header, in ReadOnlySequence<byte> body)
     {
         PacketType type = MqttPacketDecoder.TypeOf(header);
-        MqttPacketDecoder.CheckFixedHeader(header);
         ReadOnlySpan<byte> span = Linearize(body);
         Session? session = _session;
         if (session is null)
         {
-            if (type != PacketType.Connect)
-            {
-                throw MqttProtocolException.ProtocolError($"first packet must be CONNECT, got {type} [MQTT-3.1.0-1]");
-            }
-
             return HandleConnect(span);
         }
 
@@ -107,6 +101,11 @@ internal sealed partial class MqttConnection
         string clientId = connect.ClientId;
         if (clientId.Length == 0)
         {
+            if (_level == ProtocolLevel.V310)
+            {
+                return RejectConnect(ConnectReturnCode.IdentifierRejected, "MQTT 3.1 requires a client identifier of 1 to 23 characters");
+            }
+
             if (!connect.CleanSession)
             {
                 return RejectConnect(ConnectReturnCode.IdentifierRejected, "empty client identifier requires clean session [MQTT-3.1.3-8]");

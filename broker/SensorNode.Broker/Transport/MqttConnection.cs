@@ -108,16 +108,21 @@ internal sealed partial class MqttConnection : ISessionConnection
 
             ReadOnlySequence<byte> buffer = result.Buffer;
             long received = buffer.Length;
-            if (received > 0)
-            {
-                Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
-            }
-
             bool keepReading = true;
             try
             {
-                while (keepReading && MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
+                while (keepReading && !buffer.IsEmpty)
                 {
+                    // Judge the fixed header as soon as its first byte is here, so garbage (an HTTP request, a
+                    // non-CONNECT first packet) is refused without waiting for a body that may never come.
+                    CheckFirstByte(buffer.FirstSpan[0]);
+                    if (!MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
+                    {
+                        break;
+                    }
+
+                    // Only whole packets count as activity for keep alive [MQTT-3.1.2-24]: a trickle of bytes does not.
+                    Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
                     keepReading = HandlePacket(header, body);
                 }
             }
@@ -147,6 +152,16 @@ internal sealed partial class MqttConnection : ISessionConnection
                 return;
             }
         }
+    }
+
+    private void CheckFirstByte(byte header)
+    {
+        if (_session is null && MqttPacketDecoder.TypeOf(header) != PacketType.Connect)
+        {
+            throw MqttProtocolException.ProtocolError($"first packet must be CONNECT, got type {header >> 4} [MQTT-3.1.0-1]");
+        }
+
+        MqttPacketDecoder.CheckFixedHeader(header);
     }
 
     /// <summary>Bodies that straddle pipe segments are copied once into a per-connection buffer; most never do.</summary>

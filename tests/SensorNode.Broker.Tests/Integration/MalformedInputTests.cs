@@ -440,6 +440,35 @@ public sealed class MalformedInputTests
     }
 
     [Fact]
+    public async Task Mqtt_3_1_connect_with_empty_client_id_gets_connack_0x02_then_close()
+    {
+        // MQTT 3.1 (MQIsdp) requires a client identifier of 1 to 23 characters; 0x02 is its "identifier rejected".
+        await using Scene scene = await Scene.StartAsync();
+        await using RawMqttClient raw = await RawMqttClient.ConnectAsync(scene.Port);
+
+        await raw.SendAsync(Connect("", protocolName: "MQIsdp", level: 3));
+
+        ConnAckPacket connAck = await ExpectAsync<ConnAckPacket>(raw);
+        Assert.Equal(ConnectReturnCode.IdentifierRejected, connAck.ReturnCode);
+        await raw.AssertClosedAsync();
+        await scene.AssertStillServingAsync();
+    }
+
+    [Fact]
+    public async Task Http_request_instead_of_connect_is_refused_at_once_not_after_the_connect_timeout()
+    {
+        // [MQTT-3.1.0-1]: the first packet must be CONNECT; "GET " starts with 0x47, packet type 4 with flags 0111.
+        await using Scene scene = await Scene.StartAsync(o => o.ConnectTimeout = TimeSpan.FromSeconds(30));
+        await using RawMqttClient raw = await RawMqttClient.ConnectAsync(scene.Port);
+
+        await raw.SendAsync(Encoding.ASCII.GetBytes("GET / HTTP/1.1\r\nHost: broker\r\n\r\n"));
+
+        // Far below the 30 s connect timeout: the first byte alone decides.
+        await raw.AssertClosedAsync(TimeSpan.FromSeconds(5));
+        await scene.AssertStillServingAsync();
+    }
+
+    [Fact]
     public async Task Empty_client_id_with_clean_session_is_accepted()
     {
         // [MQTT-3.1.3-6] [MQTT-3.1.3-7]: the server assigns an identifier.
