@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using SensorNode.Broker;
 using SensorNode.Broker.Hosting;
+using SensorNode.Broker.Persistence;
 
 var port = new Option<int>("--port", "-p")
 {
@@ -13,9 +14,23 @@ var bind = new Option<string>("--bind", "-b")
     Description = "Address to listen on: 'localhost' (both loopback addresses), 'any' (every interface), or an IP address.",
     DefaultValueFactory = _ => "localhost",
 };
-var dataDir = new Option<string?>("--data-dir", "-d")
+var dataDir = new Option<string>("--data-dir", "-d")
 {
-    Description = "Directory for the broker's durable state (created if missing).",
+    Description = "Directory of the broker's database (created if missing).",
+    DefaultValueFactory = _ => new BrokerOptions().DataDirectory,
+};
+var noPersistence = new Option<bool>("--no-persistence")
+{
+    Description = "Keep everything in memory: retained messages and persistent sessions end with the process.",
+};
+var durability = new Option<StoreDurability>("--durability")
+{
+    Description = "Full: every acknowledged message survives a power cut (default). Normal: survives a crash; a power cut may lose the last commits.",
+    DefaultValueFactory = _ => StoreDurability.Full,
+};
+var recoverStore = new Option<bool>("--recover-store")
+{
+    Description = "If the database is damaged, move it aside (kept for inspection) and start with an empty one.",
 };
 var maxPacketSize = new Option<int>("--max-packet-size")
 {
@@ -28,14 +43,17 @@ var logLevel = new Option<LogLevel>("--log-level")
     DefaultValueFactory = _ => LogLevel.Information,
 };
 
-var root = new RootCommand("SensorNode MQTT broker (MQTT 3.1 / 3.1.1).") { port, bind, dataDir, maxPacketSize, logLevel };
+var root = new RootCommand("SensorNode MQTT broker (MQTT 3.1 / 3.1.1).") { port, bind, dataDir, noPersistence, durability, recoverStore, maxPacketSize, logLevel };
 root.SetAction(async (parse, cancellationToken) =>
 {
     var options = new BrokerOptions
     {
         Port = parse.GetValue(port),
         BindAddress = parse.GetValue(bind)!,
-        DataDirectory = parse.GetValue(dataDir),
+        DataDirectory = parse.GetValue(dataDir)!,
+        Persistence = parse.GetValue(noPersistence) ? PersistenceMode.Memory : PersistenceMode.Sqlite,
+        Durability = parse.GetValue(durability),
+        RecoverDamagedStore = parse.GetValue(recoverStore),
         MaxPacketSize = parse.GetValue(maxPacketSize),
     };
 
@@ -50,15 +68,29 @@ root.SetAction(async (parse, cancellationToken) =>
     }
 
     LogLevel minimum = parse.GetValue(logLevel);
-    await using BrokerServer server = BrokerServer.Create(
-        options,
-        logging => logging.SetMinimumLevel(minimum).AddSimpleConsole(c =>
-        {
-            c.SingleLine = true;
-            c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
-        }),
-        handleConsoleSignals: true);
-    await server.RunAsync(cancellationToken);
+    BrokerServer server;
+    try
+    {
+        server = BrokerServer.Create(
+            options,
+            logging => logging.SetMinimumLevel(minimum).AddSimpleConsole(c =>
+            {
+                c.SingleLine = true;
+                c.TimestampFormat = "yyyy-MM-ddTHH:mm:ss.fff ";
+            }),
+            handleConsoleSignals: true);
+    }
+    catch (StoreException ex)
+    {
+        await Console.Error.WriteLineAsync($"sensornode-broker: {ex.Message}");
+        return 3;
+    }
+
+    await using (server)
+    {
+        await server.RunAsync(cancellationToken);
+    }
+
     return 0;
 });
 

@@ -1,11 +1,22 @@
-using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Persistence;
 using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Sessions;
 
 namespace SensorNode.Broker;
 
 /// <summary>Decides whether a CONNECT's credentials are accepted (issue #6 brings password files and ACLs).</summary>
 public delegate ConnectReturnCode ConnectAuthenticator(ConnectPacket connect);
+
+/// <summary>Where the broker keeps its state.</summary>
+public enum PersistenceMode
+{
+    /// <summary>SQLite database in <see cref="BrokerOptions.DataDirectory"/>: survives restarts and crashes (default).</summary>
+    Sqlite,
+
+    /// <summary>Nothing on disk: retained messages and persistent sessions end with the process.</summary>
+    Memory,
+}
 
 /// <summary>Everything the broker can be told; defaults are what the executable runs with.</summary>
 public sealed class BrokerOptions
@@ -20,8 +31,18 @@ public sealed class BrokerOptions
     /// </summary>
     public string BindAddress { get; set; } = "localhost";
 
-    /// <summary>Where durable state will live (issue #5); created at start-up.</summary>
-    public string? DataDirectory { get; set; }
+    /// <summary>Directory of the SQLite database (created if missing); relative paths are from the current directory.</summary>
+    public string DataDirectory { get; set; } = "sensornode-data";
+
+    public PersistenceMode Persistence { get; set; } = PersistenceMode.Sqlite;
+
+    public StoreDurability Durability { get; set; } = StoreDurability.Full;
+
+    /// <summary>When the database is damaged, move it aside (kept for inspection) and start empty instead of refusing to start.</summary>
+    public bool RecoverDamagedStore { get; set; }
+
+    /// <summary>A store to use instead of opening one (embedding, tests); the broker does not dispose it.</summary>
+    public IBrokerStore? Store { get; set; }
 
     /// <summary>Largest packet accepted, fixed header included; bigger ones close the connection.</summary>
     public int MaxPacketSize { get; set; } = 1024 * 1024;

@@ -1,6 +1,9 @@
 using System.Collections.Concurrent;
 using Microsoft.Extensions.Logging;
+using System.Diagnostics;
+using System.Runtime.InteropServices;
 using SensorNode.Broker.Diagnostics;
+using SensorNode.Broker.Persistence;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Routing;
@@ -17,6 +20,8 @@ public sealed class MqttBroker : IDisposable
 {
     private readonly ConcurrentDictionary<MqttConnection, byte> _connections = new();
     private readonly Timer _timeoutTimer;
+    private readonly bool _ownsStore;
+    private long _lastMessageId;
     private volatile bool _shuttingDown;
 
     public MqttBroker(BrokerOptions options, ILoggerFactory loggerFactory)
@@ -29,9 +34,28 @@ public sealed class MqttBroker : IDisposable
         Subscriptions = new SubscriptionTrie();
         Retained = new RetainedMessageStore();
         Router = new MessageRouter(Subscriptions, Retained);
-        Sessions = new SessionRegistry(options.Sessions, Metrics);
+        _ownsStore = options.Store is null;
+        Store = options.Store ?? OpenStore(options, Logger);
+        Sessions = new SessionRegistry(options.Sessions, Metrics, Store);
+        try
+        {
+            Recover();
+        }
+        catch
+        {
+            if (_ownsStore)
+            {
+                Store.Dispose();
+            }
+
+            throw;
+        }
+
         _timeoutTimer = new Timer(_ => CheckTimeouts(), null, options.TimeoutCheckInterval, options.TimeoutCheckInterval);
     }
+
+    /// <summary>Where retained messages, persistent sessions and their queues are kept durably.</summary>
+    public IBrokerStore Store { get; }
 
     public BrokerOptions Options { get; }
 
@@ -53,14 +77,105 @@ public sealed class MqttBroker : IDisposable
 
     public int ConnectionCount => _connections.Count;
 
-    /// <summary>Publishes a message as if a client had sent it (wills, $SYS, tools).</summary>
-    public int Publish(ApplicationMessage message) => Router.Publish(message);
+    private static IBrokerStore OpenStore(BrokerOptions options, ILogger logger) => options.Persistence switch
+    {
+        PersistenceMode.Memory => new InMemoryBrokerStore(),
+        _ => SqliteBrokerStore.Open(options.DataDirectory, options.Durability, logger, options.RecoverDamagedStore),
+    };
+
+    /// <summary>Rebuilds retained messages and persistent sessions (subscriptions, queues, in-flight state) from the store.</summary>
+    private void Recover()
+    {
+        var clock = Stopwatch.StartNew();
+        StoredState state = Store.Load();
+        foreach (ApplicationMessage retained in state.Retained)
+        {
+            Retained.Apply(retained);
+        }
+
+        int queued = 0;
+        foreach (StoredSession stored in state.Sessions)
+        {
+            Session session = Sessions.Restore(stored.ClientId);
+            foreach ((string filter, byte qos) in stored.Subscriptions)
+            {
+                var subscription = new Subscription(session, filter, qos);
+                session.SetSubscription(subscription);
+                Subscriptions.Add(subscription);
+            }
+
+            session.Restore(stored);
+            queued += stored.Queue.Count;
+        }
+
+        _lastMessageId = state.LastMessageId;
+        if (state.Retained.Count + state.Sessions.Count > 0 || Options.Persistence != PersistenceMode.Memory)
+        {
+            Logger.LogInformation(
+                "Loaded {Retained} retained messages, {Sessions} persistent sessions and {Queued} queued messages in {Elapsed} ms ({Store})",
+                state.Retained.Count, state.Sessions.Count, queued, clock.ElapsedMilliseconds, Store is SqliteBrokerStore sqlite ? sqlite.Path : "memory");
+        }
+    }
+
+    /// <summary>
+    /// Works out what a publish does: its targets, and the store writes that make it durable (the retained
+    /// message, and the message queued for each persistent session it reaches at QoS 1 or 2).
+    /// </summary>
+    public void PreparePublish(ApplicationMessage message, List<RouteTarget> targets, List<StoreOperation> operations)
+    {
+        Router.Match(message, targets);
+        if (message.Retain)
+        {
+            operations.Add(message.PayloadSpan.IsEmpty
+                ? StoreOperation.DeleteRetained(message.Topic)
+                : StoreOperation.PutRetained(message.Topic, message.Qos, message.Payload));
+        }
+
+        long messageId = 0;
+        Span<RouteTarget> span = CollectionsMarshal.AsSpan(targets);
+        for (int i = 0; i < span.Length; i++)
+        {
+            ref RouteTarget target = ref span[i];
+            if (target.Qos == 0 || !target.Session.IsStored)
+            {
+                continue;
+            }
+
+            if (messageId == 0)
+            {
+                messageId = Interlocked.Increment(ref _lastMessageId);
+                operations.Add(StoreOperation.PutMessage(messageId, message.Topic, message.Qos, message.Retain, message.Payload));
+            }
+
+            target.StoreSequence = target.Session.NextStoreSequence();
+            operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, retain: false));
+        }
+    }
+
+    /// <summary>
+    /// Publishes a message as if a client had sent it ($SYS, tools, tests). It takes effect once durable;
+    /// await <see cref="IBrokerStore.FlushAsync"/> to know it has.
+    /// </summary>
+    public void Publish(ApplicationMessage message)
+    {
+        var targets = new List<RouteTarget>();
+        var operations = new List<StoreOperation>();
+        PreparePublish(message, targets, operations);
+        if (operations.Count == 0)
+        {
+            Router.Deliver(message, CollectionsMarshal.AsSpan(targets));
+            return;
+        }
+
+        RouteTarget[] captured = [.. targets];
+        Store.Submit(CollectionsMarshal.AsSpan(operations), () => Router.Deliver(message, captured));
+    }
 
     /// <summary>
     /// Applies the filters of a SUBSCRIBE and returns the SUBACK return codes: the granted QoS, or 0x80 for a
     /// filter that breaks the topic filter rules (§4.7.1). A filter the session already has is replaced [MQTT-3.8.4-3].
     /// </summary>
-    public byte[] Subscribe(Session session, IReadOnlyList<TopicSubscription> requested)
+    public byte[] Subscribe(Session session, IReadOnlyList<TopicSubscription> requested, List<StoreOperation>? operations = null)
     {
         byte[] codes = new byte[requested.Count];
         for (int i = 0; i < requested.Count; i++)
@@ -77,6 +192,10 @@ public sealed class MqttBroker : IDisposable
             session.SetSubscription(subscription);
             Subscriptions.Add(subscription);
             codes[i] = qos;
+            if (session.IsStored)
+            {
+                operations?.Add(StoreOperation.PutSubscription(session.ClientId, filter, qos));
+            }
         }
 
         return codes;
@@ -103,20 +222,29 @@ public sealed class MqttBroker : IDisposable
         }
     }
 
-    public void Unsubscribe(Session session, string filter)
+    public void Unsubscribe(Session session, string filter, List<StoreOperation>? operations = null)
     {
         if (session.RemoveSubscription(filter))
         {
             Subscriptions.Remove(filter, session);
+            if (session.IsStored)
+            {
+                operations?.Add(StoreOperation.DeleteSubscription(session.ClientId, filter));
+            }
         }
     }
 
-    /// <summary>Removes a session's subscriptions from routing; the session object is then unreachable.</summary>
+    /// <summary>Removes a session's subscriptions from routing and its state from the store.</summary>
     public void DiscardSession(Session session)
     {
         foreach (Subscription subscription in session.GetSubscriptions())
         {
             Subscriptions.Remove(subscription.Filter, session);
+        }
+
+        if (session.IsStored)
+        {
+            Store.Submit(StoreOperation.DeleteSession(session.ClientId));
         }
     }
 
@@ -143,5 +271,12 @@ public sealed class MqttBroker : IDisposable
         }
     }
 
-    public void Dispose() => _timeoutTimer.Dispose();
+    public void Dispose()
+    {
+        _timeoutTimer.Dispose();
+        if (_ownsStore)
+        {
+            Store.Dispose();
+        }
+    }
 }

@@ -40,10 +40,6 @@ public sealed class BrokerServer : IAsyncDisposable
     public static BrokerServer Create(BrokerOptions options, Action<ILoggingBuilder>? configureLogging = null, bool handleConsoleSignals = false)
     {
         options.Validate();
-        if (options.DataDirectory is { } dataDirectory)
-        {
-            Directory.CreateDirectory(dataDirectory);
-        }
 
         var listeners = new List<ListenOptions>();
         IHost host = new HostBuilder()

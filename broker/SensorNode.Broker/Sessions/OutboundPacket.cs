@@ -30,8 +30,11 @@ public struct OutboundPacket
         new() { Type = PacketType.Publish, Message = message, Qos = qos, Retain = retain, Dup = dup, PacketId = packetId };
 }
 
-/// <summary>A message waiting in a session's queue for a packet identifier and the writer.</summary>
-public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain);
+/// <summary>
+/// A message waiting in a session's queue for a packet identifier and the writer. <paramref name="Sequence"/>
+/// is its key in the durable store, 0 when it is kept in memory only.
+/// </summary>
+public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain, long Sequence = 0);
 
 /// <summary>Where an unacknowledged outbound QoS 1/2 message stands (§4.3.2, §4.3.3).</summary>
 public enum InflightState : byte
@@ -49,6 +52,9 @@ public struct InflightEntry
     public bool Retain;
     public InflightState State;
     public long Sequence;
+
+    /// <summary>Key in the durable store, 0 when not stored.</summary>
+    public long StoreSequence;
 }
 
 /// <summary>The link from a session to the network connection currently attached to it.</summary>

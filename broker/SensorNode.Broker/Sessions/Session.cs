@@ -1,4 +1,7 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SensorNode.Broker.Diagnostics;
+using SensorNode.Broker.Persistence;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Routing;
 
@@ -9,6 +12,7 @@ namespace SensorNode.Broker.Sessions;
 /// it, outbound QoS 1/2 messages in flight, and inbound QoS 2 packet identifiers awaiting PUBREL. It lives
 /// as long as the connection (clean session) or beyond it (persistent session). All members are
 /// thread-safe: publishers on other connections enqueue while the owner's reader and writer work.
+/// A persistent session mirrors its queue, in-flight state and inbound QoS 2 identifiers into the store.
 /// </summary>
 public sealed class Session
 {
@@ -20,18 +24,61 @@ public sealed class Session
     private readonly Queue<Delivery> _pending = new();
     private readonly Dictionary<ushort, InflightEntry> _inflight = [];
     private readonly HashSet<ushort> _awaitingRelease = [];
+    private readonly IBrokerStore? _store;
     private long _pendingBytes;
+    private long _lastStoreSequence;
     private ushort _lastPacketId;
     private long _sequence;
     private bool _resendInflight;
     private ISessionConnection? _connection;
 
-    public Session(string clientId, bool cleanSession, SessionLimits limits, BrokerMetrics metrics)
+    public Session(string clientId, bool cleanSession, SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null)
     {
         ClientId = clientId;
         CleanSession = cleanSession;
         _limits = limits;
         _metrics = metrics;
+        _store = cleanSession ? null : store;
+    }
+
+    /// <summary>True when this session's state is mirrored in the durable store.</summary>
+    public bool IsStored => _store is not null;
+
+    /// <summary>Allocates the store key for a message about to be queued here (see <see cref="Enqueue"/>).</summary>
+    public long NextStoreSequence() => Interlocked.Increment(ref _lastStoreSequence);
+
+    /// <summary>Rebuilds the state the store held for this session at start-up.</summary>
+    public void Restore(StoredSession stored)
+    {
+        lock (_gate)
+        {
+            foreach (StoredQueuedMessage queued in stored.Queue)
+            {
+                _lastStoreSequence = Math.Max(_lastStoreSequence, queued.Sequence);
+                if (queued.State == QueuedState.Queued || queued.PacketId == 0)
+                {
+                    _pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence));
+                    _pendingBytes += queued.Message.Size;
+                    continue;
+                }
+
+                _inflight[queued.PacketId] = new InflightEntry
+                {
+                    Message = queued.Message,
+                    Qos = queued.Qos,
+                    Retain = queued.Retain,
+                    State = queued.State == QueuedState.Released ? InflightState.AwaitingPubComp
+                        : queued.Qos == 1 ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec,
+                    Sequence = _sequence++,
+                    StoreSequence = queued.Sequence,
+                };
+            }
+
+            foreach (ushort packetId in stored.InboundQos2)
+            {
+                _awaitingRelease.Add(packetId);
+            }
+        }
     }
 
     public string ClientId { get; }
@@ -154,7 +201,11 @@ public sealed class Session
     /// QoS 1/2 (3.1.1 §3.1.2.4). Live traffic is bounded by count and bytes with a counted drop; a retained
     /// replay is bounded by the retained store itself and never truncated.
     /// </summary>
-    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false)
+    /// <remarks>
+    /// <paramref name="storeSequence"/> is non-zero when the caller has already written this delivery to the
+    /// store (in the same commit as the message), so that it survives a restart.
+    /// </remarks>
+    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0)
     {
         ISessionConnection? connection;
         lock (_gate)
@@ -162,15 +213,17 @@ public sealed class Session
             connection = _connection;
             if (connection is null && (CleanSession || (qos == 0 && !_limits.QueueQos0WhileOffline)))
             {
+                ForgetStored(storeSequence);
                 return;
             }
 
             if (!retainedReplay && !MakeRoom(message.Size))
             {
+                ForgetStored(storeSequence);
                 return;
             }
 
-            _pending.Enqueue(new Delivery(message, qos, retain));
+            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence));
             _pendingBytes += message.Size;
         }
 
@@ -189,10 +242,19 @@ public sealed class Session
 
             Delivery dropped = _pending.Dequeue();
             _pendingBytes -= dropped.Message.Size;
+            ForgetStored(dropped.Sequence);
             _metrics.CountDropped(DropReason.QueueFull);
         }
 
         return true;
+    }
+
+    private void ForgetStored(long storeSequence)
+    {
+        if (storeSequence != 0)
+        {
+            _store?.Submit(StoreOperation.DeleteQueued(ClientId, storeSequence));
+        }
     }
 
     /// <summary>Queues an acknowledgement or other control packet for the current connection.</summary>
@@ -217,13 +279,18 @@ public sealed class Session
     /// Moves what the writer of <paramref name="connection"/> should send next into <paramref name="batch"/>:
     /// control packets, then re-sends, then queued messages while the in-flight window has room.
     /// </summary>
-    public void DrainOutbound(ISessionConnection connection, List<OutboundPacket> batch, int maxBatch)
+    /// <returns>
+    /// True when the batch holds a stored QoS 2 message whose new packet identifier must be durable before the
+    /// PUBLISH goes out: otherwise a restart could re-send it under another identifier and deliver it twice.
+    /// </returns>
+    public bool DrainOutbound(ISessionConnection connection, List<OutboundPacket> batch, int maxBatch)
     {
+        bool mustBeDurable = false;
         lock (_gate)
         {
             if (!ReferenceEquals(_connection, connection))
             {
-                return;
+                return false;
             }
 
             while (_control.Count > 0)
@@ -256,7 +323,17 @@ public sealed class Session
                         Retain = next.Retain,
                         State = next.Qos == 1 ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec,
                         Sequence = _sequence++,
+                        StoreSequence = next.Sequence,
                     };
+                    if (next.Sequence != 0 && _store is not null)
+                    {
+                        _store.Submit(StoreOperation.UpdateQueued(ClientId, next.Sequence, packetId, QueuedState.Sent));
+                        mustBeDurable |= next.Qos == 2;
+                    }
+                }
+                else
+                {
+                    ForgetStored(next.Sequence);
                 }
 
                 _pending.Dequeue();
@@ -264,6 +341,8 @@ public sealed class Session
                 batch.Add(OutboundPacket.Publish(next.Message, next.Qos, next.Retain, dup: false, packetId));
             }
         }
+
+        return mustBeDurable;
     }
 
     private void AddResends(List<OutboundPacket> batch)
@@ -296,25 +375,34 @@ public sealed class Session
     public void OnPubComp(ushort packetId) => Complete(packetId, InflightState.AwaitingPubComp);
 
     /// <summary>PUBREC from the client: the message is stored by the receiver; answer with PUBREL (§4.3.3).</summary>
+    /// <remarks>
+    /// For a stored message the new state is made durable before PUBREL goes out: once the client may have
+    /// released the identifier, a restart must re-send PUBREL, never the PUBLISH (which it would take as new).
+    /// </remarks>
     public void OnPubRec(ushort packetId)
     {
+        long storeSequence = 0;
         lock (_gate)
         {
-            ref InflightEntry entry = ref System.Runtime.InteropServices.CollectionsMarshal.GetValueRefOrNullRef(_inflight, packetId);
-            if (!System.Runtime.CompilerServices.Unsafe.IsNullRef(ref entry) && entry.State == InflightState.AwaitingPubRec)
+            ref InflightEntry entry = ref CollectionsMarshal.GetValueRefOrNullRef(_inflight, packetId);
+            if (!Unsafe.IsNullRef(ref entry) && entry.State == InflightState.AwaitingPubRec)
             {
                 entry.State = InflightState.AwaitingPubComp;
-            }
-
-            // A repeated PUBREC (or one for an identifier already completed) is still answered, so the client's
-            // state machine can finish.
-            if (_connection is not null)
-            {
-                _control.Enqueue(OutboundPacket.Control(PacketType.PubRel, packetId));
+                storeSequence = entry.StoreSequence;
             }
         }
 
-        Connection?.SignalOutput();
+        // A repeated PUBREC (or one for an identifier already completed) is still answered, so the client's
+        // state machine can finish.
+        OutboundPacket pubRel = OutboundPacket.Control(PacketType.PubRel, packetId);
+        if (storeSequence != 0 && _store is not null)
+        {
+            _store.Submit([StoreOperation.UpdateQueued(ClientId, storeSequence, packetId, QueuedState.Released)], () => EnqueueControl(pubRel));
+        }
+        else
+        {
+            EnqueueControl(pubRel);
+        }
     }
 
     private void Complete(ushort packetId, InflightState expected)
@@ -328,6 +416,7 @@ public sealed class Session
             }
 
             _inflight.Remove(packetId);
+            ForgetStored(entry.StoreSequence);
             wake = _pending.Count > 0 && _connection is not null;
         }
 
@@ -349,12 +438,16 @@ public sealed class Session
         }
     }
 
-    /// <summary>PUBREL from the client: forget the identifier; the caller answers PUBCOMP.</summary>
-    public void ReleaseInboundQos2(ushort packetId)
+    /// <summary>
+    /// PUBREL from the client: forgets the identifier and returns the store write that makes that durable
+    /// (null for a session that is not stored); the caller sends PUBCOMP once it is.
+    /// </summary>
+    public StoreOperation? ReleaseInboundQos2(ushort packetId)
     {
         lock (_gate)
         {
-            _awaitingRelease.Remove(packetId);
+            bool known = _awaitingRelease.Remove(packetId);
+            return known && _store is not null ? StoreOperation.DeleteInbound(ClientId, packetId) : null;
         }
     }
 }

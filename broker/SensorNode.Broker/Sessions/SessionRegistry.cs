@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using SensorNode.Broker.Diagnostics;
+using SensorNode.Broker.Persistence;
 
 namespace SensorNode.Broker.Sessions;
 
@@ -7,7 +8,7 @@ namespace SensorNode.Broker.Sessions;
 public readonly record struct SessionOpenResult(Session Session, bool SessionPresent, Session? Discarded, ISessionConnection? TakenOver);
 
 /// <summary>All sessions by client identifier; decides session reuse and takeover at CONNECT (3.1.1 §3.1.2.4, §3.1.4).</summary>
-public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics)
+public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null)
 {
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly object _gate = new();
@@ -37,7 +38,7 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics)
             }
             else
             {
-                var session = new Session(clientId, cleanSession, limits, metrics);
+                var session = new Session(clientId, cleanSession, limits, metrics, store);
                 _sessions[clientId] = session;
                 result = new SessionOpenResult(session, false, existing, takenOver);
             }
@@ -45,6 +46,14 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics)
             result.Session.Attach(connection, result.SessionPresent && reportSessionPresent);
             return result;
         }
+    }
+
+    /// <summary>Recreates a persistent session from the store at start-up (offline until its client connects).</summary>
+    public Session Restore(string clientId)
+    {
+        var session = new Session(clientId, cleanSession: false, limits, metrics, store);
+        _sessions[clientId] = session;
+        return session;
     }
 
     /// <summary>Removes exactly this session object, never a newer one with the same client id.</summary>

@@ -1,15 +1,26 @@
 using System.Buffers;
+using System.Runtime.InteropServices;
 using Microsoft.Extensions.Logging;
+using SensorNode.Broker.Persistence;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Routing;
 using SensorNode.Broker.Sessions;
 
 namespace SensorNode.Broker.Transport;
 
-/// <summary>What each control packet from a client does (MQTT 3.1 / 3.1.1).</summary>
+/// <summary>
+/// What each control packet from a client does (MQTT 3.1 / 3.1.1). Effects that need the store (a message
+/// queued for a persistent session, a retained message, a persistent subscription) take place, and are
+/// acknowledged, only once durable; everything else from the same connection waits its turn behind them,
+/// so acknowledgements and deliveries keep the order the packets came in [MQTT-4.6.0-2] [MQTT-4.6.0-3].
+/// </summary>
 internal sealed partial class MqttConnection
 {
     private readonly TopicNameCache _topics = new();
+    private readonly List<RouteTarget> _targets = [];
+    private readonly List<StoreOperation> _operations = [];
+    private int _awaitingDurable;
     private Session? _session;
     private WillMessage? _will;
     private ProtocolLevel _level;
@@ -42,8 +53,13 @@ internal sealed partial class MqttConnection
             case PacketType.PubRel:
                 {
                     ushort packetId = MqttPacketDecoder.ReadPacketId(type, span);
-                    session.ReleaseInboundQos2(packetId);
-                    session.EnqueueControl(OutboundPacket.Control(PacketType.PubComp, packetId));
+                    _operations.Clear();
+                    if (session.ReleaseInboundQos2(packetId) is { } forget)
+                    {
+                        _operations.Add(forget);
+                    }
+
+                    RespondWhenDurable(session, OutboundPacket.Control(PacketType.PubComp, packetId));
                     return true;
                 }
 
@@ -53,13 +69,14 @@ internal sealed partial class MqttConnection
             case PacketType.Unsubscribe:
                 {
                     UnsubscribePacket unsubscribe = MqttPacketDecoder.ReadUnsubscribe(span);
+                    _operations.Clear();
                     foreach (string filter in unsubscribe.Filters)
                     {
-                        _broker.Unsubscribe(session, filter);
+                        _broker.Unsubscribe(session, filter, _operations);
                     }
 
                     // UNSUBACK even when no filter matched [MQTT-3.10.4-5].
-                    session.EnqueueControl(OutboundPacket.Control(PacketType.UnsubAck, unsubscribe.PacketId));
+                    RespondWhenDurable(session, OutboundPacket.Control(PacketType.UnsubAck, unsubscribe.PacketId));
                     return true;
                 }
 
@@ -147,6 +164,11 @@ internal sealed partial class MqttConnection
             _broker.DiscardSession(discarded);
         }
 
+        if (!opened.SessionPresent && opened.Session.IsStored)
+        {
+            _broker.Store.Submit(StoreOperation.PutSession(clientId));
+        }
+
         _broker.Metrics.CountClientConnected(1);
         _logger.LogInformation(
             "Client {ClientId} connected from {Remote} (MQTT {Level}, clean session {Clean}, keep alive {KeepAlive}s, session present {Present})",
@@ -168,37 +190,100 @@ internal sealed partial class MqttConnection
     {
         PublishView publish = MqttPacketDecoder.ReadPublish(header, body);
         _broker.Metrics.CountMessageReceived();
-        switch (publish.Qos)
+        _operations.Clear();
+        OutboundPacket? ack = publish.Qos switch
         {
-            case 0:
-                _broker.Router.Publish(CreateMessage(publish));
-                break;
-            case 1:
-                _broker.Router.Publish(CreateMessage(publish));
-                session.EnqueueControl(OutboundPacket.Control(PacketType.PubAck, publish.PacketId));
-                break;
-            default:
-                // Delivered on first receipt; a re-sent PUBLISH with the same identifier before PUBREL is only
-                // acknowledged again, never delivered twice (§4.3.3 method B).
-                if (session.TryBeginInboundQos2(publish.PacketId))
-                {
-                    _broker.Router.Publish(CreateMessage(publish));
-                }
+            1 => OutboundPacket.Control(PacketType.PubAck, publish.PacketId),
+            2 => OutboundPacket.Control(PacketType.PubRec, publish.PacketId),
+            _ => null,
+        };
 
-                session.EnqueueControl(OutboundPacket.Control(PacketType.PubRec, publish.PacketId));
-                break;
+        // QoS 2 is delivered on first receipt; a re-sent PUBLISH with the same identifier before PUBREL is only
+        // acknowledged again, never delivered twice (§4.3.3 method B).
+        if (publish.Qos == 2 && !session.TryBeginInboundQos2(publish.PacketId))
+        {
+            RespondWhenDurable(session, ack!.Value);
+            return;
         }
-    }
 
-    private ApplicationMessage CreateMessage(in PublishView publish) =>
-        ApplicationMessage.Create(_topics.GetOrAdd(publish.Topic), publish.Topic, publish.Payload, publish.Qos, publish.Retain);
+        ApplicationMessage message = ApplicationMessage.Create(_topics.GetOrAdd(publish.Topic), publish.Topic, publish.Payload, publish.Qos, publish.Retain);
+        _targets.Clear();
+        _broker.PreparePublish(message, _targets, _operations);
+        if (publish.Qos == 2 && session.IsStored)
+        {
+            _operations.Add(StoreOperation.PutInbound(session.ClientId, publish.PacketId));
+        }
+
+        if (!MustWaitForStore)
+        {
+            _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(_targets));
+            if (ack is { } now)
+            {
+                session.EnqueueControl(now);
+            }
+
+            return;
+        }
+
+        RouteTarget[] targets = [.. _targets];
+        WhenDurable(() =>
+        {
+            _broker.Router.Deliver(message, targets);
+            if (ack is { } later)
+            {
+                session.EnqueueControl(later);
+            }
+        });
+    }
 
     private void HandleSubscribe(Session session, ReadOnlySpan<byte> body)
     {
         SubscribePacket subscribe = MqttPacketDecoder.ReadSubscribe(body);
-        byte[] codes = _broker.Subscribe(session, subscribe.Subscriptions);
-        session.EnqueueControl(OutboundPacket.SubAck(subscribe.PacketId, codes));
-        _broker.SendRetained(session, subscribe.Subscriptions, codes);
+        _operations.Clear();
+        byte[] codes = _broker.Subscribe(session, subscribe.Subscriptions, _operations);
+        WhenDurable(() =>
+        {
+            session.EnqueueControl(OutboundPacket.SubAck(subscribe.PacketId, codes));
+            _broker.SendRetained(session, subscribe.Subscriptions, codes);
+        });
+    }
+
+    /// <summary>True when the pending <see cref="_operations"/> or an earlier packet of this connection still await the store.</summary>
+    private bool MustWaitForStore => _operations.Count > 0 || Volatile.Read(ref _awaitingDurable) > 0;
+
+    /// <summary>Submits <see cref="_operations"/> and runs <paramref name="effect"/> once they and everything before are durable.</summary>
+    private void WhenDurable(Action effect)
+    {
+        if (!MustWaitForStore)
+        {
+            effect();
+            return;
+        }
+
+        Interlocked.Increment(ref _awaitingDurable);
+        _broker.Store.Submit(CollectionsMarshal.AsSpan(_operations), () =>
+        {
+            try
+            {
+                effect();
+            }
+            finally
+            {
+                Interlocked.Decrement(ref _awaitingDurable);
+            }
+        });
+        _operations.Clear();
+    }
+
+    private void RespondWhenDurable(Session session, OutboundPacket packet)
+    {
+        if (!MustWaitForStore)
+        {
+            session.EnqueueControl(packet);
+            return;
+        }
+
+        WhenDurable(() => session.EnqueueControl(packet));
     }
 
     /// <summary>Publishes the will unless DISCONNECT was received [MQTT-3.1.2-8], and ends a clean session.</summary>
@@ -215,7 +300,13 @@ internal sealed partial class MqttConnection
         DisconnectReason reason = CloseReason ?? DisconnectReason.UnspecifiedError;
         if (_will is { } will && reason != DisconnectReason.ServerShuttingDown)
         {
-            _broker.Publish(ApplicationMessage.Create(will.Topic, will.Payload, will.Qos, will.Retain));
+            // Through this connection's ordered path, so a will never overtakes the client's own last messages.
+            ApplicationMessage message = ApplicationMessage.Create(will.Topic, will.Payload, will.Qos, will.Retain);
+            _operations.Clear();
+            _targets.Clear();
+            _broker.PreparePublish(message, _targets, _operations);
+            RouteTarget[] targets = [.. _targets];
+            WhenDurable(() => _broker.Router.Deliver(message, targets));
         }
 
         if (stillCurrent && session.CleanSession)

@@ -288,7 +288,11 @@ internal sealed partial class MqttConnection : ISessionConnection
         while (true)
         {
             batch.Clear();
-            _session!.DrainOutbound(this, batch, MaxBatchPackets);
+            if (_session!.DrainOutbound(this, batch, MaxBatchPackets))
+            {
+                await _broker.Store.FlushAsync();
+            }
+
             if (batch.Count == 0)
             {
                 return true;

@@ -49,7 +49,7 @@ public sealed class HostingTests
     [Fact]
     public async Task Executable_runs_with_defaults_on_port_zero_serves_clients_and_exits_cleanly_on_SIGTERM()
     {
-        await using BrokerProcess process = BrokerProcess.Start("--port", "0");
+        await using BrokerProcess process = BrokerProcess.Start("--port", "0", "--data-dir", TestBroker.NewDataDirectory());
         int port = await process.WaitForPortAsync(TimeSpan.FromSeconds(30));
 
         await using (MqttNetClient subscriber = await MqttNetClient.ConnectAsync(port))

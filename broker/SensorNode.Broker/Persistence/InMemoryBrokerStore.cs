@@ -1,0 +1,143 @@
+using SensorNode.Broker.Protocol;
+
+namespace SensorNode.Broker.Persistence;
+
+/// <summary>
+/// The store for users who ask for no persistence: the same contract as <see cref="SqliteBrokerStore"/>,
+/// kept in memory, so state survives a broker restart inside one process but not the process. Writes are
+/// applied and their callbacks run at once, on the caller's thread.
+/// </summary>
+public sealed class InMemoryBrokerStore : IBrokerStore
+{
+    private readonly object _gate = new();
+    private readonly Dictionary<string, (byte Qos, byte[] Payload)> _retained = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
+    private readonly Dictionary<long, ApplicationMessage> _messages = [];
+    private long _lastMessageId;
+
+    public long SizeOnDisk => 0;
+
+    public StoredState Load()
+    {
+        lock (_gate)
+        {
+            var state = new StoredState { LastMessageId = _lastMessageId };
+            foreach ((string topic, (byte qos, byte[] payload)) in _retained)
+            {
+                state.Retained.Add(ApplicationMessage.Create(topic, payload, qos, retain: true));
+            }
+
+            foreach ((string clientId, SessionRecord record) in _sessions)
+            {
+                var session = new StoredSession(clientId);
+                foreach ((string filter, byte qos) in record.Subscriptions)
+                {
+                    session.Subscriptions.Add((filter, qos));
+                }
+
+                foreach ((long sequence, QueuedRecord queued) in record.Queue.OrderBy(e => e.Key))
+                {
+                    if (_messages.TryGetValue(queued.MessageId, out ApplicationMessage? message))
+                    {
+                        session.Queue.Add(new StoredQueuedMessage(sequence, message, queued.Qos, queued.Retain, queued.PacketId, queued.State));
+                    }
+                }
+
+                session.InboundQos2.AddRange(record.Inbound.Order());
+                state.Sessions.Add(session);
+            }
+
+            return state;
+        }
+    }
+
+    public void Submit(StoreOperation operation) => Submit([operation]);
+
+    public void Submit(ReadOnlySpan<StoreOperation> operations, Action? onDurable = null)
+    {
+        lock (_gate)
+        {
+            foreach (ref readonly StoreOperation operation in operations)
+            {
+                Apply(operation);
+            }
+        }
+
+        onDurable?.Invoke();
+    }
+
+    public Task FlushAsync() => Task.CompletedTask;
+
+    public void Dispose()
+    {
+    }
+
+    private void Apply(in StoreOperation op)
+    {
+        switch (op.Kind)
+        {
+            case StoreOperationKind.PutRetained:
+                _retained[op.Key] = (op.Qos, op.Payload.ToArray());
+                break;
+            case StoreOperationKind.DeleteRetained:
+                _retained.Remove(op.Key);
+                break;
+            case StoreOperationKind.PutSession:
+                _sessions.TryAdd(op.Key, new SessionRecord());
+                break;
+            case StoreOperationKind.DeleteSession:
+                _sessions.Remove(op.Key);
+                break;
+            case StoreOperationKind.PutSubscription:
+                if (Session(op.Key) is { } withSubscription)
+                {
+                    withSubscription.Subscriptions[op.Topic!] = op.Qos;
+                }
+
+                break;
+            case StoreOperationKind.DeleteSubscription:
+                Session(op.Key)?.Subscriptions.Remove(op.Topic!);
+                break;
+            case StoreOperationKind.PutMessage:
+                _messages[op.MessageId] = ApplicationMessage.Create(op.Topic!, op.Payload.Span, op.Qos, op.Retain);
+                _lastMessageId = Math.Max(_lastMessageId, op.MessageId);
+                break;
+            case StoreOperationKind.PutQueued:
+                if (Session(op.Key) is { } target)
+                {
+                    target.Queue[op.Sequence] = new QueuedRecord(op.MessageId, op.Qos, op.Retain, 0, QueuedState.Queued);
+                }
+
+                break;
+            case StoreOperationKind.UpdateQueued:
+                if (Session(op.Key) is { } owner && owner.Queue.TryGetValue(op.Sequence, out QueuedRecord existing))
+                {
+                    owner.Queue[op.Sequence] = existing with { PacketId = op.PacketId, State = op.State };
+                }
+
+                break;
+            case StoreOperationKind.DeleteQueued:
+                Session(op.Key)?.Queue.Remove(op.Sequence);
+                break;
+            case StoreOperationKind.PutInbound:
+                Session(op.Key)?.Inbound.Add(op.PacketId);
+                break;
+            case StoreOperationKind.DeleteInbound:
+                Session(op.Key)?.Inbound.Remove(op.PacketId);
+                break;
+        }
+    }
+
+    private SessionRecord? Session(string clientId) => _sessions.GetValueOrDefault(clientId);
+
+    private sealed class SessionRecord
+    {
+        public Dictionary<string, byte> Subscriptions { get; } = new(StringComparer.Ordinal);
+
+        public Dictionary<long, QueuedRecord> Queue { get; } = [];
+
+        public HashSet<ushort> Inbound { get; } = [];
+    }
+
+    private readonly record struct QueuedRecord(long MessageId, byte Qos, bool Retain, ushort PacketId, QueuedState State);
+}

@@ -1,0 +1,67 @@
+using Microsoft.Data.Sqlite;
+
+namespace SensorNode.Broker.Persistence;
+
+/// <summary>One prepared statement per kind of write, bound afresh for each operation.</summary>
+public sealed partial class SqliteBrokerStore
+{
+    private void PrepareCommands()
+    {
+        Prepare(StoreOperationKind.PutRetained, "INSERT OR REPLACE INTO retained (topic, qos, payload) VALUES ($key, $qos, $payload);");
+        Prepare(StoreOperationKind.DeleteRetained, "DELETE FROM retained WHERE topic = $key;");
+        Prepare(StoreOperationKind.PutSession, "INSERT OR IGNORE INTO sessions (client_id, created_utc) VALUES ($key, unixepoch());");
+        Prepare(StoreOperationKind.DeleteSession, """
+            DELETE FROM sessions WHERE client_id = $key;
+            DELETE FROM subscriptions WHERE client_id = $key;
+            DELETE FROM queue WHERE client_id = $key;
+            DELETE FROM inbound_qos2 WHERE client_id = $key;
+            """);
+        Prepare(StoreOperationKind.PutSubscription, "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos) VALUES ($key, $topic, $qos);");
+        Prepare(StoreOperationKind.DeleteSubscription, "DELETE FROM subscriptions WHERE client_id = $key AND filter = $topic;");
+        Prepare(StoreOperationKind.PutMessage, "INSERT OR REPLACE INTO messages (id, topic, qos, retain, payload) VALUES ($message, $topic, $qos, $retain, $payload);");
+        Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state) VALUES ($key, $seq, $message, $qos, $retain, 0, 0);");
+        Prepare(StoreOperationKind.UpdateQueued, "UPDATE queue SET packet_id = $packet, state = $state WHERE client_id = $key AND seq = $seq;");
+        Prepare(StoreOperationKind.DeleteQueued, "DELETE FROM queue WHERE client_id = $key AND seq = $seq;");
+        Prepare(StoreOperationKind.PutInbound, "INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES ($key, $packet);");
+        Prepare(StoreOperationKind.DeleteInbound, "DELETE FROM inbound_qos2 WHERE client_id = $key AND packet_id = $packet;");
+    }
+
+    private void Prepare(StoreOperationKind kind, string sql)
+    {
+        SqliteCommand command = _connection.CreateCommand();
+        command.CommandText = sql;
+        foreach (string name in new[] { "$key", "$topic", "$qos", "$retain", "$payload", "$message", "$seq", "$packet", "$state" })
+        {
+            if (sql.Contains(name, StringComparison.Ordinal))
+            {
+                command.Parameters.Add(new SqliteParameter(name, null));
+            }
+        }
+
+        _commands[kind] = command;
+    }
+
+    private void Apply(in StoreOperation op, SqliteTransaction transaction)
+    {
+        SqliteCommand command = _commands[op.Kind];
+        command.Transaction = transaction;
+        foreach (SqliteParameter parameter in command.Parameters)
+        {
+            parameter.Value = parameter.ParameterName switch
+            {
+                "$key" => op.Key,
+                "$topic" => op.Topic,
+                "$qos" => (int)op.Qos,
+                "$retain" => op.Retain ? 1 : 0,
+                "$payload" => op.Payload.ToArray(),
+                "$message" => op.MessageId,
+                "$seq" => op.Sequence,
+                "$packet" => (int)op.PacketId,
+                "$state" => (int)op.State,
+                _ => throw new InvalidOperationException(parameter.ParameterName),
+            };
+        }
+
+        command.ExecuteNonQuery();
+    }
+}

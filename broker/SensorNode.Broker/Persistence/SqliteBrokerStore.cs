@@ -1,0 +1,336 @@
+using System.Collections.Concurrent;
+using Microsoft.Data.Sqlite;
+using Microsoft.Extensions.Logging;
+using SensorNode.Broker.Protocol;
+
+namespace SensorNode.Broker.Persistence;
+
+/// <summary>
+/// Durable state in one SQLite database (WAL). A single committer thread takes every submission queued
+/// while the previous commit ran and writes them in one transaction (group commit), then runs their
+/// callbacks in order: durability costs one fsync per batch, not per message.
+/// </summary>
+public sealed partial class SqliteBrokerStore : IBrokerStore
+{
+    public const string FileName = "sensornode.db";
+    private const int SchemaVersion = 1;
+    private const int MaxSubmissionsPerCommit = 8192;
+    private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
+
+    private readonly string _path;
+    private readonly ILogger _logger;
+    private readonly SqliteConnection _connection;
+    private readonly BlockingCollection<Submission> _submissions = new(new ConcurrentQueue<Submission>());
+    private readonly Thread _committer;
+    private readonly Dictionary<StoreOperationKind, SqliteCommand> _commands = [];
+    private long _lastPurge = Environment.TickCount64;
+
+    private SqliteBrokerStore(string path, SqliteConnection connection, ILogger logger)
+    {
+        _path = path;
+        _connection = connection;
+        _logger = logger;
+        PrepareCommands();
+        _committer = new Thread(CommitLoop) { IsBackground = true, Name = "sensornode-store" };
+        _committer.Start();
+    }
+
+    public string Path => _path;
+
+    public long SizeOnDisk
+    {
+        get
+        {
+            long size = 0;
+            foreach (string file in new[] { _path, _path + "-wal" })
+            {
+                if (File.Exists(file))
+                {
+                    size += new FileInfo(file).Length;
+                }
+            }
+
+            return size;
+        }
+    }
+
+    /// <summary>
+    /// Opens (or creates) the database in <paramref name="dataDirectory"/>. A damaged or unreadable file throws
+    /// <see cref="StoreException"/> naming it, unless <paramref name="moveAsideIfDamaged"/> is set: then the file
+    /// is renamed for inspection and a fresh database started.
+    /// </summary>
+    public static SqliteBrokerStore Open(string dataDirectory, StoreDurability durability, ILogger logger, bool moveAsideIfDamaged = false)
+    {
+        Directory.CreateDirectory(dataDirectory);
+        string path = System.IO.Path.Combine(System.IO.Path.GetFullPath(dataDirectory), FileName);
+        try
+        {
+            return new SqliteBrokerStore(path, OpenConnection(path, durability), logger);
+        }
+        catch (Exception ex) when (ex is SqliteException or StoreException)
+        {
+            if (!moveAsideIfDamaged)
+            {
+                throw new StoreException(
+                    $"the broker database {path} cannot be used: {ex.Message}. Nothing was changed. Start with --recover-store to move it aside (it is kept for inspection) and start with an empty store.",
+                    ex);
+            }
+
+            string aside = MoveAside(path);
+            logger.LogError("The broker database {Path} was damaged ({Reason}); moved it to {Aside} and started an empty store", path, ex.Message, aside);
+            return new SqliteBrokerStore(path, OpenConnection(path, durability), logger);
+        }
+    }
+
+    /// <summary>Renames the database and its WAL files to "*.damaged-TIMESTAMP"; returns the new database path.</summary>
+    public static string MoveAside(string path)
+    {
+        SqliteConnection.ClearAllPools();
+        string suffix = ".damaged-" + DateTime.UtcNow.ToString("yyyyMMddTHHmmssZ", System.Globalization.CultureInfo.InvariantCulture);
+        foreach (string extension in new[] { string.Empty, "-wal", "-shm" })
+        {
+            if (File.Exists(path + extension))
+            {
+                File.Move(path + extension, path + suffix + extension);
+            }
+        }
+
+        return path + suffix;
+    }
+
+    private static SqliteConnection OpenConnection(string path, StoreDurability durability)
+    {
+        var connection = new SqliteConnection(new SqliteConnectionStringBuilder
+        {
+            DataSource = path,
+            Mode = SqliteOpenMode.ReadWriteCreate,
+            Pooling = false,
+        }.ToString());
+        try
+        {
+            connection.Open();
+            Execute(connection, "PRAGMA journal_mode=WAL;");
+            Execute(connection, durability == StoreDurability.Full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
+            string check = Convert.ToString(Scalar(connection, "PRAGMA quick_check;"), System.Globalization.CultureInfo.InvariantCulture) ?? "no answer";
+            if (!string.Equals(check, "ok", StringComparison.Ordinal))
+            {
+                throw new StoreException($"integrity check failed: {check}");
+            }
+
+            Migrate(connection);
+            return connection;
+        }
+        catch
+        {
+            connection.Dispose();
+            throw;
+        }
+    }
+
+    private static void Migrate(SqliteConnection connection)
+    {
+        long version = Convert.ToInt64(Scalar(connection, "PRAGMA user_version;"), System.Globalization.CultureInfo.InvariantCulture);
+        if (version > SchemaVersion)
+        {
+            throw new StoreException($"the database has schema version {version}, newer than this broker's {SchemaVersion}; run a newer broker");
+        }
+
+        if (version < 1)
+        {
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            Execute(connection, """
+                CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, qos INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS queue (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, packet_id INTEGER NOT NULL, state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
+                CREATE INDEX IF NOT EXISTS queue_message ON queue (message_id);
+                CREATE TABLE IF NOT EXISTS inbound_qos2 (client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
+                PRAGMA user_version = 1;
+                """, transaction);
+            transaction.Commit();
+        }
+    }
+
+    public StoredState Load()
+    {
+        var state = new StoredState();
+        using (SqliteCommand retained = _connection.CreateCommand())
+        {
+            retained.CommandText = "SELECT topic, qos, payload FROM retained;";
+            using SqliteDataReader reader = retained.ExecuteReader();
+            while (reader.Read())
+            {
+                state.Retained.Add(ApplicationMessage.Create(reader.GetString(0), (byte[])reader[2], (byte)reader.GetInt32(1), retain: true));
+            }
+        }
+
+        var sessions = new Dictionary<string, StoredSession>(StringComparer.Ordinal);
+        ReadRows("SELECT client_id FROM sessions;", r => sessions[r.GetString(0)] = new StoredSession(r.GetString(0)));
+        ReadRows("SELECT client_id, filter, qos FROM subscriptions;", r =>
+            sessions.GetValueOrDefault(r.GetString(0))?.Subscriptions.Add((r.GetString(1), (byte)r.GetInt32(2))));
+        ReadRows("SELECT client_id, packet_id FROM inbound_qos2;", r =>
+            sessions.GetValueOrDefault(r.GetString(0))?.InboundQos2.Add((ushort)r.GetInt32(1)));
+
+        var messages = new Dictionary<long, ApplicationMessage>();
+        ReadRows("SELECT id, topic, qos, retain, payload FROM messages WHERE id IN (SELECT message_id FROM queue);", r =>
+            messages[r.GetInt64(0)] = ApplicationMessage.Create(r.GetString(1), (byte[])r[4], (byte)r.GetInt32(2), r.GetInt64(3) != 0));
+        ReadRows("SELECT client_id, seq, message_id, qos, retain, packet_id, state FROM queue ORDER BY client_id, seq;", r =>
+        {
+            if (sessions.TryGetValue(r.GetString(0), out StoredSession? session) && messages.TryGetValue(r.GetInt64(2), out ApplicationMessage? message))
+            {
+                session.Queue.Add(new StoredQueuedMessage(r.GetInt64(1), message, (byte)r.GetInt32(3), r.GetInt64(4) != 0, (ushort)r.GetInt32(5), (QueuedState)r.GetInt32(6)));
+            }
+        });
+
+        state.LastMessageId = Convert.ToInt64(Scalar(_connection, "SELECT IFNULL(MAX(id), 0) FROM messages;"), System.Globalization.CultureInfo.InvariantCulture);
+        state.Sessions.AddRange(sessions.Values);
+        return state;
+    }
+
+    private void ReadRows(string sql, Action<SqliteDataReader> row)
+    {
+        using SqliteCommand command = _connection.CreateCommand();
+        command.CommandText = sql;
+        using SqliteDataReader reader = command.ExecuteReader();
+        while (reader.Read())
+        {
+            row(reader);
+        }
+    }
+
+    public void Submit(StoreOperation operation) => _submissions.Add(new Submission([operation], null));
+
+    public void Submit(ReadOnlySpan<StoreOperation> operations, Action? onDurable = null) =>
+        _submissions.Add(new Submission(operations.ToArray(), onDurable));
+
+    public Task FlushAsync()
+    {
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        _submissions.Add(new Submission([], done.SetResult));
+        return done.Task;
+    }
+
+    public void Dispose()
+    {
+        _submissions.CompleteAdding();
+        _committer.Join();
+        foreach (SqliteCommand command in _commands.Values)
+        {
+            command.Dispose();
+        }
+
+        try
+        {
+            Execute(_connection, "PRAGMA wal_checkpoint(TRUNCATE);");
+        }
+        catch (SqliteException ex)
+        {
+            _logger.LogWarning("Checkpoint at shutdown failed: {Message}", ex.Message);
+        }
+
+        _connection.Dispose();
+        _submissions.Dispose();
+    }
+
+    private void CommitLoop()
+    {
+        var batch = new List<Submission>(256);
+        while (!_submissions.IsCompleted)
+        {
+            batch.Clear();
+            if (!_submissions.TryTake(out Submission first, TimeSpan.FromSeconds(5)))
+            {
+                PurgeIfDue();
+                continue;
+            }
+
+            batch.Add(first);
+            while (batch.Count < MaxSubmissionsPerCommit && _submissions.TryTake(out Submission next))
+            {
+                batch.Add(next);
+            }
+
+            CommitWithRetry(batch);
+            foreach (Submission submission in batch)
+            {
+                try
+                {
+                    submission.OnDurable?.Invoke();
+                }
+                catch (Exception ex)
+                {
+                    _logger.LogError(ex, "A store completion callback failed");
+                }
+            }
+
+            PurgeIfDue();
+        }
+    }
+
+    /// <summary>
+    /// A failed commit (disk full, I/O error) is retried until it succeeds: nothing submitted is dropped, and
+    /// acknowledgements waiting on it are held back meanwhile, which slows the publishers instead of losing data.
+    /// </summary>
+    private void CommitWithRetry(List<Submission> batch)
+    {
+        for (int attempt = 1; ; attempt++)
+        {
+            try
+            {
+                using SqliteTransaction transaction = _connection.BeginTransaction();
+                foreach (Submission submission in batch)
+                {
+                    foreach (StoreOperation operation in submission.Operations)
+                    {
+                        Apply(operation, transaction);
+                    }
+                }
+
+                transaction.Commit();
+                return;
+            }
+            catch (SqliteException ex)
+            {
+                _logger.LogError("Store commit of {Count} submissions failed (attempt {Attempt}): {Message}", batch.Count, attempt, ex.Message);
+                Thread.Sleep(Math.Min(5000, 100 * attempt));
+            }
+        }
+    }
+
+    private void PurgeIfDue()
+    {
+        if (Environment.TickCount64 - _lastPurge < PurgeInterval.TotalMilliseconds)
+        {
+            return;
+        }
+
+        _lastPurge = Environment.TickCount64;
+        try
+        {
+            Execute(_connection, "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM queue WHERE queue.message_id = messages.id);");
+            Execute(_connection, "PRAGMA wal_checkpoint(PASSIVE);");
+        }
+        catch (SqliteException ex)
+        {
+            _logger.LogWarning("Store purge failed: {Message}", ex.Message);
+        }
+    }
+
+    private static void Execute(SqliteConnection connection, string sql, SqliteTransaction? transaction = null)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        command.Transaction = transaction;
+        command.ExecuteNonQuery();
+    }
+
+    private static object? Scalar(SqliteConnection connection, string sql)
+    {
+        using SqliteCommand command = connection.CreateCommand();
+        command.CommandText = sql;
+        return command.ExecuteScalar();
+    }
+
+    private readonly record struct Submission(StoreOperation[] Operations, Action? OnDurable);
+}

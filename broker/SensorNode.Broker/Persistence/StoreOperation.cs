@@ -1,0 +1,75 @@
+namespace SensorNode.Broker.Persistence;
+
+/// <summary>What one store write does.</summary>
+public enum StoreOperationKind : byte
+{
+    PutRetained,
+    DeleteRetained,
+    PutSession,
+    DeleteSession,
+    PutSubscription,
+    DeleteSubscription,
+    PutMessage,
+    PutQueued,
+    UpdateQueued,
+    DeleteQueued,
+    PutInbound,
+    DeleteInbound,
+}
+
+/// <summary>Where a queued outbound message stands in the store.</summary>
+public enum QueuedState : byte
+{
+    /// <summary>Queued; any packet identifier it has may not have reached the client.</summary>
+    Queued = 0,
+
+    /// <summary>Sent with a durable packet identifier; awaiting PUBACK (QoS 1) or PUBREC (QoS 2).</summary>
+    Sent = 1,
+
+    /// <summary>PUBREC received; PUBREL is owed (QoS 2).</summary>
+    Released = 2,
+}
+
+/// <summary>
+/// One write to the broker's durable state. Writes submitted together are committed in one transaction,
+/// in submission order with every other write.
+/// </summary>
+public readonly record struct StoreOperation(
+    StoreOperationKind Kind,
+    string Key,
+    string? Topic = null,
+    long MessageId = 0,
+    long Sequence = 0,
+    byte Qos = 0,
+    bool Retain = false,
+    ushort PacketId = 0,
+    QueuedState State = QueuedState.Queued,
+    ReadOnlyMemory<byte> Payload = default)
+{
+    public static StoreOperation PutRetained(string topic, byte qos, ReadOnlyMemory<byte> payload) => new(StoreOperationKind.PutRetained, topic, Qos: qos, Payload: payload);
+
+    public static StoreOperation DeleteRetained(string topic) => new(StoreOperationKind.DeleteRetained, topic);
+
+    public static StoreOperation PutSession(string clientId) => new(StoreOperationKind.PutSession, clientId);
+
+    public static StoreOperation DeleteSession(string clientId) => new(StoreOperationKind.DeleteSession, clientId);
+
+    public static StoreOperation PutSubscription(string clientId, string filter, byte qos) => new(StoreOperationKind.PutSubscription, clientId, filter, Qos: qos);
+
+    public static StoreOperation DeleteSubscription(string clientId, string filter) => new(StoreOperationKind.DeleteSubscription, clientId, filter);
+
+    public static StoreOperation PutMessage(long messageId, string topic, byte qos, bool retain, ReadOnlyMemory<byte> payload) =>
+        new(StoreOperationKind.PutMessage, string.Empty, topic, messageId, Qos: qos, Retain: retain, Payload: payload);
+
+    public static StoreOperation PutQueued(string clientId, long sequence, long messageId, byte qos, bool retain) =>
+        new(StoreOperationKind.PutQueued, clientId, MessageId: messageId, Sequence: sequence, Qos: qos, Retain: retain);
+
+    public static StoreOperation UpdateQueued(string clientId, long sequence, ushort packetId, QueuedState state) =>
+        new(StoreOperationKind.UpdateQueued, clientId, Sequence: sequence, PacketId: packetId, State: state);
+
+    public static StoreOperation DeleteQueued(string clientId, long sequence) => new(StoreOperationKind.DeleteQueued, clientId, Sequence: sequence);
+
+    public static StoreOperation PutInbound(string clientId, ushort packetId) => new(StoreOperationKind.PutInbound, clientId, PacketId: packetId);
+
+    public static StoreOperation DeleteInbound(string clientId, ushort packetId) => new(StoreOperationKind.DeleteInbound, clientId, PacketId: packetId);
+}

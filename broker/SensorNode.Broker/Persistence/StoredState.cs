@@ -1,0 +1,31 @@
+using SensorNode.Broker.Protocol;
+
+namespace SensorNode.Broker.Persistence;
+
+/// <summary>Everything the store held at start-up, for the broker to rebuild its memory from.</summary>
+public sealed class StoredState
+{
+    public List<ApplicationMessage> Retained { get; } = [];
+
+    public List<StoredSession> Sessions { get; } = [];
+
+    /// <summary>Highest message id in use; new ids continue above it.</summary>
+    public long LastMessageId { get; set; }
+}
+
+/// <summary>A persistent session as stored.</summary>
+public sealed class StoredSession(string clientId)
+{
+    public string ClientId { get; } = clientId;
+
+    public List<(string Filter, byte Qos)> Subscriptions { get; } = [];
+
+    /// <summary>Outbound messages in sequence order.</summary>
+    public List<StoredQueuedMessage> Queue { get; } = [];
+
+    /// <summary>Inbound QoS 2 packet identifiers awaiting PUBREL.</summary>
+    public List<ushort> InboundQos2 { get; } = [];
+}
+
+/// <summary>One outbound message of a stored session.</summary>
+public sealed record StoredQueuedMessage(long Sequence, ApplicationMessage Message, byte Qos, bool Retain, ushort PacketId, QueuedState State);
