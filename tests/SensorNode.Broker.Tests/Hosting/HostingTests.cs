@@ -78,4 +78,24 @@ public sealed class HostingTests
         Assert.Equal(2, await process.WaitForExitAsync(TimeSpan.FromSeconds(30)));
         Assert.Contains(process.Output, line => line.Contains("port", StringComparison.OrdinalIgnoreCase));
     }
+
+    [Fact]
+    public async Task Executable_refuses_a_damaged_database_naming_it_and_recovers_on_request()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SensorNode.Broker.Persistence.SqliteBrokerStore.FileName);
+        await File.WriteAllTextAsync(database, new string('#', 4096));
+
+        await using (BrokerProcess refused = BrokerProcess.Start("--port", "0", "--data-dir", directory))
+        {
+            Assert.Equal(3, await refused.WaitForExitAsync(TimeSpan.FromSeconds(30)));
+            Assert.Contains(refused.Output, line => line.Contains(database, StringComparison.Ordinal) && line.Contains("--recover-store", StringComparison.Ordinal));
+        }
+
+        await using BrokerProcess recovered = BrokerProcess.Start("--port", "0", "--data-dir", directory, "--recover-store");
+        int port = await recovered.WaitForPortAsync(TimeSpan.FromSeconds(30));
+        await using MqttNetClient client = await MqttNetClient.ConnectAsync(port);
+        Assert.True(client.Client.IsConnected);
+        Assert.Single(Directory.GetFiles(directory, "*.damaged-*"), f => !f.EndsWith("-wal", StringComparison.Ordinal) && !f.EndsWith("-shm", StringComparison.Ordinal));
+    }
 }

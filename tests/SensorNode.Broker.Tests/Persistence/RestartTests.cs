@@ -1,0 +1,271 @@
+using System.Text;
+using MQTTnet.Protocol;
+using SensorNode.Broker.Hosting;
+using SensorNode.Broker.Persistence;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Tests.Infrastructure;
+
+namespace SensorNode.Broker.Tests.Persistence;
+
+/// <summary>State that must survive the broker being stopped and started again on the same data directory.</summary>
+public sealed class RestartTests
+{
+    private static Task<BrokerServer> StartAsync(string directory) => TestBroker.StartAsync(o => o.DataDirectory = directory);
+
+    private static async Task<RawMqttClient> ResumeAsync(int port, string clientId, bool expectPresent = true)
+    {
+        RawMqttClient client = await RawMqttClient.ConnectAsync(port);
+        await client.SendAsync(new ConnectPacket { ClientId = clientId, CleanSession = false, KeepAliveSeconds = 60 });
+        var connAck = Assert.IsType<ConnAckPacket>(await client.ReceiveAsync());
+        Assert.Equal(ConnectReturnCode.Accepted, connAck.ReturnCode);
+        Assert.Equal(expectPresent, connAck.SessionPresent);
+        return client;
+    }
+
+    private static async Task SubscribeAsync(RawMqttClient client, string filter, byte qos)
+    {
+        await client.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription(filter, qos)] });
+        var subAck = Assert.IsType<SubAckPacket>(await client.ReceiveAsync());
+        Assert.Equal([qos], subAck.ReturnCodes);
+    }
+
+    /// <summary>DISCONNECT, then wait for the broker to close: by then it has detached the session.</summary>
+    private static async Task GoOfflineAsync(RawMqttClient client)
+    {
+        await client.SendAsync(EmptyPacket.Disconnect);
+        await client.AssertClosedAsync();
+    }
+
+    /// <summary>
+    /// Receives <paramref name="count"/> PUBLISHes as a correct client does, answering each (PUBACK, or PUBREC
+    /// then PUBCOMP for the broker's PUBREL, which may come after later PUBLISHes), until all handshakes end.
+    /// </summary>
+    private static async Task<List<PublishPacket>> ReceiveAndAcknowledgeAsync(RawMqttClient client, int count)
+    {
+        var received = new List<PublishPacket>();
+        int releasesOwed = 0;
+        while (received.Count < count || releasesOwed > 0)
+        {
+            switch (await client.ReceiveAsync())
+            {
+                case PublishPacket publish:
+                    received.Add(publish);
+                    if (publish.Qos == 2)
+                    {
+                        releasesOwed++;
+                    }
+
+                    await client.SendAsync(new PacketIdPacket(publish.Qos == 2 ? PacketType.PubRec : PacketType.PubAck, publish.PacketId));
+                    break;
+                case PacketIdPacket { Type: PacketType.PubRel } release:
+                    releasesOwed--;
+                    await client.SendAsync(new PacketIdPacket(PacketType.PubComp, release.PacketId));
+                    break;
+                case var other:
+                    Assert.Fail($"unexpected {other?.Type.ToString() ?? "close"}");
+                    break;
+            }
+        }
+
+        return received;
+    }
+
+    private static string Text(PublishPacket publish) => Encoding.UTF8.GetString(publish.Payload.Span);
+
+    [Fact]
+    public async Task Persistent_session_subscriptions_queued_messages_and_retained_survive_a_restart()
+    {
+        // [MQTT-3.1.2-4] the session, [MQTT-3.1.2-5] its QoS 1/2 messages, [MQTT-3.3.1-5] the retained message.
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            await using (RawMqttClient subscriber = await ResumeAsync(first.Port, "kitchen-display", expectPresent: false))
+            {
+                await SubscribeAsync(subscriber, "sensor/#", 2);
+                await GoOfflineAsync(subscriber);
+            }
+
+            await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(first.Port);
+            await publisher.PublishAsync("sensor/temperature/kitchen", "21.0", MqttQualityOfServiceLevel.AtLeastOnce);
+            await publisher.PublishAsync("sensor/temperature/kitchen", "21.4", MqttQualityOfServiceLevel.ExactlyOnce);
+            await publisher.PublishAsync("sensor/status/kitchen", "online", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+            await publisher.PublishAsync("sensor/noise/kitchen", "dropped: QoS 0 is not queued offline");
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        await using RawMqttClient resumed = await ResumeAsync(second.Port, "kitchen-display");
+        List<PublishPacket> received = await ReceiveAndAcknowledgeAsync(resumed, 3);
+        Assert.Equal(["21.0", "21.4", "online"], received.Select(Text));
+        Assert.Equal([1, 2, 1], received.Select(p => (int)p.Qos));
+
+        // The subscription itself survived: a new message is routed to the resumed session.
+        await using MqttNetClient publisherAfter = await MqttNetClient.ConnectAsync(second.Port);
+        await publisherAfter.PublishAsync("sensor/humidity/kitchen", "40", MqttQualityOfServiceLevel.AtLeastOnce);
+        var live = Assert.IsType<PublishPacket>(await resumed.ReceiveAsync());
+        Assert.Equal("40", Text(live));
+
+        // And the retained message is replayed to a newcomer with RETAIN=1.
+        await using MqttNetClient newcomer = await MqttNetClient.ConnectAsync(second.Port);
+        await newcomer.SubscribeAsync("sensor/status/+", MqttQualityOfServiceLevel.AtLeastOnce);
+        ReceivedMessage status = await newcomer.NextAsync();
+        Assert.Equal("online", status.Payload);
+        Assert.True(status.Retain);
+    }
+
+    [Fact]
+    public async Task Unacknowledged_outbound_messages_are_resent_after_a_restart_with_dup_and_their_packet_ids()
+    {
+        // [MQTT-4.4.0-1]: PUBLISH re-sent with DUP=1 for an unacknowledged QoS 1 message; PUBREL re-sent for a
+        // QoS 2 message whose PUBREC was received.
+        string directory = TestBroker.NewDataDirectory();
+        ushort qos1Id;
+        ushort qos2Id;
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            await using RawMqttClient subscriber = await ResumeAsync(first.Port, "forgetful", expectPresent: false);
+            await SubscribeAsync(subscriber, "data/#", 2);
+            await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(first.Port);
+            await publisher.PublishAsync("data/one", "at least once", MqttQualityOfServiceLevel.AtLeastOnce);
+            await publisher.PublishAsync("data/two", "exactly once", MqttQualityOfServiceLevel.ExactlyOnce);
+
+            var one = Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync());
+            var two = Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync());
+            qos1Id = one.PacketId;
+            qos2Id = two.PacketId;
+
+            // No PUBACK for the first; PUBREC for the second, and wait for the broker's PUBREL (so its state is durable).
+            await subscriber.SendAsync(new PacketIdPacket(PacketType.PubRec, two.PacketId));
+            var pubRel = Assert.IsType<PacketIdPacket>(await subscriber.ReceiveAsync());
+            Assert.Equal(PacketType.PubRel, pubRel.Type);
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        await using RawMqttClient resumed = await ResumeAsync(second.Port, "forgetful");
+
+        var resent = Assert.IsType<PublishPacket>(await resumed.ReceiveAsync());
+        Assert.Equal("data/one", resent.Topic);
+        Assert.True(resent.Dup);
+        Assert.Equal(qos1Id, resent.PacketId);
+        var release = Assert.IsType<PacketIdPacket>(await resumed.ReceiveAsync());
+        Assert.Equal(PacketType.PubRel, release.Type);
+        Assert.Equal(qos2Id, release.PacketId);
+
+        await resumed.SendAsync(new PacketIdPacket(PacketType.PubAck, resent.PacketId));
+        await resumed.SendAsync(new PacketIdPacket(PacketType.PubComp, release.PacketId));
+        await resumed.SendAsync(EmptyPacket.PingReq);
+        Assert.Equal(PacketType.PingResp, (await resumed.ReceiveAsync())!.Type);
+        Assert.Equal(0, second.Broker.Sessions.Find("forgetful")!.InflightCount);
+    }
+
+    [Fact]
+    public async Task Inbound_qos2_packet_id_survives_a_restart_so_a_resent_publish_is_not_delivered_twice()
+    {
+        // [MQTT-4.3.3-2] across a restart: the broker remembers the identifier until PUBREL.
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            await using RawMqttClient watcher = await ResumeAsync(first.Port, "watcher", expectPresent: false);
+            await SubscribeAsync(watcher, "once/#", 2);
+            await GoOfflineAsync(watcher);
+
+            await using RawMqttClient publisher = await ResumeAsync(first.Port, "publisher", expectPresent: false);
+            await publisher.SendAsync(new PublishPacket { Topic = "once/a", Payload = Encoding.UTF8.GetBytes("1"), Qos = 2, PacketId = 5 });
+            var pubRec = Assert.IsType<PacketIdPacket>(await publisher.ReceiveAsync());
+            Assert.Equal(PacketType.PubRec, pubRec.Type);
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        await using RawMqttClient resumedPublisher = await ResumeAsync(second.Port, "publisher");
+        await resumedPublisher.SendAsync(new PublishPacket { Topic = "once/a", Payload = Encoding.UTF8.GetBytes("1"), Qos = 2, PacketId = 5, Dup = true });
+        Assert.Equal(PacketType.PubRec, Assert.IsType<PacketIdPacket>(await resumedPublisher.ReceiveAsync()).Type);
+        await resumedPublisher.SendAsync(new PacketIdPacket(PacketType.PubRel, 5));
+        Assert.Equal(PacketType.PubComp, Assert.IsType<PacketIdPacket>(await resumedPublisher.ReceiveAsync()).Type);
+        await resumedPublisher.SendAsync(new PublishPacket { Topic = "once/marker", Payload = Encoding.UTF8.GetBytes("end"), Qos = 1, PacketId = 6 });
+        Assert.Equal(PacketType.PubAck, Assert.IsType<PacketIdPacket>(await resumedPublisher.ReceiveAsync()).Type);
+
+        await using RawMqttClient watcherBack = await ResumeAsync(second.Port, "watcher");
+        List<PublishPacket> delivered = await ReceiveAndAcknowledgeAsync(watcherBack, 2);
+
+        // The marker follows the one delivery: the re-sent PUBLISH was not delivered a second time.
+        Assert.Equal(["once/a", "once/marker"], delivered.Select(p => p.Topic));
+        await watcherBack.SendAsync(EmptyPacket.PingReq);
+        Assert.Equal(PacketType.PingResp, (await watcherBack.ReceiveAsync())!.Type);
+    }
+
+    [Fact]
+    public async Task Clean_sessions_leave_nothing_behind_and_a_clean_connect_discards_a_stored_session()
+    {
+        // [MQTT-3.1.2-6]
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            await using (RawMqttClient persistent = await ResumeAsync(first.Port, "was-persistent", expectPresent: false))
+            {
+                await SubscribeAsync(persistent, "x/#", 1);
+                await GoOfflineAsync(persistent);
+            }
+
+            await using RawMqttClient clean = await RawMqttClient.ConnectMqttAsync(first.Port, "was-persistent", cleanSession: true);
+            await SubscribeAsync(clean, "y/#", 1);
+            await GoOfflineAsync(clean);
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        Assert.Equal(0, second.Broker.Sessions.Count);
+        Assert.Equal(0, second.Broker.Subscriptions.Count);
+    }
+
+    [Fact]
+    public async Task A_damaged_database_stops_start_up_with_a_message_naming_the_file_and_is_left_untouched()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SqliteBrokerStore.FileName);
+        byte[] garbage = Encoding.ASCII.GetBytes(new string('x', 8192));
+        await File.WriteAllBytesAsync(database, garbage);
+
+        StoreException error = await Assert.ThrowsAsync<StoreException>(() => StartAsync(directory));
+
+        Assert.Contains(database, error.Message, StringComparison.Ordinal);
+        Assert.Contains("--recover-store", error.Message, StringComparison.Ordinal);
+        Assert.Equal(garbage, await File.ReadAllBytesAsync(database));
+    }
+
+    [Fact]
+    public async Task Recover_option_moves_a_damaged_database_aside_and_starts_empty()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SqliteBrokerStore.FileName);
+        await File.WriteAllTextAsync(database, new string('x', 8192));
+
+        await using BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.DataDirectory = directory;
+            o.RecoverDamagedStore = true;
+        });
+
+        string aside = Assert.Single(Directory.GetFiles(directory, SqliteBrokerStore.FileName + ".damaged-*"));
+        Assert.Equal(new string('x', 8192), await File.ReadAllTextAsync(aside));
+        await using MqttNetClient client = await MqttNetClient.ConnectAsync(broker.Port);
+        await client.PublishAsync("works/again", "1", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        Assert.NotNull(broker.Broker.Retained.Find("works/again"));
+    }
+
+    [Fact]
+    public async Task Memory_persistence_writes_nothing_to_disk()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.DataDirectory = directory;
+            o.Persistence = PersistenceMode.Memory;
+        }))
+        {
+            await using MqttNetClient client = await MqttNetClient.ConnectAsync(broker.Port);
+            await client.PublishAsync("kept/in/memory", "1", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+            Assert.NotNull(broker.Broker.Retained.Find("kept/in/memory"));
+        }
+
+        Assert.Empty(Directory.GetFileSystemEntries(directory));
+    }
+}
