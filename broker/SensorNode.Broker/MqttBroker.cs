@@ -20,6 +20,8 @@ public sealed class MqttBroker : IDisposable
 {
     private readonly ConcurrentDictionary<MqttConnection, byte> _connections = new();
     private readonly Timer _timeoutTimer;
+    private readonly Timer _housekeepingTimer;
+    private long _droppedReported;
     private readonly bool _ownsStore;
     private long _lastMessageId;
     private volatile bool _shuttingDown;
@@ -52,6 +54,7 @@ public sealed class MqttBroker : IDisposable
         }
 
         _timeoutTimer = new Timer(_ => CheckTimeouts(), null, options.TimeoutCheckInterval, options.TimeoutCheckInterval);
+        _housekeepingTimer = new Timer(_ => Housekeeping(), null, options.HousekeepingInterval, options.HousekeepingInterval);
     }
 
     /// <summary>Where retained messages, persistent sessions and their queues are kept durably.</summary>
@@ -262,6 +265,33 @@ public sealed class MqttBroker : IDisposable
         }
     }
 
+    /// <summary>Expires persistent sessions whose client stayed away too long, and reports drops once per interval.</summary>
+    internal void Housekeeping()
+    {
+        if (Options.Sessions.PersistentSessionExpiry is { } expiry)
+        {
+            DateTimeOffset now = DateTimeOffset.UtcNow;
+            foreach (Session session in Sessions.Sessions)
+            {
+                if (Sessions.RemoveIfExpired(session, now, expiry))
+                {
+                    DiscardSession(session);
+                    Metrics.CountSessionExpired();
+                    Logger.LogInformation("Persistent session {ClientId} expired after {Expiry} offline", session.ClientId, expiry);
+                }
+            }
+        }
+
+        long dropped = Metrics.Dropped;
+        long sinceLast = dropped - Interlocked.Exchange(ref _droppedReported, dropped);
+        if (sinceLast > 0)
+        {
+            Logger.LogWarning(
+                "Dropped {Count} queued messages since the last report (per-session bounds: {QueueFull} in total, broker-wide budget: {Budget} in total)",
+                sinceLast, Metrics.DroppedQueueFull, Metrics.DroppedBrokerQueueBudget);
+        }
+    }
+
     private void CheckTimeouts()
     {
         long now = Environment.TickCount64;
@@ -274,6 +304,7 @@ public sealed class MqttBroker : IDisposable
     public void Dispose()
     {
         _timeoutTimer.Dispose();
+        _housekeepingTimer.Dispose();
         if (_ownsStore)
         {
             Store.Dispose();

@@ -5,6 +5,9 @@ public enum DropReason
 {
     /// <summary>The subscriber's queue was at its message or byte bound.</summary>
     QueueFull,
+
+    /// <summary>All sessions' queues together were at the broker-wide byte bound.</summary>
+    BrokerQueueBudget,
 }
 
 /// <summary>Broker-wide counters, updated lock-free on the hot path and read by $SYS, /metrics and tests.</summary>
@@ -17,6 +20,9 @@ public sealed class BrokerMetrics
     private long _bytesReceived;
     private long _bytesSent;
     private long _droppedQueueFull;
+    private long _droppedBrokerBudget;
+    private long _queuedBytes;
+    private long _sessionsExpired;
     private long _protocolErrors;
 
     public long ConnectionsAccepted => Interlocked.Read(ref _connectionsAccepted);
@@ -32,6 +38,19 @@ public sealed class BrokerMetrics
     public long BytesSent => Interlocked.Read(ref _bytesSent);
 
     public long DroppedQueueFull => Interlocked.Read(ref _droppedQueueFull);
+
+    public long DroppedBrokerQueueBudget => Interlocked.Read(ref _droppedBrokerBudget);
+
+    public long Dropped => DroppedQueueFull + DroppedBrokerQueueBudget;
+
+    /// <summary>Bytes of messages queued in all sessions right now.</summary>
+    public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
+
+    public long SessionsExpired => Interlocked.Read(ref _sessionsExpired);
+
+    public void AddQueuedBytes(long delta) => Interlocked.Add(ref _queuedBytes, delta);
+
+    public void CountSessionExpired() => Interlocked.Increment(ref _sessionsExpired);
 
     public long ProtocolErrors => Interlocked.Read(ref _protocolErrors);
 
@@ -55,6 +74,9 @@ public sealed class BrokerMetrics
         {
             case DropReason.QueueFull:
                 Interlocked.Increment(ref _droppedQueueFull);
+                break;
+            case DropReason.BrokerQueueBudget:
+                Interlocked.Increment(ref _droppedBrokerBudget);
                 break;
         }
     }

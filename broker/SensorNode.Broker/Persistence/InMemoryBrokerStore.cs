@@ -29,7 +29,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
 
             foreach ((string clientId, SessionRecord record) in _sessions)
             {
-                var session = new StoredSession(clientId);
+                var session = new StoredSession(clientId) { OfflineSince = record.OfflineSince };
                 foreach ((string filter, byte qos) in record.Subscriptions)
                 {
                     session.Subscriptions.Add((filter, qos));
@@ -84,6 +84,14 @@ public sealed class InMemoryBrokerStore : IBrokerStore
                 break;
             case StoreOperationKind.PutSession:
                 _sessions.TryAdd(op.Key, new SessionRecord());
+                _sessions[op.Key].OfflineSince = null;
+                break;
+            case StoreOperationKind.MarkSessionOffline:
+                if (Session(op.Key) is { } offline)
+                {
+                    offline.OfflineSince = DateTimeOffset.FromUnixTimeSeconds(op.Sequence);
+                }
+
                 break;
             case StoreOperationKind.DeleteSession:
                 _sessions.Remove(op.Key);
@@ -137,6 +145,8 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         public Dictionary<long, QueuedRecord> Queue { get; } = [];
 
         public HashSet<ushort> Inbound { get; } = [];
+
+        public DateTimeOffset? OfflineSince { get; set; }
     }
 
     private readonly record struct QueuedRecord(long MessageId, byte Qos, bool Retain, ushort PacketId, QueuedState State);

@@ -137,10 +137,12 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
 
         if (version < 1)
         {
+            // Set before the first table exists: lets the periodic purge hand freed pages back to the file system.
+            Execute(connection, "PRAGMA auto_vacuum = INCREMENTAL;");
             using SqliteTransaction transaction = connection.BeginTransaction();
             Execute(connection, """
                 CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, qos INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL, offline_since_utc INTEGER) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS queue (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, packet_id INTEGER NOT NULL, state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
@@ -166,7 +168,10 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         }
 
         var sessions = new Dictionary<string, StoredSession>(StringComparer.Ordinal);
-        ReadRows("SELECT client_id FROM sessions;", r => sessions[r.GetString(0)] = new StoredSession(r.GetString(0)));
+        ReadRows("SELECT client_id, offline_since_utc FROM sessions;", r => sessions[r.GetString(0)] = new StoredSession(r.GetString(0))
+        {
+            OfflineSince = r.IsDBNull(1) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(1)),
+        });
         ReadRows("SELECT client_id, filter, qos FROM subscriptions;", r =>
             sessions.GetValueOrDefault(r.GetString(0))?.Subscriptions.Add((r.GetString(1), (byte)r.GetInt32(2))));
         ReadRows("SELECT client_id, packet_id FROM inbound_qos2;", r =>
@@ -309,6 +314,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         try
         {
             Execute(_connection, "DELETE FROM messages WHERE NOT EXISTS (SELECT 1 FROM queue WHERE queue.message_id = messages.id);");
+            Execute(_connection, "PRAGMA incremental_vacuum(2048);");
             Execute(_connection, "PRAGMA wal_checkpoint(PASSIVE);");
         }
         catch (SqliteException ex)

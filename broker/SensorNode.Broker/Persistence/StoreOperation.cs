@@ -6,6 +6,7 @@ public enum StoreOperationKind : byte
     PutRetained,
     DeleteRetained,
     PutSession,
+    MarkSessionOffline,
     DeleteSession,
     PutSubscription,
     DeleteSubscription,
@@ -51,6 +52,10 @@ public readonly record struct StoreOperation(
     public static StoreOperation DeleteRetained(string topic) => new(StoreOperationKind.DeleteRetained, topic);
 
     public static StoreOperation PutSession(string clientId) => new(StoreOperationKind.PutSession, clientId);
+
+    /// <summary>Records when a persistent session lost its connection, for expiry; <see cref="PutSession"/> clears it.</summary>
+    public static StoreOperation MarkSessionOffline(string clientId, DateTimeOffset since) =>
+        new(StoreOperationKind.MarkSessionOffline, clientId, Sequence: since.ToUnixTimeSeconds());
 
     public static StoreOperation DeleteSession(string clientId) => new(StoreOperationKind.DeleteSession, clientId);
 

@@ -18,6 +18,9 @@ public sealed class StoredSession(string clientId)
 {
     public string ClientId { get; } = clientId;
 
+    /// <summary>When its client went away; null if it was connected when the broker stopped.</summary>
+    public DateTimeOffset? OfflineSince { get; set; }
+
     public List<(string Filter, byte Qos)> Subscriptions { get; } = [];
 
     /// <summary>Outbound messages in sequence order.</summary>

@@ -52,13 +52,14 @@ public sealed class Session
     {
         lock (_gate)
         {
+            OfflineSince = stored.OfflineSince ?? DateTimeOffset.UtcNow;
             foreach (StoredQueuedMessage queued in stored.Queue)
             {
                 _lastStoreSequence = Math.Max(_lastStoreSequence, queued.Sequence);
                 if (queued.State == QueuedState.Queued || queued.PacketId == 0)
                 {
                     _pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence));
-                    _pendingBytes += queued.Message.Size;
+                    AddQueuedBytes(queued.Message.Size);
                     continue;
                 }
 
@@ -85,6 +86,9 @@ public sealed class Session
 
     /// <summary>True when the session ends with its connection (3.1.1 CleanSession=1).</summary>
     public bool CleanSession { get; }
+
+    /// <summary>When the client went away; null while connected. Persistent sessions expire from it.</summary>
+    public DateTimeOffset? OfflineSince { get; private set; } = DateTimeOffset.UtcNow;
 
     /// <summary>Number of subscriptions; the router skips de-duplication when every match has just one.</summary>
     public int SubscriptionCount { get; private set; }
@@ -131,6 +135,7 @@ public sealed class Session
         lock (_gate)
         {
             _connection = connection;
+            OfflineSince = null;
             _control.Clear();
             _control.Enqueue(OutboundPacket.ConnAck(sessionPresent, ConnectReturnCode.Accepted));
             _resendInflight = _inflight.Count > 0;
@@ -150,6 +155,7 @@ public sealed class Session
             }
 
             _connection = null;
+            OfflineSince = DateTimeOffset.UtcNow;
             _control.Clear();
             return true;
         }
@@ -224,7 +230,7 @@ public sealed class Session
             }
 
             _pending.Enqueue(new Delivery(message, qos, retain, storeSequence));
-            _pendingBytes += message.Size;
+            AddQueuedBytes(message.Size);
         }
 
         connection?.SignalOutput();
@@ -232,21 +238,40 @@ public sealed class Session
 
     private bool MakeRoom(int size)
     {
-        while (_pending.Count > 0 && (_pending.Count >= _limits.MaxQueuedMessages || _pendingBytes + size > _limits.MaxQueuedBytes))
+        while (_pending.Count > 0)
         {
+            DropReason reason;
+            if (_pending.Count >= _limits.MaxQueuedMessages || _pendingBytes + size > _limits.MaxQueuedBytes)
+            {
+                reason = DropReason.QueueFull;
+            }
+            else if (_metrics.QueuedBytes + size > _limits.MaxTotalQueuedBytes)
+            {
+                reason = DropReason.BrokerQueueBudget;
+            }
+            else
+            {
+                break;
+            }
+
+            _metrics.CountDropped(reason);
             if (_limits.OverflowPolicy == QueueOverflowPolicy.DropNewest)
             {
-                _metrics.CountDropped(DropReason.QueueFull);
                 return false;
             }
 
             Delivery dropped = _pending.Dequeue();
-            _pendingBytes -= dropped.Message.Size;
+            AddQueuedBytes(-dropped.Message.Size);
             ForgetStored(dropped.Sequence);
-            _metrics.CountDropped(DropReason.QueueFull);
         }
 
         return true;
+    }
+
+    private void AddQueuedBytes(int delta)
+    {
+        _pendingBytes += delta;
+        _metrics.AddQueuedBytes(delta);
     }
 
     private void ForgetStored(long storeSequence)
@@ -337,7 +362,7 @@ public sealed class Session
                 }
 
                 _pending.Dequeue();
-                _pendingBytes -= next.Message.Size;
+                AddQueuedBytes(-next.Message.Size);
                 batch.Add(OutboundPacket.Publish(next.Message, next.Qos, next.Retain, dup: false, packetId));
             }
         }

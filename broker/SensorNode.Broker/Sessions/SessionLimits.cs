@@ -22,6 +22,12 @@ public sealed class SessionLimits
     /// <summary>Bytes of messages queued per session.</summary>
     public long MaxQueuedBytes { get; set; } = 16L * 1024 * 1024;
 
+    /// <summary>Bytes of queued messages across all sessions; past it each session gives up its own messages by its policy.</summary>
+    public long MaxTotalQueuedBytes { get; set; } = 256L * 1024 * 1024;
+
+    /// <summary>A persistent session whose client stays away this long is discarded; null keeps it forever.</summary>
+    public TimeSpan? PersistentSessionExpiry { get; set; } = TimeSpan.FromDays(30);
+
     public QueueOverflowPolicy OverflowPolicy { get; set; } = QueueOverflowPolicy.DropOldest;
 
     /// <summary>Whether QoS 0 messages are queued for an offline persistent session (3.1.1 §3.1.2.4 allows it).</summary>

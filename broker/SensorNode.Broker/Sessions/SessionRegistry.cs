@@ -56,6 +56,20 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics,
         return session;
     }
 
+    /// <summary>Removes <paramref name="session"/> if it is still offline and has been for longer than <paramref name="expiry"/>.</summary>
+    public bool RemoveIfExpired(Session session, DateTimeOffset now, TimeSpan expiry)
+    {
+        lock (_gate)
+        {
+            if (session.OfflineSince is not { } since || now - since < expiry || session.IsConnected)
+            {
+                return false;
+            }
+
+            return Remove(session);
+        }
+    }
+
     /// <summary>Removes exactly this session object, never a newer one with the same client id.</summary>
     public bool Remove(Session session) => _sessions.TryRemove(new KeyValuePair<string, Session>(session.ClientId, session));
 }

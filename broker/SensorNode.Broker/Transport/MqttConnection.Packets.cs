@@ -164,7 +164,7 @@ internal sealed partial class MqttConnection
             _broker.DiscardSession(discarded);
         }
 
-        if (!opened.SessionPresent && opened.Session.IsStored)
+        if (opened.Session.IsStored)
         {
             _broker.Store.Submit(StoreOperation.PutSession(clientId));
         }
@@ -313,6 +313,10 @@ internal sealed partial class MqttConnection
         {
             _broker.Sessions.Remove(session);
             _broker.DiscardSession(session);
+        }
+        else if (stillCurrent && session.IsStored)
+        {
+            _broker.Store.Submit(StoreOperation.MarkSessionOffline(session.ClientId, session.OfflineSince ?? DateTimeOffset.UtcNow));
         }
 
         _logger.LogInformation("Client {ClientId} at {Remote} disconnected: {Reason}", session.ClientId, RemoteEndPoint, reason);
