@@ -1,0 +1,14 @@
+using System.Reflection;
+
+namespace SensorNode.Firmware.Tests;
+
+/// <summary>Locations passed in by the test project file (AssemblyMetadata attributes).</summary>
+public static class Paths
+{
+    public static string NanoCoreAssembly => Metadata("NanoCoreAssembly");
+
+    public static string FirmwareDirectory => Metadata("FirmwareDirectory");
+
+    private static string Metadata(string key) =>
+        Path.GetFullPath(typeof(Paths).Assembly.GetCustomAttributes<AssemblyMetadataAttribute>().Single(a => a.Key == key).Value!);
+}
