@@ -7,6 +7,10 @@ public static class Paths
 {
     public static string NanoCoreAssembly => Metadata("NanoCoreAssembly");
 
+    public static string NanoDeviceAssembly => Metadata("NanoDeviceAssembly");
+
+    public static string NanoTestsAssembly => Metadata("NanoTestsAssembly");
+
     public static string FirmwareDirectory => Metadata("FirmwareDirectory");
 
     private static string Metadata(string key) =>

@@ -11,15 +11,23 @@ namespace SensorNode.Firmware.Tests.Checks;
 /// </summary>
 public sealed class GenericUsageTests
 {
-    [Fact]
-    public void Nano_core_assembly_uses_no_generics()
+    public static TheoryData<string> NanoAssemblies => new() { "core", "device", "nanotests" };
+
+    [Theory]
+    [MemberData(nameof(NanoAssemblies))]
+    public void Nano_assembly_uses_no_generics(string which)
     {
-        string path = Paths.NanoCoreAssembly;
-        Assert.True(File.Exists(path), $"the nanoFramework build of the core is missing: {path}");
+        string path = which switch
+        {
+            "core" => Paths.NanoCoreAssembly,
+            "device" => Paths.NanoDeviceAssembly,
+            _ => Paths.NanoTestsAssembly,
+        };
+        Assert.True(File.Exists(path), $"the nanoFramework build is missing: {path}");
 
         List<string> offenders = FindGenericUsage(path);
 
-        Assert.True(offenders.Count == 0, "generics found in the nanoFramework core:\n" + string.Join("\n", offenders));
+        Assert.True(offenders.Count == 0, $"generics found in the nanoFramework build of the {which}:\n" + string.Join("\n", offenders));
     }
 
     [Fact]

@@ -51,6 +51,19 @@ public sealed class NanoProjectTests
         Assert.Equal(sources, CompileItems("SensorNode.Firmware.Device/SensorNode.Firmware.Device.nfproj").Order(StringComparer.Ordinal).ToArray());
     }
 
+    [Fact]
+    public void NanoTests_nfproj_compiles_every_test_source_file()
+    {
+        string dir = Path.Combine(Firmware, "SensorNode.Firmware.NanoTests");
+        string[] sources = Directory.GetFiles(dir, "*.cs", SearchOption.AllDirectories)
+            .Where(f => !f.Contains($"{Path.DirectorySeparatorChar}obj{Path.DirectorySeparatorChar}", StringComparison.Ordinal))
+            .Select(f => Path.GetRelativePath(dir, f).Replace('\\', '/'))
+            .Order(StringComparer.Ordinal)
+            .ToArray();
+
+        Assert.Equal(sources, CompileItems("SensorNode.Firmware.NanoTests/SensorNode.Firmware.NanoTests.nfproj").Order(StringComparer.Ordinal).ToArray());
+    }
+
     [Theory]
     [MemberData(nameof(NanoProjects))]
     public void Nfproj_follows_the_conventions_and_skips_visibly_without_the_project_system(string project)
