@@ -30,6 +30,12 @@ namespace SensorNode.Firmware.Core.Messages
 
         public int Reconnects { get; set; }
 
+        /// <summary>Failed Wi-Fi joins since boot.</summary>
+        public int WifiFailures { get; set; }
+
+        /// <summary>Failed MQTT connects since boot.</summary>
+        public int MqttFailures { get; set; }
+
         /// <summary>dBm, or <see cref="Abstractions.SignalStrength.Unknown"/> (then omitted).</summary>
         public int SignalDbm { get; set; } = Abstractions.SignalStrength.Unknown;
     }

@@ -173,6 +173,8 @@ namespace SensorNode.Firmware.Core.Node
             status.SensorHealth = SensorFailing ? "failing" : (_hadSuccessfulRead ? "ok" : "starting");
             status.IntervalSeconds = IntervalSeconds;
             status.Reconnects = Connection.ConnectionLosses;
+            status.WifiFailures = Connection.NetworkFailures;
+            status.MqttFailures = Connection.BrokerFailures;
             status.SignalDbm = _services.Network.SignalDbm;
             return status;
         }

@@ -95,6 +95,21 @@ public sealed class ReportingTests
         Assert.Equal("ok", s.GetProperty("sensor").GetString());
         Assert.Equal(-61, s.GetProperty("rssi").GetInt32());
         Assert.Equal(10, s.GetProperty("interval_s").GetInt32());
+        Assert.Equal(0, s.GetProperty("wifi_failures").GetInt32());
+        Assert.Equal(0, s.GetProperty("mqtt_failures").GetInt32());
+    }
+
+    [Fact]
+    public void State_message_counts_connection_failures()
+    {
+        var node = new TestNode();
+        node.Session.ConnectResults.Enqueue(5);
+        node.Session.ConnectResults.Enqueue(3);
+        node.Run(10_000);
+
+        using JsonDocument doc = JsonDocument.Parse(node.Session.On("sensor/state/kitchen").Last().Payload);
+        Assert.Equal(2, doc.RootElement.GetProperty("mqtt_failures").GetInt32());
+        Assert.Contains(node.Log.Lines, l => l.Contains("refused: not authorised", StringComparison.Ordinal));
     }
 
     [Fact]
