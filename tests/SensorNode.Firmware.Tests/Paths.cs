@@ -11,6 +11,11 @@ public static class Paths
 
     public static string NanoTestsAssembly => Metadata("NanoTestsAssembly");
 
+    public static string ApiFacadesAssembly => Metadata("ApiFacadesAssembly");
+
+    /// <summary>The nanoFramework API reference the adapters and facades follow (outside the repository).</summary>
+    public static string ApiReference => Path.GetFullPath(Path.Combine(FirmwareDirectory, "..", "..", "shared", "nanoframework-api.md"));
+
     public static string FirmwareDirectory => Metadata("FirmwareDirectory");
 
     private static string Metadata(string key) =>
