@@ -16,24 +16,7 @@ if (options is null || args.Contains("--help") || args.Contains("-h"))
 
 if (options.CheckConfigPath is { } path)
 {
-    if (!File.Exists(path))
-    {
-        Console.Error.WriteLine($"{path}: no such file");
-        return 2;
-    }
-
-    ConfigParseResult parsed = ConfigParser.Parse(File.ReadAllText(path));
-    foreach (string problem in parsed.Errors)
-    {
-        Console.Error.WriteLine($"{path}: {problem}");
-    }
-
-    if (parsed.IsValid)
-    {
-        Console.WriteLine($"{path}: OK (room {parsed.Config.Room}, node id {parsed.Config.EffectiveNodeId}, broker {parsed.Config.MqttHost}:{parsed.Config.MqttPort})");
-    }
-
-    return parsed.IsValid ? 0 : 1;
+    return ConfigCheck.Run(path, Console.Out, Console.Error);
 }
 
 var nodes = new List<VirtualNode>();
