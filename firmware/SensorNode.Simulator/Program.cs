@@ -39,6 +39,11 @@ Console.CancelKeyPress += (_, e) =>
     e.Cancel = true;
     stop.Set();
 };
+using var sigterm = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGTERM, context =>
+{
+    context.Cancel = true;
+    stop.Set();
+});
 
 Console.WriteLine($"simulating {nodes.Count} node(s) against {options.Host}:{options.Port}; Ctrl+C stops");
 foreach (VirtualNode node in nodes)
