@@ -76,28 +76,12 @@ namespace SensorNode.Firmware.Device
         {
             while (true)
             {
-                string text = null;
-                try
-                {
-                    text = store.ReadText();
-                }
-                catch (Exception ex)
-                {
-                    log.Write("config: cannot read " + store.Location + ": " + ex.Message);
-                }
-
-                ConfigParseResult parsed = ConfigParser.Parse(text);
+                ConfigParseResult parsed = ConfigLoader.Load(store, log);
                 NodeConfig config = parsed.Config;
                 led = OpenLed(gpio, led, config.LedPin, log);
                 if (parsed.IsValid)
                 {
                     return config;
-                }
-
-                log.Write("config: " + store.Location + " has " + parsed.Errors.Length.ToString() + " problem(s):");
-                for (int i = 0; i < parsed.Errors.Length; i++)
-                {
-                    log.Write("config: " + parsed.Errors[i]);
                 }
 
                 long until = clock.UptimeMilliseconds + ConfigRetryMs;

@@ -39,3 +39,10 @@ public sealed class FakeDeviceInfo : IDeviceInfo
 
     public string Platform { get; set; } = "ESP32";
 }
+
+public sealed class FakeConfigStore(string? text, bool throws = false) : IConfigStore
+{
+    public string Location => "I:\\sensornode.conf";
+
+    public string ReadText() => throws ? throw new IOException("flash read error") : text!;
+}
