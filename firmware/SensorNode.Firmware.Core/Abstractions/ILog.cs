@@ -1,0 +1,8 @@
+namespace SensorNode.Firmware.Core.Abstractions
+{
+    /// <summary>The serial/debug output.</summary>
+    public interface ILog
+    {
+        void Write(string line);
+    }
+}
