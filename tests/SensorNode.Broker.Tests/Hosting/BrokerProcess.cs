@@ -84,6 +84,12 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         }
     }
 
+    /// <summary>
+    /// Sends SIGKILL to this process only (not a process tree, nothing found by name): it ends at once, with no
+    /// chance to flush, commit or close anything, as after a crash or an OOM kill.
+    /// </summary>
+    public void Kill() => _process.Kill(entireProcessTree: false);
+
     public async Task<int> WaitForExitAsync(TimeSpan timeout)
     {
         using var cts = new CancellationTokenSource(timeout);
