@@ -18,6 +18,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
 
     private readonly string _path;
+    private readonly FileStream _lock;
     private readonly ILogger _logger;
     private readonly SqliteConnection _connection;
     private readonly BlockingCollection<Submission> _submissions = new(new ConcurrentQueue<Submission>());
@@ -25,9 +26,10 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     private readonly Dictionary<StoreOperationKind, SqliteCommand> _commands = [];
     private long _lastPurge = Environment.TickCount64;
 
-    private SqliteBrokerStore(string path, SqliteConnection connection, ILogger logger)
+    private SqliteBrokerStore(string path, FileStream directoryLock, SqliteConnection connection, ILogger logger)
     {
         _path = path;
+        _lock = directoryLock;
         _connection = connection;
         _logger = logger;
         PrepareCommands();
@@ -63,14 +65,16 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     {
         Directory.CreateDirectory(dataDirectory);
         string path = System.IO.Path.Combine(System.IO.Path.GetFullPath(dataDirectory), FileName);
+        FileStream directoryLock = LockDirectory(path);
         try
         {
-            return new SqliteBrokerStore(path, OpenConnection(path, durability), logger);
+            return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);
         }
         catch (Exception ex) when (ex is SqliteException or StoreException)
         {
             if (!moveAsideIfDamaged)
             {
+                directoryLock.Dispose();
                 throw new StoreException(
                     $"the broker database {path} cannot be used: {ex.Message}. Nothing was changed. Start with --recover-store to move it aside (it is kept for inspection) and start with an empty store.",
                     ex);
@@ -78,7 +82,26 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
 
             string aside = MoveAside(path);
             logger.LogError("The broker database {Path} was damaged ({Reason}); moved it to {Aside} and started an empty store", path, ex.Message, aside);
-            return new SqliteBrokerStore(path, OpenConnection(path, durability), logger);
+            return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);
+        }
+        catch
+        {
+            directoryLock.Dispose();
+            throw;
+        }
+    }
+
+    /// <summary>Two brokers on one database would corrupt each other's state: the second is refused.</summary>
+    private static FileStream LockDirectory(string databasePath)
+    {
+        string lockPath = databasePath + ".lock";
+        try
+        {
+            return new FileStream(lockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None);
+        }
+        catch (IOException ex)
+        {
+            throw new StoreException($"the broker database {databasePath} is in use by another broker ({lockPath} is locked); give each broker its own --data-dir", ex);
         }
     }
 
@@ -236,6 +259,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
 
         _connection.Dispose();
         _submissions.Dispose();
+        _lock.Dispose();
     }
 
     private void CommitLoop()

@@ -252,6 +252,20 @@ public sealed class RestartTests
     }
 
     [Fact]
+    public async Task A_second_broker_on_the_same_data_directory_is_refused_while_the_first_runs()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using BrokerServer first = await StartAsync(directory);
+
+        StoreException error = await Assert.ThrowsAsync<StoreException>(() => StartAsync(directory));
+
+        Assert.Contains("in use by another broker", error.Message, StringComparison.Ordinal);
+        await using MqttNetClient client = await MqttNetClient.ConnectAsync(first.Port);
+        await client.PublishAsync("still/serving", "1", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        Assert.NotNull(first.Broker.Retained.Find("still/serving"));
+    }
+
+    [Fact]
     public async Task Memory_persistence_writes_nothing_to_disk()
     {
         string directory = TestBroker.NewDataDirectory();

@@ -17,7 +17,12 @@ public sealed partial class SimulatorEndToEndTests
     private static partial Regex OneDecimal();
 
     private static Task<BrokerServer> StartBrokerAsync() =>
-        BrokerServer.StartAsync(new BrokerOptions { Port = 0, BindAddress = "127.0.0.1" });
+        BrokerServer.StartAsync(new BrokerOptions
+        {
+            Port = 0,
+            BindAddress = "127.0.0.1",
+            DataDirectory = Path.Combine(Path.GetTempPath(), "sensornode-firmware-e2e", Guid.NewGuid().ToString("N")),
+        });
 
     private static VirtualNode StartNode(string room, int port, int seed = 1)
     {
