@@ -100,9 +100,9 @@ public sealed class MqttBroker : IDisposable
         foreach (StoredSession stored in state.Sessions)
         {
             Session session = Sessions.Restore(stored.ClientId);
-            foreach ((string filter, byte qos) in stored.Subscriptions)
+            foreach ((string filter, byte qos, SubscriptionOptions options) in stored.Subscriptions)
             {
-                var subscription = new Subscription(session, filter, qos);
+                var subscription = new Subscription(session, filter, qos, options);
                 session.SetSubscription(subscription);
                 Subscriptions.Add(subscription);
             }
@@ -124,9 +124,9 @@ public sealed class MqttBroker : IDisposable
     /// Works out what a publish does: its targets, and the store writes that make it durable (the retained
     /// message, and the message queued for each persistent session it reaches at QoS 1 or 2).
     /// </summary>
-    public void PreparePublish(ApplicationMessage message, List<RouteTarget> targets, List<StoreOperation> operations)
+    public void PreparePublish(ApplicationMessage message, List<RouteTarget> targets, List<StoreOperation> operations, Session? publisher = null)
     {
-        Router.Match(message, targets);
+        Router.Match(message, targets, publisher);
         if (message.Retain)
         {
             operations.Add(message.PayloadSpan.IsEmpty
@@ -151,7 +151,7 @@ public sealed class MqttBroker : IDisposable
             }
 
             target.StoreSequence = target.Session.NextStoreSequence();
-            operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, retain: false));
+            operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, target.Retain));
         }
     }
 
@@ -175,52 +175,55 @@ public sealed class MqttBroker : IDisposable
     }
 
     /// <summary>
-    /// Applies the filters of a SUBSCRIBE and returns the SUBACK return codes: the granted QoS, or 0x80 for a
-    /// filter that breaks the topic filter rules (§4.7.1). A filter the session already has is replaced [MQTT-3.8.4-3].
+    /// Applies the filters of a SUBSCRIBE and returns the SUBACK codes: the granted QoS, or for a filter that
+    /// breaks the topic filter rules (§4.7.1, §4.8.2) 0x80 (3.1.1) / 0x8F Topic Filter invalid (5.0). A filter the
+    /// session already has is replaced [MQTT-3.8.4-3]. Subscriptions whose retained messages are due (Retain
+    /// Handling 0, or 1 for a new subscription; never for a shared one) are added to <paramref name="retainedDue"/>.
     /// </summary>
-    public byte[] Subscribe(Session session, IReadOnlyList<TopicSubscription> requested, List<StoreOperation>? operations = null)
+    public byte[] Subscribe(Session session, IReadOnlyList<SubscriptionRequest> requested, List<StoreOperation>? operations = null, bool mqtt5 = false, List<Subscription>? retainedDue = null)
     {
         byte[] codes = new byte[requested.Count];
         for (int i = 0; i < requested.Count; i++)
         {
-            (string filter, byte qos) = requested[i];
-            if (!TopicRules.IsValidTopicFilter(filter))
+            (string filter, byte qos, SubscriptionOptions options) = requested[i];
+            bool shared = SharedSubscription.IsShared(filter);
+            if (shared ? !SharedSubscription.IsValid(filter) : !TopicRules.IsValidTopicFilter(filter))
             {
-                codes[i] = SubAckPacket.Failure;
+                codes[i] = mqtt5 ? (byte)ReasonCodes.TopicFilterInvalid : SubAckPacket.Failure;
                 Logger.LogInformation("Client {ClientId} subscription to invalid filter '{Filter}' refused", session.ClientId, filter);
                 continue;
             }
 
-            var subscription = new Subscription(session, filter, qos);
-            session.SetSubscription(subscription);
+            var subscription = new Subscription(session, filter, qos, options);
+            Subscription? previous = session.SetSubscription(subscription);
             Subscriptions.Add(subscription);
             codes[i] = qos;
             if (session.IsStored)
             {
-                operations?.Add(StoreOperation.PutSubscription(session.ClientId, filter, qos));
+                operations?.Add(StoreOperation.PutSubscription(session.ClientId, filter, qos, options));
+            }
+
+            if (!shared && (options.RetainHandling == 0 || (options.RetainHandling == 1 && previous is null)))
+            {
+                retainedDue?.Add(subscription);
             }
         }
 
         return codes;
     }
 
-    /// <summary>Queues the retained messages matching each granted filter, with RETAIN=1 [MQTT-3.3.1-6] [MQTT-3.3.1-8].</summary>
-    public void SendRetained(Session session, IReadOnlyList<TopicSubscription> requested, byte[] codes)
+    /// <summary>Queues the retained messages matching each subscription, with RETAIN=1 [MQTT-3.3.1-6] [MQTT-3.3.1-8].</summary>
+    public void SendRetained(Session session, List<Subscription> subscriptions)
     {
-        List<ApplicationMessage>? matches = null;
-        for (int i = 0; i < requested.Count; i++)
+        var matches = new List<ApplicationMessage>();
+        foreach (Subscription subscription in subscriptions)
         {
-            if (codes[i] == SubAckPacket.Failure)
-            {
-                continue;
-            }
-
-            matches ??= [];
             matches.Clear();
-            Retained.Match(requested[i].Filter, matches);
+            Retained.Match(subscription.Filter, matches);
+            uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
             foreach (ApplicationMessage message in matches)
             {
-                session.Enqueue(message, Math.Min(message.Qos, codes[i]), retain: true, retainedReplay: true);
+                session.Enqueue(message, Math.Min(message.Qos, subscription.Qos), retain: true, retainedReplay: true, subscriptionIds: ids);
             }
         }
     }

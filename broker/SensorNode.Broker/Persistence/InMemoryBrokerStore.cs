@@ -30,9 +30,9 @@ public sealed class InMemoryBrokerStore : IBrokerStore
             foreach ((string clientId, SessionRecord record) in _sessions)
             {
                 var session = new StoredSession(clientId) { OfflineSince = record.OfflineSince };
-                foreach ((string filter, byte qos) in record.Subscriptions)
+                foreach ((string filter, SubscriptionRecord subscription) in record.Subscriptions)
                 {
-                    session.Subscriptions.Add((filter, qos));
+                    session.Subscriptions.Add((filter, subscription.Qos, StoreOperation.UnpackOptions(subscription.Options, subscription.Identifier)));
                 }
 
                 foreach ((long sequence, QueuedRecord queued) in record.Queue.OrderBy(e => e.Key))
@@ -99,7 +99,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
             case StoreOperationKind.PutSubscription:
                 if (Session(op.Key) is { } withSubscription)
                 {
-                    withSubscription.Subscriptions[op.Topic!] = op.Qos;
+                    withSubscription.Subscriptions[op.Topic!] = new SubscriptionRecord(op.Qos, op.PacketId, op.Sequence);
                 }
 
                 break;
@@ -140,7 +140,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
 
     private sealed class SessionRecord
     {
-        public Dictionary<string, byte> Subscriptions { get; } = new(StringComparer.Ordinal);
+        public Dictionary<string, SubscriptionRecord> Subscriptions { get; } = new(StringComparer.Ordinal);
 
         public Dictionary<long, QueuedRecord> Queue { get; } = [];
 
@@ -148,6 +148,8 @@ public sealed class InMemoryBrokerStore : IBrokerStore
 
         public DateTimeOffset? OfflineSince { get; set; }
     }
+
+    private readonly record struct SubscriptionRecord(byte Qos, int Options, long Identifier);
 
     private readonly record struct QueuedRecord(long MessageId, byte Qos, bool Retain, ushort PacketId, QueuedState State);
 }

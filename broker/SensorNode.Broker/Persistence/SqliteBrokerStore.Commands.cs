@@ -17,7 +17,7 @@ public sealed partial class SqliteBrokerStore
             DELETE FROM queue WHERE client_id = $key;
             DELETE FROM inbound_qos2 WHERE client_id = $key;
             """);
-        Prepare(StoreOperationKind.PutSubscription, "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos) VALUES ($key, $topic, $qos);");
+        Prepare(StoreOperationKind.PutSubscription, "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos, options, identifier) VALUES ($key, $topic, $qos, $packet, $seq);");
         Prepare(StoreOperationKind.DeleteSubscription, "DELETE FROM subscriptions WHERE client_id = $key AND filter = $topic;");
         Prepare(StoreOperationKind.PutMessage, "INSERT OR REPLACE INTO messages (id, topic, qos, retain, payload) VALUES ($message, $topic, $qos, $retain, $payload);");
         Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state) VALUES ($key, $seq, $message, $qos, $retain, 0, 0);");

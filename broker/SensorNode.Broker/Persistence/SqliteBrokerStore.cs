@@ -166,7 +166,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             Execute(connection, """
                 CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, qos INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL, offline_since_utc INTEGER) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, options INTEGER NOT NULL DEFAULT 0, identifier INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS queue (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, packet_id INTEGER NOT NULL, state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS queue_message ON queue (message_id);
@@ -195,8 +195,8 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         {
             OfflineSince = r.IsDBNull(1) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(1)),
         });
-        ReadRows("SELECT client_id, filter, qos FROM subscriptions;", r =>
-            sessions.GetValueOrDefault(r.GetString(0))?.Subscriptions.Add((r.GetString(1), (byte)r.GetInt32(2))));
+        ReadRows("SELECT client_id, filter, qos, options, identifier FROM subscriptions;", r =>
+            sessions.GetValueOrDefault(r.GetString(0))?.Subscriptions.Add((r.GetString(1), (byte)r.GetInt32(2), StoreOperation.UnpackOptions(r.GetInt32(3), r.GetInt64(4)))));
         ReadRows("SELECT client_id, packet_id FROM inbound_qos2;", r =>
             sessions.GetValueOrDefault(r.GetString(0))?.InboundQos2.Add((ushort)r.GetInt32(1)));
 

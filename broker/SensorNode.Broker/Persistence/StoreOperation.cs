@@ -1,3 +1,5 @@
+using SensorNode.Broker.Routing;
+
 namespace SensorNode.Broker.Persistence;
 
 /// <summary>What one store write does.</summary>
@@ -59,7 +61,15 @@ public readonly record struct StoreOperation(
 
     public static StoreOperation DeleteSession(string clientId) => new(StoreOperationKind.DeleteSession, clientId);
 
-    public static StoreOperation PutSubscription(string clientId, string filter, byte qos) => new(StoreOperationKind.PutSubscription, clientId, filter, Qos: qos);
+    /// <summary>The options travel as in the SUBSCRIBE options byte (bits 2-5) and the identifier as <see cref="Sequence"/>.</summary>
+    public static StoreOperation PutSubscription(string clientId, string filter, byte qos, SubscriptionOptions options = default) =>
+        new(StoreOperationKind.PutSubscription, clientId, filter, Qos: qos, PacketId: PackOptions(options), Sequence: options.Identifier);
+
+    public static ushort PackOptions(SubscriptionOptions options) =>
+        (ushort)((options.NoLocal ? 0x04 : 0) | (options.RetainAsPublished ? 0x08 : 0) | (options.RetainHandling << 4));
+
+    public static SubscriptionOptions UnpackOptions(int packed, long identifier) =>
+        new((packed & 0x04) != 0, (packed & 0x08) != 0, (byte)((packed >> 4) & 0x03), (uint)identifier);
 
     public static StoreOperation DeleteSubscription(string clientId, string filter) => new(StoreOperationKind.DeleteSubscription, clientId, filter);
 

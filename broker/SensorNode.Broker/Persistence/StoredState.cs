@@ -1,4 +1,5 @@
 using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Routing;
 
 namespace SensorNode.Broker.Persistence;
 
@@ -21,7 +22,7 @@ public sealed class StoredSession(string clientId)
     /// <summary>When its client went away; null if it was connected when the broker stopped.</summary>
     public DateTimeOffset? OfflineSince { get; set; }
 
-    public List<(string Filter, byte Qos)> Subscriptions { get; } = [];
+    public List<(string Filter, byte Qos, SubscriptionOptions Options)> Subscriptions { get; } = [];
 
     /// <summary>Outbound messages in sequence order.</summary>
     public List<StoredQueuedMessage> Queue { get; } = [];

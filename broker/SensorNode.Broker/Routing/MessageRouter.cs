@@ -3,8 +3,11 @@ using SensorNode.Broker.Sessions;
 
 namespace SensorNode.Broker.Routing;
 
-/// <summary>One session a message goes to, at the QoS it is delivered with; <see cref="StoreSequence"/> is set once stored.</summary>
-public record struct RouteTarget(Session Session, byte Qos, long StoreSequence = 0);
+/// <summary>
+/// One session a message goes to: the QoS and RETAIN flag it is delivered with, the MQTT 5 subscription
+/// identifiers of the subscriptions it matched, and <see cref="StoreSequence"/> once it is stored.
+/// </summary>
+public record struct RouteTarget(Session Session, byte Qos, long StoreSequence = 0, bool Retain = false, uint[]? SubscriptionIds = null);
 
 /// <summary>
 /// Finds the sessions a published message goes to, once each. Overlapping subscriptions of one client give
@@ -25,9 +28,12 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
 
     /// <summary>
     /// Adds the message's targets to <paramref name="targets"/>. Delivered QoS is min(published, granted)
-    /// [MQTT-3.8.4-6].
+    /// [MQTT-3.8.4-6]. <paramref name="publisher"/> is left out of its own No Local subscriptions [MQTT-3.8.3-3].
+    /// RETAIN is kept only for Retain As Published subscriptions [MQTT-3.3.1-12] [MQTT-3.3.1-13]. A single copy
+    /// for overlapping subscriptions carries all their subscription identifiers [MQTT-3.3.4-5]; each shared
+    /// subscription gets its own copy (§4.8.2).
     /// </summary>
-    public void Match(ApplicationMessage message, List<RouteTarget> targets)
+    public void Match(ApplicationMessage message, List<RouteTarget> targets, Session? publisher = null)
     {
         List<Subscription> matches = t_matches ??= new List<Subscription>(16);
         matches.Clear();
@@ -44,36 +50,43 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
                 }
             }
 
-            if (!overlapPossible)
-            {
-                foreach (Subscription match in matches)
-                {
-                    targets.Add(new RouteTarget(match.Subscriber, Math.Min(message.Qos, match.Qos)));
-                }
-
-                return;
-            }
-
-            Dictionary<Session, int> index = t_index ??= new Dictionary<Session, int>(ReferenceEqualityComparer.Instance);
-            index.Clear();
+            Dictionary<Session, int>? index = null;
             foreach (Subscription match in matches)
             {
+                SubscriptionOptions options = match.Options;
+                if (options.NoLocal && ReferenceEquals(match.Subscriber, publisher))
+                {
+                    continue;
+                }
+
                 byte qos = Math.Min(message.Qos, match.Qos);
+                bool retain = options.RetainAsPublished && message.Retain;
+                if (!overlapPossible || match.ShareGroup is not null)
+                {
+                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null));
+                    continue;
+                }
+
+                index ??= t_index ??= new Dictionary<Session, int>(ReferenceEqualityComparer.Instance);
                 if (index.TryGetValue(match.Subscriber, out int at))
                 {
-                    if (qos > targets[at].Qos)
+                    RouteTarget merged = targets[at];
+                    targets[at] = merged with
                     {
-                        targets[at] = targets[at] with { Qos = qos };
-                    }
+                        Qos = Math.Max(merged.Qos, qos),
+                        Retain = merged.Retain || retain,
+                        SubscriptionIds = options.Identifier == 0 ? merged.SubscriptionIds
+                            : merged.SubscriptionIds is null ? [options.Identifier] : [.. merged.SubscriptionIds, options.Identifier],
+                    };
                 }
                 else
                 {
                     index[match.Subscriber] = targets.Count;
-                    targets.Add(new RouteTarget(match.Subscriber, qos));
+                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null));
                 }
             }
 
-            index.Clear();
+            index?.Clear();
         }
         finally
         {
@@ -83,7 +96,7 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
 
     /// <summary>
     /// Makes a publish take effect: the retained store is updated, and every target gets the message queued.
-    /// Live forwarding always carries RETAIN=0 [MQTT-3.3.1-9].
+    /// Live forwarding carries RETAIN=0 [MQTT-3.3.1-9] unless the subscription asked for Retain As Published.
     /// </summary>
     public void Deliver(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets)
     {
@@ -94,7 +107,7 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
 
         foreach (ref readonly RouteTarget target in targets)
         {
-            target.Session.Enqueue(message, target.Qos, retain: false, storeSequence: target.StoreSequence);
+            target.Session.Enqueue(message, target.Qos, target.Retain, storeSequence: target.StoreSequence, subscriptionIds: target.SubscriptionIds);
         }
     }
 }

@@ -4,6 +4,7 @@ namespace SensorNode.Broker.Routing;
 /// All subscriptions, indexed by topic level. A publish walks only the branches its topic can reach
 /// (exact level, '+', '#'), so cost grows with topic depth and matches, not with the number of
 /// subscriptions. Lookups use span-keyed dictionary lookups: matching a topic allocates nothing.
+/// Shared subscriptions hang off the node of their filter by group; a match picks one member per group.
 /// </summary>
 public sealed class SubscriptionTrie
 {
@@ -20,13 +21,20 @@ public sealed class SubscriptionTrie
         try
         {
             Node node = _root;
-            foreach (Range level in subscription.Filter.AsSpan().Split('/'))
+            string filter = subscription.TopicFilter;
+            foreach (Range level in filter.AsSpan().Split('/'))
             {
-                node = node.GetOrAddChild(subscription.Filter[level]);
+                node = node.GetOrAddChild(filter[level]);
             }
 
-            bool added = !node.Subscribers.ContainsKey(subscription.Subscriber);
-            node.Subscribers[subscription.Subscriber] = subscription;
+            bool added = subscription.ShareGroup is { } group
+                ? node.GetOrAddGroup(group).Set(subscription)
+                : node.Subscribers.TryAdd(subscription.Subscriber, subscription);
+            if (!added && subscription.ShareGroup is null)
+            {
+                node.Subscribers[subscription.Subscriber] = subscription;
+            }
+
             if (added)
             {
                 _count++;
@@ -40,9 +48,16 @@ public sealed class SubscriptionTrie
         }
     }
 
-    /// <summary>Removes a subscriber's subscription to exactly this filter. Returns true when one existed.</summary>
+    /// <summary>Removes a subscriber's subscription to exactly this filter (shared or not). Returns true when one existed.</summary>
     public bool Remove(string filter, Sessions.Session subscriber)
     {
+        string? group = null;
+        if (SharedSubscription.TryParse(filter, out string? shareGroup, out string? topicFilter))
+        {
+            group = shareGroup;
+            filter = topicFilter;
+        }
+
         _lock.EnterWriteLock();
         try
         {
@@ -56,7 +71,7 @@ public sealed class SubscriptionTrie
                 }
             }
 
-            if (!node.Subscribers.Remove(subscriber))
+            if (group is null ? !node.Subscribers.Remove(subscriber) : !node.RemoveFromGroup(group, subscriber))
             {
                 return false;
             }
@@ -135,6 +150,64 @@ public sealed class SubscriptionTrie
         {
             matches.Add(entry.Value);
         }
+
+        if (node.SharedGroups is { } groups)
+        {
+            foreach (KeyValuePair<string, ShareGroup> group in groups)
+            {
+                if (group.Value.Pick() is { } chosen)
+                {
+                    matches.Add(chosen);
+                }
+            }
+        }
+    }
+
+    /// <summary>The members of one share group on one filter; messages go to them in turn (§4.8.2).</summary>
+    private sealed class ShareGroup
+    {
+        private readonly List<Subscription> _members = [];
+        private int _next;
+
+        public int Count => _members.Count;
+
+        /// <summary>Adds or replaces the member's subscription; true when the member is new.</summary>
+        public bool Set(Subscription subscription)
+        {
+            int at = _members.FindIndex(m => ReferenceEquals(m.Subscriber, subscription.Subscriber));
+            if (at >= 0)
+            {
+                _members[at] = subscription;
+                return false;
+            }
+
+            _members.Add(subscription);
+            return true;
+        }
+
+        public bool Remove(Sessions.Session subscriber) => _members.RemoveAll(m => ReferenceEquals(m.Subscriber, subscriber)) > 0;
+
+        /// <summary>Round robin over the members, preferring those connected now; an offline persistent member queues.</summary>
+        public Subscription? Pick()
+        {
+            int count = _members.Count;
+            if (count == 0)
+            {
+                return null;
+            }
+
+            int start = (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
+            for (int i = 0; i < count; i++)
+            {
+                Subscription candidate = _members[(start + i) % count];
+                if (candidate.Subscriber.IsConnected)
+                {
+                    return candidate;
+                }
+            }
+
+            return _members[start];
+        }
     }
 
     private sealed class Node
@@ -151,6 +224,8 @@ public sealed class SubscriptionTrie
         }
 
         public Dictionary<Sessions.Session, Subscription> Subscribers { get; } = new(ReferenceEqualityComparer.Instance);
+
+        public Dictionary<string, ShareGroup>? SharedGroups { get; private set; }
 
         public Node? SingleLevel { get; private set; }
 
@@ -205,10 +280,41 @@ public sealed class SubscriptionTrie
             return child;
         }
 
+        public ShareGroup GetOrAddGroup(string group)
+        {
+            SharedGroups ??= new Dictionary<string, ShareGroup>(StringComparer.Ordinal);
+            if (!SharedGroups.TryGetValue(group, out ShareGroup? shareGroup))
+            {
+                shareGroup = new ShareGroup();
+                SharedGroups.Add(group, shareGroup);
+            }
+
+            return shareGroup;
+        }
+
+        public bool RemoveFromGroup(string group, Sessions.Session subscriber)
+        {
+            if (SharedGroups is null || !SharedGroups.TryGetValue(group, out ShareGroup? shareGroup) || !shareGroup.Remove(subscriber))
+            {
+                return false;
+            }
+
+            if (shareGroup.Count == 0)
+            {
+                SharedGroups.Remove(group);
+                if (SharedGroups.Count == 0)
+                {
+                    SharedGroups = null;
+                }
+            }
+
+            return true;
+        }
+
         public void PruneIfEmpty()
         {
             Node node = this;
-            while (node._parent is { } parent && node.Subscribers.Count == 0 && node.SingleLevel is null && node.MultiLevel is null && (node._children is null || node._children.Count == 0))
+            while (node._parent is { } parent && node.Subscribers.Count == 0 && node.SharedGroups is null && node.SingleLevel is null && node.MultiLevel is null && (node._children is null || node._children.Count == 0))
             {
                 parent.RemoveChild(node);
                 node = parent;

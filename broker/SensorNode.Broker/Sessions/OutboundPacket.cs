@@ -17,6 +17,7 @@ public struct OutboundPacket
     public byte[]? ReturnCodes;
     public bool SessionPresent;
     public ConnectReturnCode ReturnCode;
+    public uint[]? SubscriptionIds;
 
     public static OutboundPacket Control(PacketType type, ushort packetId = 0) => new() { Type = type, PacketId = packetId };
 
@@ -26,15 +27,15 @@ public struct OutboundPacket
     public static OutboundPacket SubAck(ushort packetId, byte[] returnCodes) =>
         new() { Type = PacketType.SubAck, PacketId = packetId, ReturnCodes = returnCodes };
 
-    public static OutboundPacket Publish(ApplicationMessage message, byte qos, bool retain, bool dup, ushort packetId) =>
-        new() { Type = PacketType.Publish, Message = message, Qos = qos, Retain = retain, Dup = dup, PacketId = packetId };
+    public static OutboundPacket Publish(ApplicationMessage message, byte qos, bool retain, bool dup, ushort packetId, uint[]? subscriptionIds = null) =>
+        new() { Type = PacketType.Publish, Message = message, Qos = qos, Retain = retain, Dup = dup, PacketId = packetId, SubscriptionIds = subscriptionIds };
 }
 
 /// <summary>
 /// A message waiting in a session's queue for a packet identifier and the writer. <paramref name="Sequence"/>
 /// is its key in the durable store, 0 when it is kept in memory only.
 /// </summary>
-public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain, long Sequence = 0);
+public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain, long Sequence = 0, uint[]? SubscriptionIds = null);
 
 /// <summary>Where an unacknowledged outbound QoS 1/2 message stands (§4.3.2, §4.3.3).</summary>
 public enum InflightState : byte
@@ -52,6 +53,7 @@ public struct InflightEntry
     public bool Retain;
     public InflightState State;
     public long Sequence;
+    public uint[]? SubscriptionIds;
 
     /// <summary>Key in the durable store, 0 when not stored.</summary>
     public long StoreSequence;

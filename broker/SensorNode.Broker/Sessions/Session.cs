@@ -211,7 +211,7 @@ public sealed class Session
     /// <paramref name="storeSequence"/> is non-zero when the caller has already written this delivery to the
     /// store (in the same commit as the message), so that it survives a restart.
     /// </remarks>
-    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0)
+    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0, uint[]? subscriptionIds = null)
     {
         ISessionConnection? connection;
         lock (_gate)
@@ -229,7 +229,7 @@ public sealed class Session
                 return;
             }
 
-            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence));
+            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds));
             AddQueuedBytes(message.Size);
         }
 
@@ -349,6 +349,7 @@ public sealed class Session
                         State = next.Qos == 1 ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec,
                         Sequence = _sequence++,
                         StoreSequence = next.Sequence,
+                        SubscriptionIds = next.SubscriptionIds,
                     };
                     if (next.Sequence != 0 && _store is not null)
                     {
@@ -363,7 +364,7 @@ public sealed class Session
 
                 _pending.Dequeue();
                 AddQueuedBytes(-next.Message.Size);
-                batch.Add(OutboundPacket.Publish(next.Message, next.Qos, next.Retain, dup: false, packetId));
+                batch.Add(OutboundPacket.Publish(next.Message, next.Qos, next.Retain, dup: false, packetId, next.SubscriptionIds));
             }
         }
 
@@ -378,7 +379,7 @@ public sealed class Session
         {
             batch.Add(entry.State == InflightState.AwaitingPubComp
                 ? OutboundPacket.Control(PacketType.PubRel, packetId)
-                : OutboundPacket.Publish(entry.Message, entry.Qos, entry.Retain, dup: true, packetId));
+                : OutboundPacket.Publish(entry.Message, entry.Qos, entry.Retain, dup: true, packetId, entry.SubscriptionIds));
         }
     }
 

@@ -208,7 +208,7 @@ internal sealed partial class MqttConnection
 
         ApplicationMessage message = ApplicationMessage.Create(_topics.GetOrAdd(publish.Topic), publish.Topic, publish.Payload, publish.Qos, publish.Retain);
         _targets.Clear();
-        _broker.PreparePublish(message, _targets, _operations);
+        _broker.PreparePublish(message, _targets, _operations, session);
         if (publish.Qos == 2 && session.IsStored)
         {
             _operations.Add(StoreOperation.PutInbound(session.ClientId, publish.PacketId));
@@ -240,11 +240,18 @@ internal sealed partial class MqttConnection
     {
         SubscribePacket subscribe = MqttPacketDecoder.ReadSubscribe(body);
         _operations.Clear();
-        byte[] codes = _broker.Subscribe(session, subscribe.Subscriptions, _operations);
+        var requests = new SubscriptionRequest[subscribe.Subscriptions.Count];
+        for (int i = 0; i < requests.Length; i++)
+        {
+            requests[i] = new SubscriptionRequest(subscribe.Subscriptions[i].Filter, subscribe.Subscriptions[i].Qos);
+        }
+
+        var retainedDue = new List<Subscription>();
+        byte[] codes = _broker.Subscribe(session, requests, _operations, mqtt5: false, retainedDue);
         WhenDurable(() =>
         {
             session.EnqueueControl(OutboundPacket.SubAck(subscribe.PacketId, codes));
-            _broker.SendRetained(session, subscribe.Subscriptions, codes);
+            _broker.SendRetained(session, retainedDue);
         });
     }
 
@@ -304,7 +311,7 @@ internal sealed partial class MqttConnection
             ApplicationMessage message = ApplicationMessage.Create(will.Topic, will.Payload, will.Qos, will.Retain);
             _operations.Clear();
             _targets.Clear();
-            _broker.PreparePublish(message, _targets, _operations);
+            _broker.PreparePublish(message, _targets, _operations, session);
             RouteTarget[] targets = [.. _targets];
             WhenDurable(() => _broker.Router.Deliver(message, targets));
         }

@@ -1,5 +1,6 @@
 using Microsoft.Extensions.Logging.Abstractions;
 using SensorNode.Broker.Persistence;
+using SensorNode.Broker.Routing;
 using SensorNode.Broker.Tests.Infrastructure;
 
 namespace SensorNode.Broker.Tests.Persistence;
@@ -69,7 +70,7 @@ public sealed class StoreContractTests
         using var harness = new Harness(kind);
         IBrokerStore store = harness.Store;
         store.Submit(StoreOperation.PutSession("node-1"));
-        store.Submit(StoreOperation.PutSubscription("node-1", "sensor/#", 2));
+        store.Submit(StoreOperation.PutSubscription("node-1", "sensor/#", 2, new SubscriptionOptions(NoLocal: true, RetainAsPublished: true, RetainHandling: 2, Identifier: 268_435_455)));
         store.Submit(StoreOperation.PutSubscription("node-1", "cmd/+", 1));
         store.Submit(StoreOperation.DeleteSubscription("node-1", "cmd/+"));
         store.Submit(StoreOperation.PutMessage(7, "sensor/a", 2, false, Bytes("one")));
@@ -88,7 +89,7 @@ public sealed class StoreContractTests
 
         StoredSession session = Assert.Single(state.Sessions);
         Assert.Equal("node-1", session.ClientId);
-        Assert.Equal([("sensor/#", (byte)2)], session.Subscriptions);
+        Assert.Equal([("sensor/#", (byte)2, new SubscriptionOptions(true, true, 2, 268_435_455))], session.Subscriptions);
         Assert.Equal([(ushort)10], session.InboundQos2);
         Assert.Collection(
             session.Queue,
