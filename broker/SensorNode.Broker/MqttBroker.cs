@@ -99,7 +99,7 @@ public sealed class MqttBroker : IDisposable
         int queued = 0;
         foreach (StoredSession stored in state.Sessions)
         {
-            Session session = Sessions.Restore(stored.ClientId);
+            Session session = Sessions.Restore(stored.ClientId, stored.ExpiryInterval);
             foreach ((string filter, byte qos, SubscriptionOptions options) in stored.Subscriptions)
             {
                 var subscription = new Subscription(session, filter, qos, options);
@@ -271,17 +271,14 @@ public sealed class MqttBroker : IDisposable
     /// <summary>Expires persistent sessions whose client stayed away too long, and reports drops once per interval.</summary>
     internal void Housekeeping()
     {
-        if (Options.Sessions.PersistentSessionExpiry is { } expiry)
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        foreach (Session session in Sessions.Sessions)
         {
-            DateTimeOffset now = DateTimeOffset.UtcNow;
-            foreach (Session session in Sessions.Sessions)
+            if (Sessions.RemoveIfExpired(session, now, Options.Sessions.PersistentSessionExpiry))
             {
-                if (Sessions.RemoveIfExpired(session, now, expiry))
-                {
-                    DiscardSession(session);
-                    Metrics.CountSessionExpired();
-                    Logger.LogInformation("Persistent session {ClientId} expired after {Expiry} offline", session.ClientId, expiry);
-                }
+                DiscardSession(session);
+                Metrics.CountSessionExpired();
+                Logger.LogInformation("Session {ClientId} expired after {Offline} offline", session.ClientId, now - session.OfflineSince);
             }
         }
 

@@ -29,7 +29,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
 
             foreach ((string clientId, SessionRecord record) in _sessions)
             {
-                var session = new StoredSession(clientId) { OfflineSince = record.OfflineSince };
+                var session = new StoredSession(clientId) { OfflineSince = record.OfflineSince, ExpiryInterval = record.ExpiryInterval };
                 foreach ((string filter, SubscriptionRecord subscription) in record.Subscriptions)
                 {
                     session.Subscriptions.Add((filter, subscription.Qos, StoreOperation.UnpackOptions(subscription.Options, subscription.Identifier)));
@@ -85,6 +85,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
             case StoreOperationKind.PutSession:
                 _sessions.TryAdd(op.Key, new SessionRecord());
                 _sessions[op.Key].OfflineSince = null;
+                _sessions[op.Key].ExpiryInterval = (uint)op.Sequence;
                 break;
             case StoreOperationKind.MarkSessionOffline:
                 if (Session(op.Key) is { } offline)
@@ -147,6 +148,8 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         public HashSet<ushort> Inbound { get; } = [];
 
         public DateTimeOffset? OfflineSince { get; set; }
+
+        public uint ExpiryInterval { get; set; } = uint.MaxValue;
     }
 
     private readonly record struct SubscriptionRecord(byte Qos, int Options, long Identifier);

@@ -9,7 +9,7 @@ public sealed partial class SqliteBrokerStore
     {
         Prepare(StoreOperationKind.PutRetained, "INSERT OR REPLACE INTO retained (topic, qos, payload) VALUES ($key, $qos, $payload);");
         Prepare(StoreOperationKind.DeleteRetained, "DELETE FROM retained WHERE topic = $key;");
-        Prepare(StoreOperationKind.PutSession, "INSERT INTO sessions (client_id, created_utc) VALUES ($key, unixepoch()) ON CONFLICT (client_id) DO UPDATE SET offline_since_utc = NULL;");
+        Prepare(StoreOperationKind.PutSession, "INSERT INTO sessions (client_id, created_utc, expiry_s) VALUES ($key, unixepoch(), $seq) ON CONFLICT (client_id) DO UPDATE SET offline_since_utc = NULL, expiry_s = $seq;");
         Prepare(StoreOperationKind.MarkSessionOffline, "UPDATE sessions SET offline_since_utc = $seq WHERE client_id = $key;");
         Prepare(StoreOperationKind.DeleteSession, """
             DELETE FROM sessions WHERE client_id = $key;

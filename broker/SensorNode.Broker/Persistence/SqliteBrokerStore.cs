@@ -165,7 +165,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             using SqliteTransaction transaction = connection.BeginTransaction();
             Execute(connection, """
                 CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, qos INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL, offline_since_utc INTEGER) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL, offline_since_utc INTEGER, expiry_s INTEGER NOT NULL DEFAULT 4294967295) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, options INTEGER NOT NULL DEFAULT 0, identifier INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL);
                 CREATE TABLE IF NOT EXISTS queue (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, packet_id INTEGER NOT NULL, state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
@@ -191,9 +191,10 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         }
 
         var sessions = new Dictionary<string, StoredSession>(StringComparer.Ordinal);
-        ReadRows("SELECT client_id, offline_since_utc FROM sessions;", r => sessions[r.GetString(0)] = new StoredSession(r.GetString(0))
+        ReadRows("SELECT client_id, offline_since_utc, expiry_s FROM sessions;", r => sessions[r.GetString(0)] = new StoredSession(r.GetString(0))
         {
             OfflineSince = r.IsDBNull(1) ? null : DateTimeOffset.FromUnixTimeSeconds(r.GetInt64(1)),
+            ExpiryInterval = (uint)r.GetInt64(2),
         });
         ReadRows("SELECT client_id, filter, qos, options, identifier FROM subscriptions;", r =>
             sessions.GetValueOrDefault(r.GetString(0))?.Subscriptions.Add((r.GetString(1), (byte)r.GetInt32(2), StoreOperation.UnpackOptions(r.GetInt32(3), r.GetInt64(4)))));

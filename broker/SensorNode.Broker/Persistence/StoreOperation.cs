@@ -53,7 +53,7 @@ public readonly record struct StoreOperation(
 
     public static StoreOperation DeleteRetained(string topic) => new(StoreOperationKind.DeleteRetained, topic);
 
-    public static StoreOperation PutSession(string clientId) => new(StoreOperationKind.PutSession, clientId);
+    public static StoreOperation PutSession(string clientId, uint expiryInterval = uint.MaxValue) => new(StoreOperationKind.PutSession, clientId, Sequence: expiryInterval);
 
     /// <summary>Records when a persistent session lost its connection, for expiry; <see cref="PutSession"/> clears it.</summary>
     public static StoreOperation MarkSessionOffline(string clientId, DateTimeOffset since) =>

@@ -19,6 +19,9 @@ public sealed class StoredSession(string clientId)
 {
     public string ClientId { get; } = clientId;
 
+    /// <summary>Session Expiry Interval in seconds (uint.MaxValue: never).</summary>
+    public uint ExpiryInterval { get; set; } = uint.MaxValue;
+
     /// <summary>When its client went away; null if it was connected when the broker stopped.</summary>
     public DateTimeOffset? OfflineSince { get; set; }
 

@@ -35,7 +35,7 @@ public sealed class Session
     public Session(string clientId, bool cleanSession, SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null)
     {
         ClientId = clientId;
-        CleanSession = cleanSession;
+        _expiryInterval = cleanSession ? 0 : NeverExpires;
         _limits = limits;
         _metrics = metrics;
         _store = cleanSession ? null : store;
@@ -84,8 +84,24 @@ public sealed class Session
 
     public string ClientId { get; }
 
-    /// <summary>True when the session ends with its connection (3.1.1 CleanSession=1).</summary>
-    public bool CleanSession { get; }
+    /// <summary>Session Expiry Interval meaning "never" (MQTT 5 §3.1.2.11.2), and 3.1.1's CleanSession=0.</summary>
+    public const uint NeverExpires = uint.MaxValue;
+
+    private uint _expiryInterval;
+
+    /// <summary>
+    /// Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 CleanSession=1),
+    /// <see cref="NeverExpires"/> keeps it (3.1.1 CleanSession=0). Set from each CONNECT, and may be changed by
+    /// an MQTT 5 DISCONNECT.
+    /// </summary>
+    public uint ExpiryInterval
+    {
+        get => Volatile.Read(ref _expiryInterval);
+        set => Volatile.Write(ref _expiryInterval, value);
+    }
+
+    /// <summary>True when the session ends with its connection.</summary>
+    public bool CleanSession => ExpiryInterval == 0;
 
     /// <summary>When the client went away; null while connected. Persistent sessions expire from it.</summary>
     public DateTimeOffset? OfflineSince { get; private set; } = DateTimeOffset.UtcNow;

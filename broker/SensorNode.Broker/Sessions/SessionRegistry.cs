@@ -25,20 +25,26 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics,
     /// client id is returned as taken over, for the caller to close [MQTT-3.1.4-2]. CleanSession=1 discards
     /// any previous session [MQTT-3.1.2-6]; CleanSession=0 resumes one if it exists [MQTT-3.1.2-4].
     /// </summary>
-    public SessionOpenResult Open(string clientId, bool cleanSession, ISessionConnection connection, bool reportSessionPresent = true)
+    /// <remarks>
+    /// <paramref name="expiryInterval"/> is the MQTT 5 Session Expiry Interval (3.1.1: 0 for CleanSession=1,
+    /// <see cref="Session.NeverExpires"/> for 0); a session that may outlive its connection is kept in the store.
+    /// </remarks>
+    public SessionOpenResult Open(string clientId, bool cleanStart, ISessionConnection connection, bool reportSessionPresent = true, uint? expiryInterval = null)
     {
+        uint expiry = expiryInterval ?? (cleanStart ? 0 : Session.NeverExpires);
         lock (_gate)
         {
             Session? existing = Find(clientId);
             ISessionConnection? takenOver = existing?.Connection;
             SessionOpenResult result;
-            if (existing is not null && !cleanSession && !existing.CleanSession)
+            if (existing is not null && !cleanStart && (existing.IsStored || !existing.CleanSession))
             {
+                existing.ExpiryInterval = expiry;
                 result = new SessionOpenResult(existing, true, null, takenOver);
             }
             else
             {
-                var session = new Session(clientId, cleanSession, limits, metrics, store);
+                var session = new Session(clientId, cleanSession: expiry == 0, limits, metrics, store) { ExpiryInterval = expiry };
                 _sessions[clientId] = session;
                 result = new SessionOpenResult(session, false, existing, takenOver);
             }
@@ -49,19 +55,25 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics,
     }
 
     /// <summary>Recreates a persistent session from the store at start-up (offline until its client connects).</summary>
-    public Session Restore(string clientId)
+    public Session Restore(string clientId, uint expiryInterval = Session.NeverExpires)
     {
-        var session = new Session(clientId, cleanSession: false, limits, metrics, store);
+        var session = new Session(clientId, cleanSession: false, limits, metrics, store) { ExpiryInterval = expiryInterval };
         _sessions[clientId] = session;
         return session;
     }
 
     /// <summary>Removes <paramref name="session"/> if it is still offline and has been for longer than <paramref name="expiry"/>.</summary>
-    public bool RemoveIfExpired(Session session, DateTimeOffset now, TimeSpan expiry)
+    public bool RemoveIfExpired(Session session, DateTimeOffset now, TimeSpan? maximumExpiry)
     {
         lock (_gate)
         {
-            if (session.OfflineSince is not { } since || now - since < expiry || session.IsConnected)
+            TimeSpan expiry = session.ExpiryInterval == Session.NeverExpires ? TimeSpan.MaxValue : TimeSpan.FromSeconds(session.ExpiryInterval);
+            if (maximumExpiry is { } maximum && maximum < expiry)
+            {
+                expiry = maximum;
+            }
+
+            if (session.OfflineSince is not { } since || expiry == TimeSpan.MaxValue || now - since < expiry || session.IsConnected)
             {
                 return false;
             }

@@ -166,7 +166,7 @@ internal sealed partial class MqttConnection
 
         if (opened.Session.IsStored)
         {
-            _broker.Store.Submit(StoreOperation.PutSession(clientId));
+            _broker.Store.Submit(StoreOperation.PutSession(clientId, opened.Session.ExpiryInterval));
         }
 
         _broker.Metrics.CountClientConnected(1);
