@@ -19,6 +19,7 @@ namespace SensorNode.Broker;
 public sealed class MqttBroker : IDisposable
 {
     private readonly ConcurrentDictionary<MqttConnection, byte> _connections = new();
+    private readonly ConcurrentDictionary<Session, DelayedWill> _delayedWills = new(ReferenceEqualityComparer.Instance);
     private readonly Timer _timeoutTimer;
     private readonly Timer _housekeepingTimer;
     private long _droppedReported;
@@ -240,7 +241,10 @@ public sealed class MqttBroker : IDisposable
         }
     }
 
-    /// <summary>Removes a session's subscriptions from routing and its state from the store.</summary>
+    /// <summary>
+    /// Removes a session's subscriptions from routing and its state from the store; what it held from shared
+    /// subscriptions goes to other members of their groups, and a will it still owes is published now.
+    /// </summary>
     public void DiscardSession(Session session)
     {
         foreach (Subscription subscription in session.GetSubscriptions())
@@ -248,10 +252,56 @@ public sealed class MqttBroker : IDisposable
             Subscriptions.Remove(subscription.Filter, session);
         }
 
+        Router.Redeliver(session, session.TakeSharedUndelivered());
+        if (_delayedWills.TryRemove(session, out DelayedWill? owed))
+        {
+            owed.Timer.Dispose();
+            Publish(owed.Will);
+        }
+
         if (session.IsStored)
         {
             Store.Submit(StoreOperation.DeleteSession(session.ClientId));
         }
+    }
+
+    /// <summary>
+    /// Publishes a will after its Will Delay Interval (MQTT 5 §3.1.3.2.2), unless the client resumes the session
+    /// first (<see cref="CancelDelayedWill"/>); the session ending earlier publishes it then.
+    /// </summary>
+    public void PublishWillLater(Session session, ApplicationMessage will, TimeSpan delay)
+    {
+        var owed = new DelayedWill(will);
+        owed.Timer = new Timer(_ =>
+        {
+            if (_delayedWills.TryRemove(new KeyValuePair<Session, DelayedWill>(session, owed)))
+            {
+                owed.Timer.Dispose();
+                Publish(will);
+            }
+        });
+        CancelDelayedWill(session);
+        _delayedWills[session] = owed;
+        owed.Timer.Change(delay, Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>The client came back within the will delay: its will is not published [MQTT-3.1.3-9].</summary>
+    public bool CancelDelayedWill(Session session)
+    {
+        if (_delayedWills.TryRemove(session, out DelayedWill? owed))
+        {
+            owed.Timer.Dispose();
+            return true;
+        }
+
+        return false;
+    }
+
+    private sealed class DelayedWill(ApplicationMessage will)
+    {
+        public ApplicationMessage Will { get; } = will;
+
+        public Timer Timer { get; set; } = null!;
     }
 
     internal void Register(MqttConnection connection) => _connections.TryAdd(connection, 0);
@@ -305,6 +355,11 @@ public sealed class MqttBroker : IDisposable
     {
         _timeoutTimer.Dispose();
         _housekeepingTimer.Dispose();
+        foreach (DelayedWill owed in _delayedWills.Values)
+        {
+            owed.Timer.Dispose();
+        }
+
         if (_ownsStore)
         {
             Store.Dispose();

@@ -7,7 +7,7 @@ namespace SensorNode.Broker.Routing;
 /// One session a message goes to: the QoS and RETAIN flag it is delivered with, the MQTT 5 subscription
 /// identifiers of the subscriptions it matched, and <see cref="StoreSequence"/> once it is stored.
 /// </summary>
-public record struct RouteTarget(Session Session, byte Qos, long StoreSequence = 0, bool Retain = false, uint[]? SubscriptionIds = null);
+public record struct RouteTarget(Session Session, byte Qos, long StoreSequence = 0, bool Retain = false, uint[]? SubscriptionIds = null, Subscription? Shared = null);
 
 /// <summary>
 /// Finds the sessions a published message goes to, once each. Overlapping subscriptions of one client give
@@ -23,6 +23,25 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
     private static Dictionary<Session, int>? t_index;
 
     public SubscriptionTrie Subscriptions { get; } = subscriptions;
+
+    /// <summary>
+    /// A member of a share group is gone with messages it had not acknowledged: each goes to another member of
+    /// the same group, or is dropped when none is left (§4.8.2).
+    /// </summary>
+    public int Redeliver(Session leaving, List<Delivery> undelivered)
+    {
+        int moved = 0;
+        foreach (Delivery delivery in undelivered)
+        {
+            if (delivery.SharedVia is { } via && Subscriptions.PickShared(via, leaving) is { } other)
+            {
+                other.Subscriber.Enqueue(delivery.Message, Math.Min(delivery.Message.Qos, other.Qos), delivery.Retain, sharedVia: other);
+                moved++;
+            }
+        }
+
+        return moved;
+    }
 
     public RetainedMessageStore Retained { get; } = retained;
 
@@ -63,7 +82,7 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
                 bool retain = options.RetainAsPublished && message.Retain;
                 if (!overlapPossible || match.ShareGroup is not null)
                 {
-                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null));
+                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null, match.ShareGroup is null ? null : match));
                     continue;
                 }
 
@@ -107,7 +126,7 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
 
         foreach (ref readonly RouteTarget target in targets)
         {
-            target.Session.Enqueue(message, target.Qos, target.Retain, storeSequence: target.StoreSequence, subscriptionIds: target.SubscriptionIds);
+            target.Session.Enqueue(message, target.Qos, target.Retain, storeSequence: target.StoreSequence, subscriptionIds: target.SubscriptionIds, sharedVia: target.Shared);
         }
     }
 }

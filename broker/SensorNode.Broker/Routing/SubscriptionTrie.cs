@@ -86,6 +86,30 @@ public sealed class SubscriptionTrie
         }
     }
 
+    /// <summary>Picks a member of <paramref name="via"/>'s share group other than <paramref name="except"/>, if any.</summary>
+    public Subscription? PickShared(Subscription via, Sessions.Session except)
+    {
+        _lock.EnterReadLock();
+        try
+        {
+            Node? node = _root;
+            foreach (Range level in via.TopicFilter.AsSpan().Split('/'))
+            {
+                node = node.TryGetChild(via.TopicFilter.AsSpan()[level]);
+                if (node is null)
+                {
+                    return null;
+                }
+            }
+
+            return node.SharedGroups is { } groups && groups.TryGetValue(via.ShareGroup!, out ShareGroup? group) ? group.Pick(except) : null;
+        }
+        finally
+        {
+            _lock.ExitReadLock();
+        }
+    }
+
     /// <summary>Adds every subscription whose filter matches <paramref name="topic"/> to <paramref name="matches"/>.</summary>
     public void Match(string topic, List<Subscription> matches)
     {
@@ -188,7 +212,7 @@ public sealed class SubscriptionTrie
         public bool Remove(Sessions.Session subscriber) => _members.RemoveAll(m => ReferenceEquals(m.Subscriber, subscriber)) > 0;
 
         /// <summary>Round robin over the members, preferring those connected now; an offline persistent member queues.</summary>
-        public Subscription? Pick()
+        public Subscription? Pick(Sessions.Session? except = null)
         {
             int count = _members.Count;
             if (count == 0)
@@ -197,16 +221,24 @@ public sealed class SubscriptionTrie
             }
 
             int start = (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
+            Subscription? fallback = null;
             for (int i = 0; i < count; i++)
             {
                 Subscription candidate = _members[(start + i) % count];
+                if (ReferenceEquals(candidate.Subscriber, except))
+                {
+                    continue;
+                }
+
                 if (candidate.Subscriber.IsConnected)
                 {
                     return candidate;
                 }
+
+                fallback ??= candidate;
             }
 
-            return _members[start];
+            return fallback;
         }
     }
 

@@ -35,7 +35,7 @@ public struct OutboundPacket
 /// A message waiting in a session's queue for a packet identifier and the writer. <paramref name="Sequence"/>
 /// is its key in the durable store, 0 when it is kept in memory only.
 /// </summary>
-public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain, long Sequence = 0, uint[]? SubscriptionIds = null);
+public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain, long Sequence = 0, uint[]? SubscriptionIds = null, Routing.Subscription? SharedVia = null);
 
 /// <summary>Where an unacknowledged outbound QoS 1/2 message stands (§4.3.2, §4.3.3).</summary>
 public enum InflightState : byte
@@ -57,6 +57,9 @@ public struct InflightEntry
 
     /// <summary>Key in the durable store, 0 when not stored.</summary>
     public long StoreSequence;
+
+    /// <summary>The shared subscription the message came through, for redelivery to another member.</summary>
+    public Routing.Subscription? SharedVia;
 }
 
 /// <summary>The link from a session to the network connection currently attached to it.</summary>

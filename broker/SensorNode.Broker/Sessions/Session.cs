@@ -227,7 +227,7 @@ public sealed class Session
     /// <paramref name="storeSequence"/> is non-zero when the caller has already written this delivery to the
     /// store (in the same commit as the message), so that it survives a restart.
     /// </remarks>
-    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0, uint[]? subscriptionIds = null)
+    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0, uint[]? subscriptionIds = null, Subscription? sharedVia = null)
     {
         ISessionConnection? connection;
         lock (_gate)
@@ -245,7 +245,7 @@ public sealed class Session
                 return;
             }
 
-            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds));
+            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds, sharedVia));
             AddQueuedBytes(message.Size);
         }
 
@@ -366,6 +366,7 @@ public sealed class Session
                         Sequence = _sequence++,
                         StoreSequence = next.Sequence,
                         SubscriptionIds = next.SubscriptionIds,
+                        SharedVia = next.SharedVia,
                     };
                     if (next.Sequence != 0 && _store is not null)
                     {
@@ -466,6 +467,35 @@ public sealed class Session
         {
             Connection?.SignalOutput();
         }
+    }
+
+    /// <summary>
+    /// Collects the messages that came through shared subscriptions and were not acknowledged (queued,
+    /// or in flight short of PUBREC), for the router to hand to other members when this session ends.
+    /// </summary>
+    public List<Delivery> TakeSharedUndelivered()
+    {
+        var taken = new List<Delivery>();
+        lock (_gate)
+        {
+            foreach (Delivery delivery in _pending)
+            {
+                if (delivery.SharedVia is not null)
+                {
+                    taken.Add(delivery);
+                }
+            }
+
+            foreach (InflightEntry entry in _inflight.Values)
+            {
+                if (entry.SharedVia is not null && entry.State != InflightState.AwaitingPubComp)
+                {
+                    taken.Add(new Delivery(entry.Message, entry.Qos, entry.Retain, 0, entry.SubscriptionIds, entry.SharedVia));
+                }
+            }
+        }
+
+        return taken;
     }
 
     /// <summary>
