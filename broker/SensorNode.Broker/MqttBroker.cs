@@ -190,7 +190,7 @@ public sealed class MqttBroker : IDisposable
             bool shared = SharedSubscription.IsShared(filter);
             if (shared ? !SharedSubscription.IsValid(filter) : !TopicRules.IsValidTopicFilter(filter))
             {
-                codes[i] = mqtt5 ? (byte)ReasonCodes.TopicFilterInvalid : SubAckPacket.Failure;
+                codes[i] = mqtt5 ? (byte)ReasonCode.TopicFilterInvalid : SubAckPacket.Failure;
                 Logger.LogInformation("Client {ClientId} subscription to invalid filter '{Filter}' refused", session.ClientId, filter);
                 continue;
             }
