@@ -132,7 +132,7 @@ public sealed class MqttBroker : IDisposable
         {
             operations.Add(message.PayloadSpan.IsEmpty
                 ? StoreOperation.DeleteRetained(message.Topic)
-                : StoreOperation.PutRetained(message.Topic, message.Qos, message.Payload));
+                : StoreOperation.PutRetained(message));
         }
 
         long messageId = 0;
@@ -148,7 +148,7 @@ public sealed class MqttBroker : IDisposable
             if (messageId == 0)
             {
                 messageId = Interlocked.Increment(ref _lastMessageId);
-                operations.Add(StoreOperation.PutMessage(messageId, message.Topic, message.Qos, message.Retain, message.Payload));
+                operations.Add(StoreOperation.PutMessage(messageId, message));
             }
 
             target.StoreSequence = target.Session.NextStoreSequence();

@@ -8,6 +8,12 @@ public enum DropReason
 
     /// <summary>All sessions' queues together were at the broker-wide byte bound.</summary>
     BrokerQueueBudget,
+
+    /// <summary>The message's MQTT 5 Message Expiry Interval ran out before it could be sent.</summary>
+    Expired,
+
+    /// <summary>The PUBLISH would exceed the subscriber's MQTT 5 Maximum Packet Size [MQTT-3.1.2-25].</summary>
+    TooLargeForClient,
 }
 
 /// <summary>Broker-wide counters, updated lock-free on the hot path and read by $SYS, /metrics and tests.</summary>
@@ -21,6 +27,8 @@ public sealed class BrokerMetrics
     private long _bytesSent;
     private long _droppedQueueFull;
     private long _droppedBrokerBudget;
+    private long _expired;
+    private long _tooLargeForClient;
     private long _queuedBytes;
     private long _sessionsExpired;
     private long _protocolErrors;
@@ -41,7 +49,11 @@ public sealed class BrokerMetrics
 
     public long DroppedBrokerQueueBudget => Interlocked.Read(ref _droppedBrokerBudget);
 
-    public long Dropped => DroppedQueueFull + DroppedBrokerQueueBudget;
+    public long DroppedExpired => Interlocked.Read(ref _expired);
+
+    public long DroppedTooLargeForClient => Interlocked.Read(ref _tooLargeForClient);
+
+    public long Dropped => DroppedQueueFull + DroppedBrokerQueueBudget + DroppedExpired + DroppedTooLargeForClient;
 
     /// <summary>Bytes of messages queued in all sessions right now.</summary>
     public long QueuedBytes => Interlocked.Read(ref _queuedBytes);
@@ -77,6 +89,12 @@ public sealed class BrokerMetrics
                 break;
             case DropReason.BrokerQueueBudget:
                 Interlocked.Increment(ref _droppedBrokerBudget);
+                break;
+            case DropReason.Expired:
+                Interlocked.Increment(ref _expired);
+                break;
+            case DropReason.TooLargeForClient:
+                Interlocked.Increment(ref _tooLargeForClient);
                 break;
         }
     }

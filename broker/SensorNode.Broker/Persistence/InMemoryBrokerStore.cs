@@ -10,7 +10,7 @@ namespace SensorNode.Broker.Persistence;
 public sealed class InMemoryBrokerStore : IBrokerStore
 {
     private readonly object _gate = new();
-    private readonly Dictionary<string, (byte Qos, byte[] Payload)> _retained = new(StringComparer.Ordinal);
+    private readonly Dictionary<string, ApplicationMessage> _retained = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, ApplicationMessage> _messages = [];
     private long _lastMessageId;
@@ -22,10 +22,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         lock (_gate)
         {
             var state = new StoredState { LastMessageId = _lastMessageId };
-            foreach ((string topic, (byte qos, byte[] payload)) in _retained)
-            {
-                state.Retained.Add(ApplicationMessage.Create(topic, payload, qos, retain: true));
-            }
+            state.Retained.AddRange(_retained.Values);
 
             foreach ((string clientId, SessionRecord record) in _sessions)
             {
@@ -77,7 +74,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         switch (op.Kind)
         {
             case StoreOperationKind.PutRetained:
-                _retained[op.Key] = (op.Qos, op.Payload.ToArray());
+                _retained[op.Key] = op.Message!;
                 break;
             case StoreOperationKind.DeleteRetained:
                 _retained.Remove(op.Key);
@@ -108,7 +105,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
                 Session(op.Key)?.Subscriptions.Remove(op.Topic!);
                 break;
             case StoreOperationKind.PutMessage:
-                _messages[op.MessageId] = ApplicationMessage.Create(op.Topic!, op.Payload.Span, op.Qos, op.Retain);
+                _messages[op.MessageId] = op.Message!;
                 _lastMessageId = Math.Max(_lastMessageId, op.MessageId);
                 break;
             case StoreOperationKind.PutQueued:

@@ -7,7 +7,7 @@ public sealed partial class SqliteBrokerStore
 {
     private void PrepareCommands()
     {
-        Prepare(StoreOperationKind.PutRetained, "INSERT OR REPLACE INTO retained (topic, qos, payload) VALUES ($key, $qos, $payload);");
+        Prepare(StoreOperationKind.PutRetained, "INSERT OR REPLACE INTO retained (topic, qos, payload, properties, expires_at) VALUES ($key, $qos, $payload, $properties, $expires);");
         Prepare(StoreOperationKind.DeleteRetained, "DELETE FROM retained WHERE topic = $key;");
         Prepare(StoreOperationKind.PutSession, "INSERT INTO sessions (client_id, created_utc, expiry_s) VALUES ($key, unixepoch(), $seq) ON CONFLICT (client_id) DO UPDATE SET offline_since_utc = NULL, expiry_s = $seq;");
         Prepare(StoreOperationKind.MarkSessionOffline, "UPDATE sessions SET offline_since_utc = $seq WHERE client_id = $key;");
@@ -19,7 +19,7 @@ public sealed partial class SqliteBrokerStore
             """);
         Prepare(StoreOperationKind.PutSubscription, "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos, options, identifier) VALUES ($key, $topic, $qos, $packet, $seq);");
         Prepare(StoreOperationKind.DeleteSubscription, "DELETE FROM subscriptions WHERE client_id = $key AND filter = $topic;");
-        Prepare(StoreOperationKind.PutMessage, "INSERT OR REPLACE INTO messages (id, topic, qos, retain, payload) VALUES ($message, $topic, $qos, $retain, $payload);");
+        Prepare(StoreOperationKind.PutMessage, "INSERT OR REPLACE INTO messages (id, topic, qos, retain, payload, properties, expires_at) VALUES ($message, $topic, $qos, $retain, $payload, $properties, $expires);");
         Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state) VALUES ($key, $seq, $message, $qos, $retain, 0, 0);");
         Prepare(StoreOperationKind.UpdateQueued, "UPDATE queue SET packet_id = $packet, state = $state WHERE client_id = $key AND seq = $seq;");
         Prepare(StoreOperationKind.DeleteQueued, "DELETE FROM queue WHERE client_id = $key AND seq = $seq;");
@@ -31,7 +31,7 @@ public sealed partial class SqliteBrokerStore
     {
         SqliteCommand command = _connection.CreateCommand();
         command.CommandText = sql;
-        foreach (string name in new[] { "$key", "$topic", "$qos", "$retain", "$payload", "$message", "$seq", "$packet", "$state" })
+        foreach (string name in new[] { "$key", "$topic", "$qos", "$retain", "$payload", "$message", "$seq", "$packet", "$state", "$properties", "$expires" })
         {
             if (sql.Contains(name, StringComparison.Ordinal))
             {
@@ -52,9 +52,11 @@ public sealed partial class SqliteBrokerStore
             {
                 "$key" => op.Key,
                 "$topic" => op.Topic,
-                "$qos" => (int)op.Qos,
-                "$retain" => op.Retain ? 1 : 0,
-                "$payload" => op.Payload.ToArray(),
+                "$qos" => (int)(op.Message?.Qos ?? op.Qos),
+                "$retain" => (op.Message?.Retain ?? op.Retain) ? 1 : 0,
+                "$payload" => op.Message is { } message ? message.Payload.ToArray() : op.Payload.ToArray(),
+                "$properties" => (object?)EncodeProperties(op.Message) ?? DBNull.Value,
+                "$expires" => op.Message?.ExpiresAtUnixMs ?? 0L,
                 "$message" => op.MessageId,
                 "$seq" => op.Sequence,
                 "$packet" => (int)op.PacketId,

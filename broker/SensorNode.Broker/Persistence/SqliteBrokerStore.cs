@@ -164,10 +164,10 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             Execute(connection, "PRAGMA auto_vacuum = INCREMENTAL;");
             using SqliteTransaction transaction = connection.BeginTransaction();
             Execute(connection, """
-                CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, qos INTEGER NOT NULL, payload BLOB NOT NULL) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS retained (topic TEXT PRIMARY KEY, qos INTEGER NOT NULL, payload BLOB NOT NULL, properties BLOB, expires_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL, offline_since_utc INTEGER, expiry_s INTEGER NOT NULL DEFAULT 4294967295) WITHOUT ROWID;
                 CREATE TABLE IF NOT EXISTS subscriptions (client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, options INTEGER NOT NULL DEFAULT 0, identifier INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
-                CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL);
+                CREATE TABLE IF NOT EXISTS messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL, properties BLOB, expires_at INTEGER NOT NULL DEFAULT 0);
                 CREATE TABLE IF NOT EXISTS queue (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, packet_id INTEGER NOT NULL, state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS queue_message ON queue (message_id);
                 CREATE TABLE IF NOT EXISTS inbound_qos2 (client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
@@ -182,11 +182,11 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         var state = new StoredState();
         using (SqliteCommand retained = _connection.CreateCommand())
         {
-            retained.CommandText = "SELECT topic, qos, payload FROM retained;";
+            retained.CommandText = "SELECT topic, qos, payload, properties, expires_at FROM retained;";
             using SqliteDataReader reader = retained.ExecuteReader();
             while (reader.Read())
             {
-                state.Retained.Add(ApplicationMessage.Create(reader.GetString(0), (byte[])reader[2], (byte)reader.GetInt32(1), retain: true));
+                state.Retained.Add(ApplicationMessage.Create(reader.GetString(0), (byte[])reader[2], (byte)reader.GetInt32(1), retain: true, ReadProperties(reader, 3), reader.GetInt64(4)));
             }
         }
 
@@ -202,8 +202,8 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             sessions.GetValueOrDefault(r.GetString(0))?.InboundQos2.Add((ushort)r.GetInt32(1)));
 
         var messages = new Dictionary<long, ApplicationMessage>();
-        ReadRows("SELECT id, topic, qos, retain, payload FROM messages WHERE id IN (SELECT message_id FROM queue);", r =>
-            messages[r.GetInt64(0)] = ApplicationMessage.Create(r.GetString(1), (byte[])r[4], (byte)r.GetInt32(2), r.GetInt64(3) != 0));
+        ReadRows("SELECT id, topic, qos, retain, payload, properties, expires_at FROM messages WHERE id IN (SELECT message_id FROM queue);", r =>
+            messages[r.GetInt64(0)] = ApplicationMessage.Create(r.GetString(1), (byte[])r[4], (byte)r.GetInt32(2), r.GetInt64(3) != 0, ReadProperties(r, 5), r.GetInt64(6)));
         ReadRows("SELECT client_id, seq, message_id, qos, retain, packet_id, state FROM queue ORDER BY client_id, seq;", r =>
         {
             if (sessions.TryGetValue(r.GetString(0), out StoredSession? session) && messages.TryGetValue(r.GetInt64(2), out ApplicationMessage? message))
@@ -215,6 +215,29 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         state.LastMessageId = Convert.ToInt64(Scalar(_connection, "SELECT IFNULL(MAX(id), 0) FROM messages;"), System.Globalization.CultureInfo.InvariantCulture);
         state.Sessions.AddRange(sessions.Values);
         return state;
+    }
+
+    private static Protocol.V5.MqttProperties? ReadProperties(SqliteDataReader reader, int column)
+    {
+        if (reader.IsDBNull(column))
+        {
+            return null;
+        }
+
+        var span = new MqttSpanReader((byte[])reader[column]);
+        return Protocol.V5.MqttPropertiesReader.Read(ref span, Protocol.V5.PropertyContext.Publish);
+    }
+
+    private static byte[]? EncodeProperties(ApplicationMessage? message)
+    {
+        if (message?.Properties is not { } properties)
+        {
+            return null;
+        }
+
+        var buffer = new System.Buffers.ArrayBufferWriter<byte>();
+        Protocol.V5.MqttPropertiesWriter.Write(buffer, properties);
+        return buffer.WrittenSpan.ToArray();
     }
 
     private void ReadRows(string sql, Action<SqliteDataReader> row)

@@ -47,9 +47,14 @@ public readonly record struct StoreOperation(
     bool Retain = false,
     ushort PacketId = 0,
     QueuedState State = QueuedState.Queued,
-    ReadOnlyMemory<byte> Payload = default)
+    ReadOnlyMemory<byte> Payload = default,
+    Protocol.ApplicationMessage? Message = null)
 {
-    public static StoreOperation PutRetained(string topic, byte qos, ReadOnlyMemory<byte> payload) => new(StoreOperationKind.PutRetained, topic, Qos: qos, Payload: payload);
+    public static StoreOperation PutRetained(string topic, byte qos, ReadOnlyMemory<byte> payload) =>
+        PutRetained(Protocol.ApplicationMessage.Create(topic, payload.Span, qos, retain: true));
+
+    /// <summary>The retained message with its MQTT 5 properties and expiry.</summary>
+    public static StoreOperation PutRetained(Protocol.ApplicationMessage message) => new(StoreOperationKind.PutRetained, message.Topic, Message: message);
 
     public static StoreOperation DeleteRetained(string topic) => new(StoreOperationKind.DeleteRetained, topic);
 
@@ -74,7 +79,11 @@ public readonly record struct StoreOperation(
     public static StoreOperation DeleteSubscription(string clientId, string filter) => new(StoreOperationKind.DeleteSubscription, clientId, filter);
 
     public static StoreOperation PutMessage(long messageId, string topic, byte qos, bool retain, ReadOnlyMemory<byte> payload) =>
-        new(StoreOperationKind.PutMessage, string.Empty, topic, messageId, Qos: qos, Retain: retain, Payload: payload);
+        PutMessage(messageId, Protocol.ApplicationMessage.Create(topic, payload.Span, qos, retain));
+
+    /// <summary>A message body, stored once however many sessions queue it.</summary>
+    public static StoreOperation PutMessage(long messageId, Protocol.ApplicationMessage message) =>
+        new(StoreOperationKind.PutMessage, string.Empty, message.Topic, messageId, Message: message);
 
     public static StoreOperation PutQueued(string clientId, long sequence, long messageId, byte qos, bool retain) =>
         new(StoreOperationKind.PutQueued, clientId, MessageId: messageId, Sequence: sequence, Qos: qos, Retain: retain);

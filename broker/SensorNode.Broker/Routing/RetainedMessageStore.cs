@@ -28,12 +28,13 @@ public sealed class RetainedMessageStore
 
     public ApplicationMessage? Find(string topic) => _messages.TryGetValue(topic, out ApplicationMessage? message) ? message : null;
 
-    /// <summary>Adds the retained messages whose topics match <paramref name="filter"/>.</summary>
+    /// <summary>Adds the retained messages whose topics match <paramref name="filter"/>, leaving out expired ones [MQTT-3.3.2-5].</summary>
     public void Match(string filter, List<ApplicationMessage> matches)
     {
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
         if (!TopicRules.HasWildcard(filter))
         {
-            if (_messages.TryGetValue(filter, out ApplicationMessage? exact))
+            if (_messages.TryGetValue(filter, out ApplicationMessage? exact) && !exact.IsExpired(now))
             {
                 matches.Add(exact);
             }
@@ -43,7 +44,7 @@ public sealed class RetainedMessageStore
 
         foreach (KeyValuePair<string, ApplicationMessage> entry in _messages)
         {
-            if (TopicRules.Matches(filter, entry.Key))
+            if (!entry.Value.IsExpired(now) && TopicRules.Matches(filter, entry.Key))
             {
                 matches.Add(entry.Value);
             }

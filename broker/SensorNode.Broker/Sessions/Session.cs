@@ -345,9 +345,20 @@ public sealed class Session
                 AddResends(batch);
             }
 
+            long now = 0;
             while (_pending.Count > 0 && batch.Count < maxBatch)
             {
                 Delivery next = _pending.Peek();
+                if (next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))
+                {
+                    // An expired message is not delivered [MQTT-3.3.2-5].
+                    _pending.Dequeue();
+                    AddQueuedBytes(-next.Message.Size);
+                    ForgetStored(next.Sequence);
+                    _metrics.CountDropped(DropReason.Expired);
+                    continue;
+                }
+
                 ushort packetId = 0;
                 if (next.Qos > 0)
                 {
