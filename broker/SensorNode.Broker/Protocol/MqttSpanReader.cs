@@ -40,6 +40,64 @@ public ref struct MqttSpanReader
         return value;
     }
 
+    public uint ReadUInt32()
+    {
+        if (Remaining < 4)
+        {
+            throw MqttProtocolException.Malformed("packet ends early");
+        }
+
+        uint value = BinaryPrimitives.ReadUInt32BigEndian(_data[_position..]);
+        _position += 4;
+        return value;
+    }
+
+    /// <summary>
+    /// A Variable Byte Integer (5.0 §1.5.5): at most 4 bytes, 0 to 268,435,455, in the minimum number of bytes
+    /// [MQTT-1.5.5-1]. Anything else is a malformed packet.
+    /// </summary>
+    public int ReadVariableByteInteger(string what)
+    {
+        int value = 0;
+        int multiplier = 1;
+        for (int i = 0; i < 4; i++)
+        {
+            if (_position >= _data.Length)
+            {
+                throw MqttProtocolException.Malformed($"{what} ends early");
+            }
+
+            byte b = _data[_position++];
+            value += (b & 0x7F) * multiplier;
+            if ((b & 0x80) == 0)
+            {
+                if (i > 0 && b == 0)
+                {
+                    throw MqttProtocolException.Malformed($"{what} is not encoded in the minimum number of bytes [MQTT-1.5.5-1]");
+                }
+
+                return value;
+            }
+
+            multiplier *= 128;
+        }
+
+        throw MqttProtocolException.Malformed($"{what} is a Variable Byte Integer longer than 4 bytes");
+    }
+
+    /// <summary>The next <paramref name="length"/> bytes; <paramref name="what"/> names the field in the error.</summary>
+    public ReadOnlySpan<byte> ReadBytes(int length, string what)
+    {
+        if (length < 0 || Remaining < length)
+        {
+            throw MqttProtocolException.Malformed($"{what} runs past the end of the packet");
+        }
+
+        ReadOnlySpan<byte> value = _data.Slice(_position, length);
+        _position += length;
+        return value;
+    }
+
     /// <summary>Two-byte length followed by that many bytes (§1.5.3 / §1.5.6).</summary>
     public ReadOnlySpan<byte> ReadBinary()
     {
