@@ -3,10 +3,10 @@ using SensorNode.Broker.Protocol.Packets;
 namespace SensorNode.Broker.Protocol;
 
 /// <summary>
-/// Decodes packet bodies (MQTT 3.1 / 3.1.1). Every rule breach throws <see cref="MqttProtocolException"/>,
-/// which closes the connection.
+/// Decodes packet bodies (MQTT 3.1 / 3.1.1 here, 5.0 in MqttPacketDecoder.V5.cs). Every rule breach throws
+/// <see cref="MqttProtocolException"/>, which closes the connection.
 /// </summary>
-public static class MqttPacketDecoder
+public static partial class MqttPacketDecoder
 {
     public static PacketType TypeOf(byte header) => (PacketType)(header >> 4);
 
@@ -162,12 +162,17 @@ public static class MqttPacketDecoder
         return (name, level);
     }
 
-    /// <summary>CONNECT of MQTT 3.1 or 3.1.1 (§3.1).</summary>
+    /// <summary>CONNECT of MQTT 3.1, 3.1.1 (§3.1) or, when the protocol level byte is 5, MQTT 5.0 (5.0 §3.1).</summary>
     public static ConnectPacket ReadConnect(ReadOnlySpan<byte> body)
     {
         var reader = new MqttSpanReader(body);
         string name = reader.ReadString("protocol name");
         byte level = reader.ReadByte();
+        if (level == (byte)ProtocolLevel.V500)
+        {
+            return ReadConnectV5(ref reader, name);
+        }
+
         byte flags = reader.ReadByte();
         if ((flags & 0x01) != 0)
         {

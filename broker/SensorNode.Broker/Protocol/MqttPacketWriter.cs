@@ -5,8 +5,11 @@ using SensorNode.Broker.Protocol.Packets;
 
 namespace SensorNode.Broker.Protocol;
 
-/// <summary>Encodes packets (MQTT 3.1 / 3.1.1) straight into an <see cref="IBufferWriter{T}"/> such as a PipeWriter.</summary>
-public static class MqttPacketWriter
+/// <summary>
+/// Encodes packets straight into an <see cref="IBufferWriter{T}"/> such as a PipeWriter: MQTT 3.1 / 3.1.1 here,
+/// MQTT 5.0 in MqttPacketWriter.V5.cs.
+/// </summary>
+public static partial class MqttPacketWriter
 {
     /// <summary>
     /// Writes a PUBLISH for one subscriber from the message's shared buffer: only the fixed header and
@@ -118,8 +121,15 @@ public static class MqttPacketWriter
             case EmptyPacket empty:
                 WriteEmpty(output, empty.Type);
                 break;
+            case DisconnectPacket:
+                // 3.1.1 DISCONNECT has no reason code.
+                WriteEmpty(output, PacketType.Disconnect);
+                break;
+            case UnsubAckPacket unsubAck:
+                WriteAck(output, PacketType.UnsubAck, unsubAck.PacketId);
+                break;
             default:
-                throw new ArgumentException($"cannot encode {packet.Type}", nameof(packet));
+                throw new ArgumentException($"cannot encode {packet.Type} in MQTT 3.1.1", nameof(packet));
         }
     }
 

@@ -1,6 +1,8 @@
+using SensorNode.Broker.Protocol.V5;
+
 namespace SensorNode.Broker.Protocol.Packets;
 
-/// <summary>PUBLISH in object form (§3.3). The broker itself parses PUBLISH in place with <see cref="PublishView"/>.</summary>
+/// <summary>PUBLISH in object form (3.1.1 and 5.0 §3.3). The broker itself parses PUBLISH in place with <see cref="PublishView"/>.</summary>
 public sealed class PublishPacket : MqttPacket
 {
     public override PacketType Type => PacketType.Publish;
@@ -16,6 +18,12 @@ public sealed class PublishPacket : MqttPacket
     public bool Dup { get; init; }
 
     public ushort PacketId { get; init; }
+
+    /// <summary>
+    /// 5.0 PUBLISH properties (§3.3.2.3). With a Topic Alias the <see cref="Topic"/> may be empty; the receiver
+    /// resolves the alias.
+    /// </summary>
+    public MqttProperties? Properties { get; init; }
 }
 
 /// <summary>A PUBLISH parsed in place: topic and payload are slices of the receive buffer.</summary>
