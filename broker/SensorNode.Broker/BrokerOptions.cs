@@ -47,6 +47,15 @@ public sealed class BrokerOptions
     /// <summary>Largest packet accepted, fixed header included; bigger ones close the connection.</summary>
     public int MaxPacketSize { get; set; } = 1024 * 1024;
 
+    /// <summary>MQTT 5 Receive Maximum: unacknowledged QoS 1/2 PUBLISHes a client may have towards the broker.</summary>
+    public ushort ReceiveMaximum { get; set; } = ushort.MaxValue;
+
+    /// <summary>MQTT 5 Topic Alias Maximum offered to clients (0 refuses topic aliases).</summary>
+    public ushort TopicAliasMaximum { get; set; } = 64;
+
+    /// <summary>MQTT 5 Server Keep Alive: when set, replaces the keep alive clients ask for.</summary>
+    public ushort? ServerKeepAlive { get; set; }
+
     /// <summary>A socket that has not completed CONNECT in this time is closed.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

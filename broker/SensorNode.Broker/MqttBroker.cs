@@ -229,16 +229,21 @@ public sealed class MqttBroker : IDisposable
         }
     }
 
-    public void Unsubscribe(Session session, string filter, List<StoreOperation>? operations = null)
+    /// <summary>Removes a subscription; returns false when the session had none for that filter.</summary>
+    public bool Unsubscribe(Session session, string filter, List<StoreOperation>? operations = null)
     {
-        if (session.RemoveSubscription(filter))
+        if (!session.RemoveSubscription(filter))
         {
-            Subscriptions.Remove(filter, session);
-            if (session.IsStored)
-            {
-                operations?.Add(StoreOperation.DeleteSubscription(session.ClientId, filter));
-            }
+            return false;
         }
+
+        Subscriptions.Remove(filter, session);
+        if (session.IsStored)
+        {
+            operations?.Add(StoreOperation.DeleteSubscription(session.ClientId, filter));
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -14,12 +14,16 @@ public enum DisconnectReason : byte
     NotAuthorized = 0x87,
     ServerBusy = 0x89,
     ServerShuttingDown = 0x8B,
+    BadAuthenticationMethod = 0x8C,
     KeepAliveTimeout = 0x8D,
     SessionTakenOver = 0x8E,
     TopicFilterInvalid = 0x8F,
     TopicNameInvalid = 0x90,
+    ReceiveMaximumExceeded = 0x93,
+    TopicAliasInvalid = 0x94,
     PacketTooLarge = 0x95,
     QuotaExceeded = 0x97,
+    PayloadFormatInvalid = 0x99,
     MaximumConnectTime = 0xA0,
 }
 

@@ -19,10 +19,21 @@ public struct OutboundPacket
     public ConnectReturnCode ReturnCode;
     public uint[]? SubscriptionIds;
 
+    /// <summary>MQTT 5 reason code of an acknowledgement or DISCONNECT (0 = Success).</summary>
+    public ReasonCode Reason;
+
+    /// <summary>MQTT 5 properties of a CONNACK (or other control packet).</summary>
+    public Protocol.V5.MqttProperties? Properties;
+
+    /// <summary>MQTT 5 UNSUBACK reason codes, one per filter.</summary>
+    public ReasonCode[]? UnsubAckCodes;
+
     public static OutboundPacket Control(PacketType type, ushort packetId = 0) => new() { Type = type, PacketId = packetId };
 
-    public static OutboundPacket ConnAck(bool sessionPresent, ConnectReturnCode code) =>
-        new() { Type = PacketType.ConnAck, SessionPresent = sessionPresent, ReturnCode = code };
+    public static OutboundPacket ConnAck(bool sessionPresent, ConnectReturnCode code, Protocol.V5.MqttProperties? properties = null) =>
+        new() { Type = PacketType.ConnAck, SessionPresent = sessionPresent, ReturnCode = code, Properties = properties };
+
+    public static OutboundPacket Ack(PacketType type, ushort packetId, ReasonCode reason) => new() { Type = type, PacketId = packetId, Reason = reason };
 
     public static OutboundPacket SubAck(ushort packetId, byte[] returnCodes) =>
         new() { Type = PacketType.SubAck, PacketId = packetId, ReturnCodes = returnCodes };

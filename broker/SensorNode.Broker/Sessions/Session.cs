@@ -25,6 +25,7 @@ public sealed class Session
     private readonly Dictionary<ushort, InflightEntry> _inflight = [];
     private readonly HashSet<ushort> _awaitingRelease = [];
     private readonly IBrokerStore? _store;
+    private int _inflightWindow;
     private long _pendingBytes;
     private long _lastStoreSequence;
     private ushort _lastPacketId;
@@ -39,6 +40,7 @@ public sealed class Session
         _limits = limits;
         _metrics = metrics;
         _store = cleanSession ? null : store;
+        _inflightWindow = limits.MaxInflightMessages;
     }
 
     /// <summary>True when this session's state is mirrored in the durable store.</summary>
@@ -146,14 +148,15 @@ public sealed class Session
     /// Attaches a new connection and queues its CONNACK first. Unacknowledged outbound messages are re-sent
     /// with DUP=1 and their original packet identifiers, PUBRELs re-sent, before anything new [MQTT-4.4.0-1].
     /// </summary>
-    public void Attach(ISessionConnection connection, bool sessionPresent)
+    public void Attach(ISessionConnection connection, bool sessionPresent, Protocol.V5.MqttProperties? connAckProperties = null, int inflightWindow = int.MaxValue)
     {
         lock (_gate)
         {
             _connection = connection;
+            _inflightWindow = Math.Min(inflightWindow, _limits.MaxInflightMessages);
             OfflineSince = null;
             _control.Clear();
-            _control.Enqueue(OutboundPacket.ConnAck(sessionPresent, ConnectReturnCode.Accepted));
+            _control.Enqueue(OutboundPacket.ConnAck(sessionPresent, ConnectReturnCode.Accepted, connAckProperties));
             _resendInflight = _inflight.Count > 0;
         }
 
@@ -362,7 +365,8 @@ public sealed class Session
                 ushort packetId = 0;
                 if (next.Qos > 0)
                 {
-                    if (_inflight.Count >= _limits.MaxInflightMessages)
+                    // The window is the lower of ours and the client's Receive Maximum [MQTT-3.3.4-9].
+                    if (_inflight.Count >= _inflightWindow)
                     {
                         break;
                     }
@@ -420,6 +424,30 @@ public sealed class Session
         }
         while (_inflight.ContainsKey(_lastPacketId));
         return _lastPacketId;
+    }
+
+    /// <summary>
+    /// Gives up an outbound message that will not be sent (too large for the client's Maximum Packet Size) or
+    /// that the client refused (PUBREC with an error reason code, MQTT 5 §4.3.3).
+    /// </summary>
+    public void Abandon(ushort packetId)
+    {
+        bool wake;
+        lock (_gate)
+        {
+            if (!_inflight.Remove(packetId, out InflightEntry entry))
+            {
+                return;
+            }
+
+            ForgetStored(entry.StoreSequence);
+            wake = _pending.Count > 0 && _connection is not null;
+        }
+
+        if (wake)
+        {
+            Connection?.SignalOutput();
+        }
     }
 
     /// <summary>PUBACK from the client completes a QoS 1 delivery (§4.3.2).</summary>
@@ -525,11 +553,14 @@ public sealed class Session
     /// PUBREL from the client: forgets the identifier and returns the store write that makes that durable
     /// (null for a session that is not stored); the caller sends PUBCOMP once it is.
     /// </summary>
-    public StoreOperation? ReleaseInboundQos2(ushort packetId)
+    public StoreOperation? ReleaseInboundQos2(ushort packetId) => ReleaseInboundQos2(packetId, out _);
+
+    /// <summary>As <see cref="ReleaseInboundQos2(ushort)"/>; <paramref name="known"/> tells whether the identifier was awaiting PUBREL.</summary>
+    public StoreOperation? ReleaseInboundQos2(ushort packetId, out bool known)
     {
         lock (_gate)
         {
-            bool known = _awaitingRelease.Remove(packetId);
+            known = _awaitingRelease.Remove(packetId);
             return known && _store is not null ? StoreOperation.DeleteInbound(ClientId, packetId) : null;
         }
     }

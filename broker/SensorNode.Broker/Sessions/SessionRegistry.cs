@@ -29,7 +29,7 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics,
     /// <paramref name="expiryInterval"/> is the MQTT 5 Session Expiry Interval (3.1.1: 0 for CleanSession=1,
     /// <see cref="Session.NeverExpires"/> for 0); a session that may outlive its connection is kept in the store.
     /// </remarks>
-    public SessionOpenResult Open(string clientId, bool cleanStart, ISessionConnection connection, bool reportSessionPresent = true, uint? expiryInterval = null)
+    public SessionOpenResult Open(string clientId, bool cleanStart, ISessionConnection connection, bool reportSessionPresent = true, uint? expiryInterval = null, Protocol.V5.MqttProperties? connAckProperties = null, int inflightWindow = int.MaxValue)
     {
         uint expiry = expiryInterval ?? (cleanStart ? 0 : Session.NeverExpires);
         lock (_gate)
@@ -49,7 +49,7 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics,
                 result = new SessionOpenResult(session, false, existing, takenOver);
             }
 
-            result.Session.Attach(connection, result.SessionPresent && reportSessionPresent);
+            result.Session.Attach(connection, result.SessionPresent && reportSessionPresent, connAckProperties, inflightWindow);
             return result;
         }
     }

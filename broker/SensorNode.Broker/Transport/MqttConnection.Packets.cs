@@ -4,6 +4,7 @@ using Microsoft.Extensions.Logging;
 using SensorNode.Broker.Persistence;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Protocol.V5;
 using SensorNode.Broker.Routing;
 using SensorNode.Broker.Sessions;
 
@@ -21,9 +22,13 @@ internal sealed partial class MqttConnection
     private readonly List<RouteTarget> _targets = [];
     private readonly List<StoreOperation> _operations = [];
     private int _awaitingDurable;
+    private int _inboundUnacknowledged;
+    private uint _connectSessionExpiry;
     private Session? _session;
     private WillMessage? _will;
     private ProtocolLevel _level;
+
+    private bool IsV5 => _level == ProtocolLevel.V500;
 
     /// <summary>Handles one packet; returns false when the connection must stop reading.</summary>
     private bool HandlePacket(byte header, in ReadOnlySequence<byte> body)
@@ -42,24 +47,42 @@ internal sealed partial class MqttConnection
                 HandlePublish(session, header, span);
                 return true;
             case PacketType.PubAck:
-                session.OnPubAck(MqttPacketDecoder.ReadPacketId(type, span));
+                session.OnPubAck(ReadAck(type, span, out _));
                 return true;
             case PacketType.PubRec:
-                session.OnPubRec(MqttPacketDecoder.ReadPacketId(type, span));
-                return true;
+                {
+                    ushort packetId = ReadAck(type, span, out ReasonCode reason);
+                    if (reason.IsError())
+                    {
+                        // The client refuses the message: the exchange ends here, no PUBREL (MQTT 5 §4.3.3).
+                        session.Abandon(packetId);
+                    }
+                    else
+                    {
+                        session.OnPubRec(packetId);
+                    }
+
+                    return true;
+                }
+
             case PacketType.PubComp:
-                session.OnPubComp(MqttPacketDecoder.ReadPacketId(type, span));
+                session.OnPubComp(ReadAck(type, span, out _));
                 return true;
             case PacketType.PubRel:
                 {
-                    ushort packetId = MqttPacketDecoder.ReadPacketId(type, span);
+                    ushort packetId = ReadAck(type, span, out _);
                     _operations.Clear();
-                    if (session.ReleaseInboundQos2(packetId) is { } forget)
+                    if (session.ReleaseInboundQos2(packetId, out bool known) is { } forget)
                     {
                         _operations.Add(forget);
                     }
 
-                    RespondWhenDurable(session, OutboundPacket.Control(PacketType.PubComp, packetId));
+                    if (known)
+                    {
+                        Interlocked.Decrement(ref _inboundUnacknowledged);
+                    }
+
+                    RespondWhenDurable(session, OutboundPacket.Ack(PacketType.PubComp, packetId, known || !IsV5 ? ReasonCode.Success : ReasonCode.PacketIdentifierNotFound));
                     return true;
                 }
 
@@ -67,41 +90,72 @@ internal sealed partial class MqttConnection
                 HandleSubscribe(session, span);
                 return true;
             case PacketType.Unsubscribe:
-                {
-                    UnsubscribePacket unsubscribe = MqttPacketDecoder.ReadUnsubscribe(span);
-                    _operations.Clear();
-                    foreach (string filter in unsubscribe.Filters)
-                    {
-                        _broker.Unsubscribe(session, filter, _operations);
-                    }
-
-                    // UNSUBACK even when no filter matched [MQTT-3.10.4-5].
-                    RespondWhenDurable(session, OutboundPacket.Control(PacketType.UnsubAck, unsubscribe.PacketId));
-                    return true;
-                }
-
+                HandleUnsubscribe(session, span);
+                return true;
             case PacketType.PingReq:
                 MqttPacketDecoder.ExpectEmpty(type, span);
                 session.EnqueueControl(OutboundPacket.Control(PacketType.PingResp));
                 return true;
             case PacketType.Disconnect:
-                MqttPacketDecoder.ExpectEmpty(type, span);
-
-                // The will is discarded on DISCONNECT [MQTT-3.14.4-3].
-                _will = null;
-                SetCloseReason(DisconnectReason.NormalDisconnection);
-                return false;
+                return HandleDisconnect(session, span);
+            case PacketType.Auth when IsV5:
+                MqttPacketDecoder.ReadAuth(span);
+                throw MqttProtocolException.ProtocolError("AUTH without an Authentication Method in CONNECT [MQTT-4.12.0-1]");
             case PacketType.Connect:
                 throw MqttProtocolException.ProtocolError("second CONNECT on a connection [MQTT-3.1.0-2]");
             default:
-                throw MqttProtocolException.ProtocolError($"{type} is not a packet a client sends in MQTT 3.1.1");
+                throw MqttProtocolException.ProtocolError($"{type} is not a packet a client sends");
         }
+    }
+
+    private ushort ReadAck(PacketType type, ReadOnlySpan<byte> body, out ReasonCode reason)
+    {
+        if (!IsV5)
+        {
+            reason = ReasonCode.Success;
+            return MqttPacketDecoder.ReadPacketId(type, body);
+        }
+
+        return MqttPacketDecoder.ReadPacketId(type, body, ProtocolLevel.V500, out reason, out _);
+    }
+
+    private bool HandleDisconnect(Session session, ReadOnlySpan<byte> body)
+    {
+        if (!IsV5)
+        {
+            MqttPacketDecoder.ExpectEmpty(PacketType.Disconnect, body);
+
+            // The will is discarded on DISCONNECT [MQTT-3.14.4-3].
+            _will = null;
+            SetCloseReason(DisconnectReason.NormalDisconnection);
+            return false;
+        }
+
+        DisconnectPacket disconnect = MqttPacketDecoder.ReadDisconnect(body);
+        if (disconnect.Properties?.SessionExpiryInterval is { } expiry)
+        {
+            if (_connectSessionExpiry == 0 && expiry != 0)
+            {
+                throw MqttProtocolException.ProtocolError("DISCONNECT sets a Session Expiry Interval after CONNECT had 0 [MQTT-3.14.2-2]");
+            }
+
+            session.ExpiryInterval = expiry;
+        }
+
+        // 0x04 asks for the will to be published all the same; any other reason discards it [MQTT-3.14.4-3].
+        if (disconnect.ReasonCode != ReasonCode.DisconnectWithWillMessage)
+        {
+            _will = null;
+        }
+
+        SetCloseReason(DisconnectReason.NormalDisconnection);
+        return false;
     }
 
     private bool HandleConnect(ReadOnlySpan<byte> body)
     {
         (string name, byte level) = MqttPacketDecoder.ReadConnectProtocol(body);
-        bool supported = (name == "MQTT" && level == (byte)ProtocolLevel.V311) || (name == "MQIsdp" && level == (byte)ProtocolLevel.V310);
+        bool supported = (name == "MQTT" && level is (byte)ProtocolLevel.V311 or (byte)ProtocolLevel.V500) || (name == "MQIsdp" && level == (byte)ProtocolLevel.V310);
         if (!supported)
         {
             if (name is not ("MQTT" or "MQIsdp"))
@@ -116,6 +170,7 @@ internal sealed partial class MqttConnection
         ConnectPacket connect = MqttPacketDecoder.ReadConnect(body);
         _level = connect.ProtocolLevel;
         string clientId = connect.ClientId;
+        bool assigned = false;
         if (clientId.Length == 0)
         {
             if (_level == ProtocolLevel.V310)
@@ -123,18 +178,24 @@ internal sealed partial class MqttConnection
                 return RejectConnect(ConnectReturnCode.IdentifierRejected, "MQTT 3.1 requires a client identifier of 1 to 23 characters");
             }
 
-            if (!connect.CleanSession)
+            if (!connect.CleanSession && !IsV5)
             {
                 return RejectConnect(ConnectReturnCode.IdentifierRejected, "empty client identifier requires clean session [MQTT-3.1.3-8]");
             }
 
-            // The broker assigns a unique identifier [MQTT-3.1.3-6].
+            // The broker assigns a unique identifier [MQTT-3.1.3-6], and tells a 5.0 client [MQTT-3.2.2-16].
             clientId = "auto-" + Guid.NewGuid().ToString("N");
+            assigned = true;
         }
 
         if (_broker.IsShuttingDown)
         {
             return RejectConnect(ConnectReturnCode.ServerUnavailable, "broker is shutting down");
+        }
+
+        if (IsV5 && !AcceptV5Connect(connect, out ReasonCode refusal, out string why))
+        {
+            return RejectConnect(refusal, why);
         }
 
         if (_broker.Options.Authenticator is { } authenticate)
@@ -147,10 +208,22 @@ internal sealed partial class MqttConnection
         }
 
         _will = connect.Will;
-        Volatile.Write(ref _keepAliveLimitMs, connect.KeepAliveSeconds * 1500L);
+        ushort keepAlive = IsV5 && _broker.Options.ServerKeepAlive is { } serverKeepAlive ? serverKeepAlive : connect.KeepAliveSeconds;
+        Volatile.Write(ref _keepAliveLimitMs, keepAlive * 1500L);
+
+        uint? expiry = IsV5 ? EffectiveSessionExpiry(connect) : null;
+        _connectSessionExpiry = expiry ?? (connect.CleanSession ? 0u : Session.NeverExpires);
+        MqttProperties? connAckProperties = IsV5 ? BuildConnAckProperties(connect, assigned ? clientId : null, expiry) : null;
 
         // Attaching queues the CONNACK; MQTT 3.1's CONNACK has no session present flag (its first byte is reserved).
-        SessionOpenResult opened = _broker.Sessions.Open(clientId, connect.CleanSession, this, reportSessionPresent: _level == ProtocolLevel.V311);
+        SessionOpenResult opened = _broker.Sessions.Open(
+            clientId,
+            connect.CleanSession,
+            this,
+            reportSessionPresent: _level != ProtocolLevel.V310,
+            expiryInterval: expiry,
+            connAckProperties,
+            inflightWindow: connect.Properties?.ReceiveMaximum ?? ushort.MaxValue);
         _session = opened.Session;
         StartWriter();
         if (opened.TakenOver is { } previous)
@@ -164,6 +237,12 @@ internal sealed partial class MqttConnection
             _broker.DiscardSession(discarded);
         }
 
+        if (opened.SessionPresent)
+        {
+            // Back within the will delay: the previous connection's will is not published [MQTT-3.1.3-9].
+            _broker.CancelDelayedWill(opened.Session);
+        }
+
         if (opened.Session.IsStored)
         {
             _broker.Store.Submit(StoreOperation.PutSession(clientId, opened.Session.ExpiryInterval));
@@ -171,13 +250,17 @@ internal sealed partial class MqttConnection
 
         _broker.Metrics.CountClientConnected(1);
         _logger.LogInformation(
-            "Client {ClientId} connected from {Remote} (MQTT {Level}, clean session {Clean}, keep alive {KeepAlive}s, session present {Present})",
-            clientId, RemoteEndPoint, _level == ProtocolLevel.V311 ? "3.1.1" : "3.1", connect.CleanSession, connect.KeepAliveSeconds, opened.SessionPresent);
+            "Client {ClientId} connected from {Remote} (MQTT {Level}, clean {Clean}, session expiry {Expiry}, keep alive {KeepAlive}s, session present {Present})",
+            clientId, RemoteEndPoint, _level switch { ProtocolLevel.V500 => "5.0", ProtocolLevel.V311 => "3.1.1", _ => "3.1" },
+            connect.CleanSession, opened.Session.ExpiryInterval, keepAlive, opened.SessionPresent);
         return true;
     }
 
     /// <summary>Answers a refused CONNECT with its return code and closes [MQTT-3.2.2-5].</summary>
-    private bool RejectConnect(ConnectReturnCode code, string why)
+    private bool RejectConnect(ConnectReturnCode code, string why) =>
+        IsV5 ? RejectConnect(ReasonCodes.FromConnectReturnCode(code), why) : Refuse(code, why);
+
+    private bool Refuse(ConnectReturnCode code, string why)
     {
         _logger.LogInformation("Refused CONNECT from {Remote}: {Code} ({Why})", RemoteEndPoint, code, why);
         MqttPacketWriter.WriteConnAck(_output, sessionPresent: false, code);
@@ -186,27 +269,70 @@ internal sealed partial class MqttConnection
         return false;
     }
 
+    /// <summary>A refused 5.0 CONNECT: CONNACK with the reason code, Session Present 0, then close [MQTT-3.2.2-6] [MQTT-3.2.2-7].</summary>
+    private bool RejectConnect(ReasonCode reason, string why)
+    {
+        _logger.LogInformation("Refused CONNECT from {Remote}: {Reason} ({Why})", RemoteEndPoint, reason, why);
+        MqttPacketWriter.WriteConnAck(_output, sessionPresent: false, reason, properties: null);
+        _flushBeforeClose = true;
+        SetCloseReason(DisconnectReason.NotAuthorized);
+        return false;
+    }
+
     private void HandlePublish(Session session, byte header, ReadOnlySpan<byte> body)
     {
-        PublishView publish = MqttPacketDecoder.ReadPublish(header, body);
+        PublishView publish = MqttPacketDecoder.ReadPublish(header, body, _level, out MqttProperties? properties);
         _broker.Metrics.CountMessageReceived();
         _operations.Clear();
-        OutboundPacket? ack = publish.Qos switch
-        {
-            1 => OutboundPacket.Control(PacketType.PubAck, publish.PacketId),
-            2 => OutboundPacket.Control(PacketType.PubRec, publish.PacketId),
-            _ => null,
-        };
+        PacketType ackType = publish.Qos == 2 ? PacketType.PubRec : PacketType.PubAck;
 
         // QoS 2 is delivered on first receipt; a re-sent PUBLISH with the same identifier before PUBREL is only
         // acknowledged again, never delivered twice (§4.3.3 method B).
         if (publish.Qos == 2 && !session.TryBeginInboundQos2(publish.PacketId))
         {
-            RespondWhenDurable(session, ack!.Value);
+            RespondWhenDurable(session, OutboundPacket.Ack(ackType, publish.PacketId, ReasonCode.Success));
             return;
         }
 
-        ApplicationMessage message = ApplicationMessage.Create(_topics.GetOrAdd(publish.Topic), publish.Topic, publish.Payload, publish.Qos, publish.Retain);
+        if (publish.Qos > 0 && Interlocked.Increment(ref _inboundUnacknowledged) > _broker.Options.ReceiveMaximum)
+        {
+            throw new MqttProtocolException(DisconnectReason.ReceiveMaximumExceeded, $"more than Receive Maximum {_broker.Options.ReceiveMaximum} unacknowledged PUBLISHes [MQTT-3.3.4-7]");
+        }
+
+        string topic;
+        ReadOnlySpan<byte> topicUtf8;
+        if (properties?.TopicAlias is not null)
+        {
+            (topic, byte[] aliased) = ResolveTopic(publish, properties);
+            topicUtf8 = aliased;
+        }
+        else
+        {
+            topic = _topics.GetOrAdd(publish.Topic);
+            topicUtf8 = publish.Topic;
+        }
+
+        if (properties?.PayloadFormatIndicator == 1 && !System.Text.Unicode.Utf8.IsValid(publish.Payload))
+        {
+            // A payload that claims to be UTF-8 and is not: refused with 0x99 [MQTT-3.3.2-4] (QoS 0: DISCONNECT).
+            if (publish.Qos == 0)
+            {
+                throw new MqttProtocolException(DisconnectReason.PayloadFormatInvalid, "payload is not the UTF-8 its Payload Format Indicator says");
+            }
+
+            if (publish.Qos == 2)
+            {
+                session.ReleaseInboundQos2(publish.PacketId);
+            }
+
+            Interlocked.Decrement(ref _inboundUnacknowledged);
+            RespondWhenDurable(session, OutboundPacket.Ack(ackType, publish.PacketId, ReasonCode.PayloadFormatInvalid));
+            return;
+        }
+
+        ApplicationMessage message = properties is null
+            ? ApplicationMessage.Create(topic, topicUtf8, publish.Payload, publish.Qos, publish.Retain)
+            : ApplicationMessage.FromPublish(topic, topicUtf8, publish.Payload, publish.Qos, publish.Retain, properties, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         _targets.Clear();
         _broker.PreparePublish(message, _targets, _operations, session);
         if (publish.Qos == 2 && session.IsStored)
@@ -214,14 +340,15 @@ internal sealed partial class MqttConnection
             _operations.Add(StoreOperation.PutInbound(session.ClientId, publish.PacketId));
         }
 
+        // MQTT 5 tells the publisher when nobody was listening (0x10), which is still a success.
+        OutboundPacket? ack = publish.Qos == 0 ? null : OutboundPacket.Ack(
+            ackType,
+            publish.PacketId,
+            IsV5 && _targets.Count == 0 && !publish.Retain ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
         if (!MustWaitForStore)
         {
             _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(_targets));
-            if (ack is { } now)
-            {
-                session.EnqueueControl(now);
-            }
-
+            Acknowledge(session, ack);
             return;
         }
 
@@ -229,30 +356,64 @@ internal sealed partial class MqttConnection
         WhenDurable(() =>
         {
             _broker.Router.Deliver(message, targets);
-            if (ack is { } later)
-            {
-                session.EnqueueControl(later);
-            }
+            Acknowledge(session, ack);
         });
+    }
+
+    private void Acknowledge(Session session, OutboundPacket? ack)
+    {
+        if (ack is not { } packet)
+        {
+            return;
+        }
+
+        // A QoS 1 exchange ends with PUBACK; a QoS 2 one stays open until PUBREL.
+        if (packet.Type == PacketType.PubAck)
+        {
+            Interlocked.Decrement(ref _inboundUnacknowledged);
+        }
+
+        session.EnqueueControl(packet);
     }
 
     private void HandleSubscribe(Session session, ReadOnlySpan<byte> body)
     {
-        SubscribePacket subscribe = MqttPacketDecoder.ReadSubscribe(body);
+        SubscribePacket subscribe = MqttPacketDecoder.ReadSubscribe(body, _level);
         _operations.Clear();
+        uint identifier = subscribe.Properties?.SubscriptionIdentifiers is [uint id, ..] ? id : 0;
         var requests = new SubscriptionRequest[subscribe.Subscriptions.Count];
         for (int i = 0; i < requests.Length; i++)
         {
-            requests[i] = new SubscriptionRequest(subscribe.Subscriptions[i].Filter, subscribe.Subscriptions[i].Qos);
+            TopicSubscription requested = subscribe.Subscriptions[i];
+            requests[i] = new SubscriptionRequest(
+                requested.Filter,
+                requested.Qos,
+                new SubscriptionOptions(requested.NoLocal, requested.RetainAsPublished, requested.RetainHandling, identifier));
         }
 
         var retainedDue = new List<Subscription>();
-        byte[] codes = _broker.Subscribe(session, requests, _operations, mqtt5: false, retainedDue);
+        byte[] codes = _broker.Subscribe(session, requests, _operations, IsV5, retainedDue);
         WhenDurable(() =>
         {
             session.EnqueueControl(OutboundPacket.SubAck(subscribe.PacketId, codes));
             _broker.SendRetained(session, retainedDue);
         });
+    }
+
+    private void HandleUnsubscribe(Session session, ReadOnlySpan<byte> body)
+    {
+        UnsubscribePacket unsubscribe = MqttPacketDecoder.ReadUnsubscribe(body, _level);
+        _operations.Clear();
+        ReasonCode[] codes = new ReasonCode[unsubscribe.Filters.Count];
+        for (int i = 0; i < codes.Length; i++)
+        {
+            codes[i] = _broker.Unsubscribe(session, unsubscribe.Filters[i], _operations) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
+        }
+
+        // UNSUBACK even when no filter matched [MQTT-3.10.4-5]; 5.0 says which did, per filter [MQTT-3.11.3-1].
+        OutboundPacket unsubAck = OutboundPacket.Control(PacketType.UnsubAck, unsubscribe.PacketId);
+        unsubAck.UnsubAckCodes = IsV5 ? codes : null;
+        RespondWhenDurable(session, unsubAck);
     }
 
     /// <summary>True when the pending <see cref="_operations"/> or an earlier packet of this connection still await the store.</summary>

@@ -1,0 +1,147 @@
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Protocol.V5;
+using SensorNode.Broker.Sessions;
+
+namespace SensorNode.Broker.Transport;
+
+/// <summary>What only MQTT 5.0 connections have: CONNECT/CONNACK properties and topic aliases in both directions.</summary>
+internal sealed partial class MqttConnection
+{
+    private (string Topic, byte[] Utf8)?[]? _inboundAliases;
+    private Dictionary<string, ushort>? _outboundAliases;
+    private ushort _clientTopicAliasMaximum;
+    private uint _clientMaximumPacketSize;
+
+    /// <summary>Checks what a 5.0 CONNECT asks for that the broker cannot give.</summary>
+    private bool AcceptV5Connect(ConnectPacket connect, out ReasonCode refusal, out string why)
+    {
+        MqttProperties? properties = connect.Properties;
+        if (properties?.AuthenticationMethod is { } method)
+        {
+            refusal = ReasonCode.BadAuthenticationMethod;
+            why = $"authentication method '{method}' is not supported";
+            return false;
+        }
+
+        if (connect.Will is { Properties.PayloadFormatIndicator: 1 } will && !System.Text.Unicode.Utf8.IsValid(will.Payload))
+        {
+            refusal = ReasonCode.PayloadFormatInvalid;
+            why = "will payload is not the UTF-8 its Payload Format Indicator says [MQTT-3.1.3-11]";
+            return false;
+        }
+
+        _clientTopicAliasMaximum = properties?.TopicAliasMaximum ?? 0;
+        _clientMaximumPacketSize = properties?.MaximumPacketSize ?? 0;
+        refusal = ReasonCode.Success;
+        why = string.Empty;
+        return true;
+    }
+
+    /// <summary>The Session Expiry Interval granted: the client's, capped by the broker's limit for persistent sessions.</summary>
+    private uint EffectiveSessionExpiry(ConnectPacket connect)
+    {
+        uint asked = connect.Properties?.SessionExpiryInterval ?? 0;
+        if (asked != 0 && _broker.Options.Sessions.PersistentSessionExpiry is { } maximum && asked > maximum.TotalSeconds)
+        {
+            return (uint)Math.Min(uint.MaxValue - 1, maximum.TotalSeconds);
+        }
+
+        return asked;
+    }
+
+    /// <summary>CONNACK properties (§3.2.2.3): what the broker allows and what it decided for this client.</summary>
+    private MqttProperties BuildConnAckProperties(ConnectPacket connect, string? assignedClientId, uint? grantedExpiry)
+    {
+        BrokerOptions options = _broker.Options;
+        var properties = new MqttProperties
+        {
+            AssignedClientIdentifier = assignedClientId,
+            TopicAliasMaximum = options.TopicAliasMaximum == 0 ? null : options.TopicAliasMaximum,
+            MaximumPacketSize = (uint)options.MaxPacketSize,
+            RetainAvailable = true,
+            WildcardSubscriptionAvailable = true,
+            SubscriptionIdentifiersAvailable = true,
+            SharedSubscriptionAvailable = true,
+            ServerKeepAlive = options.ServerKeepAlive,
+        };
+        if (options.ReceiveMaximum != ushort.MaxValue)
+        {
+            properties.ReceiveMaximum = options.ReceiveMaximum;
+        }
+
+        if (grantedExpiry is { } granted && granted != (connect.Properties?.SessionExpiryInterval ?? 0))
+        {
+            properties.SessionExpiryInterval = granted;
+        }
+
+        return properties;
+    }
+
+    /// <summary>
+    /// Resolves an inbound Topic Alias (§3.3.2.3.4): a topic with an alias sets it, an empty topic uses it. An
+    /// alias of 0 or above the broker's Topic Alias Maximum is refused with 0x94 [MQTT-3.3.2-8] [MQTT-3.3.2-9].
+    /// </summary>
+    private (string Topic, byte[] Utf8) ResolveTopic(in PublishView publish, MqttProperties? properties)
+    {
+        ushort alias = properties!.TopicAlias!.Value;
+        ushort maximum = _broker.Options.TopicAliasMaximum;
+        if (alias == 0 || alias > maximum)
+        {
+            throw new MqttProtocolException(DisconnectReason.TopicAliasInvalid, $"topic alias {alias} is outside 1..{maximum}");
+        }
+
+        _inboundAliases ??= new (string, byte[])?[maximum + 1];
+        if (publish.Topic.IsEmpty)
+        {
+            return _inboundAliases[alias] ?? throw MqttProtocolException.ProtocolError($"topic alias {alias} was never set on this connection");
+        }
+
+        (string, byte[]) entry = (_topics.GetOrAdd(publish.Topic), publish.Topic.ToArray());
+        _inboundAliases[alias] = entry;
+        return entry;
+    }
+
+    /// <summary>
+    /// Outbound Topic Alias for a topic (writer thread only): the first topics of a connection get aliases up
+    /// to the client's Topic Alias Maximum; later PUBLISHes on them leave the topic out [MQTT-3.3.2-7].
+    /// </summary>
+    private (ushort Alias, bool OmitTopic) OutboundAlias(string topic)
+    {
+        if (_clientTopicAliasMaximum == 0)
+        {
+            return (0, false);
+        }
+
+        _outboundAliases ??= new Dictionary<string, ushort>(StringComparer.Ordinal);
+        if (_outboundAliases.TryGetValue(topic, out ushort alias))
+        {
+            return (alias, true);
+        }
+
+        if (_outboundAliases.Count >= _clientTopicAliasMaximum)
+        {
+            return (0, false);
+        }
+
+        alias = (ushort)(_outboundAliases.Count + 1);
+        _outboundAliases[topic] = alias;
+        return (alias, false);
+    }
+
+    /// <summary>Writes a PUBLISH to a 5.0 client; false when it exceeds the client's Maximum Packet Size and is skipped.</summary>
+    private bool WritePublishV5(in OutboundPacket packet, long nowUnixMs)
+    {
+        ApplicationMessage message = packet.Message!;
+        if (_clientMaximumPacketSize != 0
+            && PublishWriter.Measure(message, packet.Qos, omitTopic: false, 0, packet.SubscriptionIds, nowUnixMs) > _clientMaximumPacketSize)
+        {
+            // Not sent, and not counted against the window: for this subscriber the message is discarded [MQTT-3.1.2-25].
+            return false;
+        }
+
+        (ushort alias, bool omitTopic) = OutboundAlias(message.Topic);
+        PublishWriter.Write(_output, message, packet.Qos, packet.Retain, packet.Dup, packet.PacketId, omitTopic, alias, packet.SubscriptionIds, nowUnixMs);
+        return true;
+    }
+}
