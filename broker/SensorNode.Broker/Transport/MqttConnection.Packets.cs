@@ -468,13 +468,24 @@ internal sealed partial class MqttConnection
         DisconnectReason reason = CloseReason ?? DisconnectReason.UnspecifiedError;
         if (_will is { } will && reason != DisconnectReason.ServerShuttingDown)
         {
-            // Through this connection's ordered path, so a will never overtakes the client's own last messages.
-            ApplicationMessage message = ApplicationMessage.Create(will.Topic, will.Payload, will.Qos, will.Retain);
-            _operations.Clear();
-            _targets.Clear();
-            _broker.PreparePublish(message, _targets, _operations, session);
-            RouteTarget[] targets = [.. _targets];
-            WhenDurable(() => _broker.Router.Deliver(message, targets));
+            ApplicationMessage message = ApplicationMessage.FromPublish(
+                will.Topic, System.Text.Encoding.UTF8.GetBytes(will.Topic), will.Payload, will.Qos, will.Retain, will.Properties, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
+            // A 5.0 will waits for its Will Delay Interval, or until the session ends if that is sooner [MQTT-3.1.3-9].
+            uint delay = will.Properties?.WillDelayInterval ?? 0;
+            if (delay > 0 && stillCurrent && !session.CleanSession)
+            {
+                _broker.PublishWillLater(session, message, TimeSpan.FromSeconds(Math.Min(delay, session.ExpiryInterval)));
+            }
+            else
+            {
+                // Through this connection's ordered path, so a will never overtakes the client's own last messages.
+                _operations.Clear();
+                _targets.Clear();
+                _broker.PreparePublish(message, _targets, _operations, session);
+                RouteTarget[] targets = [.. _targets];
+                WhenDurable(() => _broker.Router.Deliver(message, targets));
+            }
         }
 
         if (stillCurrent && session.CleanSession)

@@ -299,10 +299,10 @@ internal sealed partial class MqttConnection : ISessionConnection
             }
 
             int published = 0;
+            long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             foreach (ref OutboundPacket packet in CollectionsMarshal.AsSpan(batch))
             {
-                WritePacket(packet);
-                if (packet.Type == PacketType.Publish)
+                if (WritePacket(packet, now) && packet.Type == PacketType.Publish)
                 {
                     published++;
                 }
@@ -323,25 +323,57 @@ internal sealed partial class MqttConnection : ISessionConnection
         }
     }
 
-    private void WritePacket(in OutboundPacket packet)
+    /// <summary>Writes one packet in the connection's protocol version; false when a PUBLISH was skipped.</summary>
+    private bool WritePacket(in OutboundPacket packet, long nowUnixMs)
     {
+        bool v5 = _level == ProtocolLevel.V500;
         switch (packet.Type)
         {
+            case PacketType.Publish when v5:
+                if (!WritePublishV5(packet, nowUnixMs))
+                {
+                    _broker.Metrics.CountDropped(Diagnostics.DropReason.TooLargeForClient);
+                    if (packet.Qos > 0)
+                    {
+                        _session?.Abandon(packet.PacketId);
+                    }
+
+                    return false;
+                }
+
+                return true;
             case PacketType.Publish:
                 MqttPacketWriter.WritePublish(_output, packet.Message!, packet.Qos, packet.Retain, packet.Dup, packet.PacketId);
-                break;
+                return true;
+            case PacketType.ConnAck when v5:
+                MqttPacketWriter.WriteConnAck(_output, packet.SessionPresent, ReasonCode.Success, packet.Properties);
+                return true;
             case PacketType.ConnAck:
                 MqttPacketWriter.WriteConnAck(_output, packet.SessionPresent, packet.ReturnCode);
-                break;
+                return true;
+            case PacketType.SubAck when v5:
+                MqttPacketWriter.WriteSubAck(_output, packet.PacketId, packet.ReturnCodes, properties: null);
+                return true;
             case PacketType.SubAck:
                 MqttPacketWriter.WriteSubAck(_output, packet.PacketId, packet.ReturnCodes);
-                break;
+                return true;
+            case PacketType.UnsubAck when v5:
+                MqttPacketWriter.WriteUnsubAck(_output, packet.PacketId, packet.UnsubAckCodes ?? [ReasonCode.Success], properties: null);
+                return true;
             case PacketType.PingResp:
                 MqttPacketWriter.WriteEmpty(_output, PacketType.PingResp);
-                break;
+                return true;
             default:
-                MqttPacketWriter.WriteAck(_output, packet.Type, packet.PacketId);
-                break;
+                if (v5 && packet.Reason != ReasonCode.Success)
+                {
+                    MqttPacketWriter.WriteAck(_output, packet.Type, packet.PacketId, packet.Reason, properties: null);
+                }
+                else
+                {
+                    MqttPacketWriter.WriteAck(_output, packet.Type, packet.PacketId);
+                }
+
+                return true;
         }
     }
 
@@ -349,6 +381,11 @@ internal sealed partial class MqttConnection : ISessionConnection
     {
         try
         {
+            if (TellClientWhyAsync() is { } told)
+            {
+                await told;
+            }
+
             if (_flushBeforeClose)
             {
                 await _output.FlushAsync();
@@ -363,9 +400,39 @@ internal sealed partial class MqttConnection : ISessionConnection
                 _context.Abort(new ConnectionAbortedException(CloseReason?.ToString() ?? "closed"));
             }
         }
-        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException)
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException)
         {
             _logger.LogDebug("Closing {Remote}: {Message}", RemoteEndPoint, ex.Message);
+        }
+    }
+
+    /// <summary>
+    /// An MQTT 5 client whose connection the broker ends is told why with a DISCONNECT reason code before the
+    /// socket closes (§3.14; e.g. 0x8E session taken over, 0x8D keep alive, 0x81 malformed, 0x8B shutting down).
+    /// Nothing is sent when the socket is already gone or the client itself disconnected.
+    /// </summary>
+    private Task? TellClientWhyAsync()
+    {
+        if (_level != ProtocolLevel.V500 || _session is null || _flushBeforeClose
+            || CloseReason is not { } reason || reason is DisconnectReason.NormalDisconnection or DisconnectReason.UnspecifiedError)
+        {
+            return null;
+        }
+
+        MqttPacketWriter.WriteDisconnect(_output, (ReasonCode)(byte)reason, properties: null);
+        _flushBeforeClose = true;
+        return FlushBrieflyAsync();
+    }
+
+    private async Task FlushBrieflyAsync()
+    {
+        ValueTask<FlushResult> flush = _output.FlushAsync();
+        if (!flush.IsCompleted)
+        {
+            // A peer that no longer reads must not hold the close up.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using CancellationTokenRegistration cancel = timeout.Token.Register(static o => ((PipeWriter)o!).CancelPendingFlush(), _output);
+            await flush;
         }
     }
 }

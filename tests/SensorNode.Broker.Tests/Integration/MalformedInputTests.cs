@@ -376,7 +376,7 @@ public sealed class MalformedInputTests
     }
 
     [Theory]
-    [InlineData((byte)5)]
+    [InlineData((byte)6)]
     [InlineData((byte)99)]
     [InlineData((byte)0)]
     [InlineData((byte)255)]
@@ -385,9 +385,7 @@ public sealed class MalformedInputTests
         // [MQTT-3.1.2-2]: CONNACK with return code 0x01 (unacceptable protocol level), then disconnect.
         await using Scene scene = await Scene.StartAsync();
         await using RawMqttClient raw = await RawMqttClient.ConnectAsync(scene.Port);
-        byte[] connect = level == 5
-            ? Frame(0x10, Str("MQTT"), [5, 0x02], U16(60), [0x00], Str("v5")) // MQTT 5 shape: empty properties before the payload
-            : Connect("level", protocolName: "MQTT", level: level);
+        byte[] connect = Connect("level", protocolName: "MQTT", level: level);
 
         await raw.SendAsync(connect);
 
