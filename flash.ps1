@@ -1,5 +1,6 @@
 #!/usr/bin/env pwsh
 #Requires -Version 7.0
+
 <#
 .SYNOPSIS
     Turns a bare ESP32 into a SensorNode that reports to your MQTT broker: nanoFramework firmware, the
@@ -40,6 +41,7 @@
 
 .PARAMETER ListPorts
     Lists the serial ports of this computer (and runs `nanoff --listports` when nanoff is installed), then exits.
+    Example: ./flash.ps1 -ListPorts
 
 .PARAMETER SerialPort
     The ESP32's serial port: COM3 on Windows, /dev/ttyUSB0 or /dev/ttyACM0 on Linux, /dev/cu.usbserial-0001 or
@@ -360,8 +362,12 @@ function Invoke-External {
     $line = Format-CommandLine $FilePath $Arguments
     if (-not $script:Cmdlet.ShouldProcess($line, $Step)) { return }
     Write-Host "> $line"
-    & $FilePath @Arguments 2>&1 | ForEach-Object { Write-Host "  $_" }
-    $code = $LASTEXITCODE
+    try {
+        & $FilePath @Arguments 2>&1 | ForEach-Object { Write-Host "  $_" }
+        $code = $LASTEXITCODE
+    } catch [System.Management.Automation.CommandNotFoundException] {
+        throw [FlashStepException]::new("step '$Step' failed: '$FilePath' was not found.")
+    }
     if ($code -ne 0) {
         $text = "step '$Step' failed: '$FilePath' exited with code $code."
         if ($Hints.Count -gt 0) {
@@ -444,6 +450,9 @@ function Test-Prerequisite {
     if (-not $hasNanoff -and ($env:PATH -split [IO.Path]::PathSeparator) -notcontains $toolsDir) {
         # A fresh global tool lives in ~/.dotnet/tools, which a new shell may not have on PATH yet.
         $env:PATH = $toolsDir + [IO.Path]::PathSeparator + $env:PATH
+    }
+    if (-not $hasNanoff -and -not $WhatIfPreference -and -not (Get-Command nanoff -CommandType Application -ErrorAction SilentlyContinue)) {
+        throw [FlashStepException]::new("step 'install nanoff' failed: nanoff was installed but is not on PATH. Add '$toolsDir' to PATH (or open a new terminal) and run this script again.")
     }
 }
 
@@ -621,7 +630,7 @@ function Wait-NodeReport {
     }
     $missing = @()
     if (-not $online) { $missing += "'online' on sensor/status/$RoomName" }
-    if (-not $reading) { $missing += "a reading on sensor/temperature/$RoomName" }
+    if (-not $reading) { $missing += "a reading on sensor/temperature/$RoomName or sensor/humidity/$RoomName" }
     throw [FlashStepException]::new("step 'wait for the node' failed: no $($missing -join ' and ') within $TimeoutSeconds s. The node may still be starting: watch its serial output (it prints every configuration problem with line and key), check Wi-Fi (2.4 GHz) and that the broker listens on the network, not only on localhost (sensornode-broker --bind any).")
 }
 
@@ -645,6 +654,12 @@ function Assert-Parameter {
     $problems
 }
 
+function Write-Failure {
+    # The reason for a non-zero exit, as plain text on stderr (no PowerShell error decoration or line wrapping).
+    param([string]$Message)
+    [Console]::Error.WriteLine($Message)
+}
+
 function Read-Secret {
     # Prompts without echo; returns an empty SecureString for Enter.
     param([string]$Prompt)
@@ -654,7 +669,7 @@ function Read-Secret {
 function Invoke-Flash {
     $problems = @(Assert-Parameter)
     if ($problems.Count -gt 0) {
-        Write-Error -ErrorAction Continue ("flash.ps1: invalid parameters:" + [Environment]::NewLine + (($problems | ForEach-Object { "  $_" }) -join [Environment]::NewLine))
+        Write-Failure ("flash.ps1: invalid parameters:" + [Environment]::NewLine + (($problems | ForEach-Object { "  - $_" }) -join [Environment]::NewLine))
         return 2
     }
 
@@ -663,7 +678,7 @@ function Invoke-Flash {
     if (-not $wifiSecret -and -not $OpenNetwork -and -not $WhatIfPreference) {
         $wifiSecret = Read-Secret "Wi-Fi password for '$WifiSsid' (Enter for an open network)"
         if ($wifiSecret.Length -ne 0 -and ($wifiSecret.Length -lt 8 -or $wifiSecret.Length -gt 63)) {
-            Write-Error -ErrorAction Continue 'flash.ps1: invalid parameters: the Wi-Fi password must be 8 to 63 characters (WPA2).'
+            Write-Failure 'flash.ps1: invalid parameters: the Wi-Fi password must be 8 to 63 characters (WPA2).'
             return 2
         }
     }
@@ -671,7 +686,7 @@ function Invoke-Flash {
     if ($MqttUser -and -not $mqttSecret -and -not $WhatIfPreference) {
         $mqttSecret = Read-Secret "MQTT password for '$MqttUser' (Enter for none)"
         if ($mqttSecret.Length -gt 128) {
-            Write-Error -ErrorAction Continue 'flash.ps1: invalid parameters: the MQTT password must be at most 128 characters.'
+            Write-Failure 'flash.ps1: invalid parameters: the MQTT password must be at most 128 characters.'
             return 2
         }
     }
@@ -723,15 +738,16 @@ function Invoke-Flash {
 
         if ($watcher) {
             Write-Host "waiting up to $WaitTimeoutSeconds s for '$Room' to come online and report..."
-            Wait-NodeReport -Process $watcher -RoomName $Room -TimeoutSeconds $WaitTimeoutSeconds
+            $process = $watcher
             $watcher = $null
+            Wait-NodeReport -Process $process -RoomName $Room -TimeoutSeconds $WaitTimeoutSeconds
         }
         if (-not $WhatIfPreference) {
             Write-Host "Done: the node for room '$Room' is flashed and configured. Watch it with: mosquitto_sub -h $MqttHost -t 'sensor/#' -v"
         }
         return 0
     } catch [FlashStepException] {
-        Write-Error -ErrorAction Continue "flash.ps1: $($_.Exception.Message)"
+        Write-Failure "flash.ps1: $($_.Exception.Message)"
         return 1
     } finally {
         if ($watcher -and -not $watcher.HasExited) { $watcher.Kill() }
