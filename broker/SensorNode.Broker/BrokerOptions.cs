@@ -70,6 +70,9 @@ public sealed class BrokerOptions
 
     public SessionLimits Sessions { get; set; } = new();
 
+    /// <summary>MQTT 5 enhanced authentication mechanisms, by Authentication Method (§4.12).</summary>
+    public IList<Security.IEnhancedAuthenticator> EnhancedAuthenticators { get; } = [];
+
     /// <summary>Optional credential check; null accepts every client.</summary>
     public ConnectAuthenticator? Authenticator { get; set; }
 

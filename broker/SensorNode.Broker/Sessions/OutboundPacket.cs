@@ -35,6 +35,8 @@ public struct OutboundPacket
 
     public static OutboundPacket Ack(PacketType type, ushort packetId, ReasonCode reason) => new() { Type = type, PacketId = packetId, Reason = reason };
 
+    public static OutboundPacket Auth(ReasonCode reason, Protocol.V5.MqttProperties properties) => new() { Type = PacketType.Auth, Reason = reason, Properties = properties };
+
     public static OutboundPacket SubAck(ushort packetId, byte[] returnCodes) =>
         new() { Type = PacketType.SubAck, PacketId = packetId, ReturnCodes = returnCodes };
 

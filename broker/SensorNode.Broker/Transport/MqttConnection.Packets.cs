@@ -38,7 +38,9 @@ internal sealed partial class MqttConnection
         Session? session = _session;
         if (session is null)
         {
-            return HandleConnect(span);
+            return _pendingAuth is null ? HandleConnect(span)
+                : type == PacketType.Auth ? ContinueConnectAuthentication(span)
+                : throw MqttProtocolException.ProtocolError($"{type} during enhanced authentication [MQTT-4.12.0-5]");
         }
 
         switch (type)
@@ -99,8 +101,8 @@ internal sealed partial class MqttConnection
             case PacketType.Disconnect:
                 return HandleDisconnect(session, span);
             case PacketType.Auth when IsV5:
-                MqttPacketDecoder.ReadAuth(span);
-                throw MqttProtocolException.ProtocolError("AUTH without an Authentication Method in CONNECT [MQTT-4.12.0-1]");
+                Reauthenticate(session, span);
+                return true;
             case PacketType.Connect:
                 throw MqttProtocolException.ProtocolError("second CONNECT on a connection [MQTT-3.1.0-2]");
             default:
@@ -198,6 +200,17 @@ internal sealed partial class MqttConnection
             return RejectConnect(refusal, why);
         }
 
+        if (connect.Properties?.AuthenticationMethod is not null)
+        {
+            return BeginConnectAuthentication(connect, clientId, assigned);
+        }
+
+        return CompleteConnect(connect, clientId, assigned, authentication: null);
+    }
+
+    /// <summary>Accepts a CONNECT whose credentials (and any enhanced authentication) have passed.</summary>
+    private bool CompleteConnect(ConnectPacket connect, string clientId, bool assigned, MqttProperties? authentication)
+    {
         if (_broker.Options.Authenticator is { } authenticate)
         {
             ConnectReturnCode verdict = authenticate(connect);
@@ -208,12 +221,19 @@ internal sealed partial class MqttConnection
         }
 
         _will = connect.Will;
+        _authenticationMethod = authentication?.AuthenticationMethod;
         ushort keepAlive = IsV5 && _broker.Options.ServerKeepAlive is { } serverKeepAlive ? serverKeepAlive : connect.KeepAliveSeconds;
         Volatile.Write(ref _keepAliveLimitMs, keepAlive * 1500L);
 
         uint? expiry = IsV5 ? EffectiveSessionExpiry(connect) : null;
         _connectSessionExpiry = expiry ?? (connect.CleanSession ? 0u : Session.NeverExpires);
         MqttProperties? connAckProperties = IsV5 ? BuildConnAckProperties(connect, assigned ? clientId : null, expiry) : null;
+        if (connAckProperties is not null && authentication is not null)
+        {
+            connAckProperties.AuthenticationMethod = authentication.AuthenticationMethod;
+            connAckProperties.AuthenticationData = authentication.AuthenticationData;
+        }
+
 
         // Attaching queues the CONNACK; MQTT 3.1's CONNACK has no session present flag (its first byte is reserved).
         SessionOpenResult opened = _broker.Sessions.Open(
@@ -327,6 +347,20 @@ internal sealed partial class MqttConnection
 
             Interlocked.Decrement(ref _inboundUnacknowledged);
             RespondWhenDurable(session, OutboundPacket.Ack(ackType, publish.PacketId, ReasonCode.PayloadFormatInvalid));
+            return;
+        }
+
+        if (IsV5 && publish.Qos > 0 && _broker.Metrics.QueuedBytes >= _broker.Options.Sessions.MaxTotalQueuedBytes)
+        {
+            // The broker-wide queue budget is spent: a 5.0 publisher is told (0x97) instead of its message being
+            // accepted and then dropped.
+            if (publish.Qos == 2)
+            {
+                session.ReleaseInboundQos2(publish.PacketId);
+            }
+
+            Interlocked.Decrement(ref _inboundUnacknowledged);
+            RespondWhenDurable(session, OutboundPacket.Ack(ackType, publish.PacketId, ReasonCode.QuotaExceeded));
             return;
         }
 

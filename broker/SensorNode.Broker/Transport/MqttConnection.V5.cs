@@ -1,6 +1,7 @@
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Protocol.V5;
+using SensorNode.Broker.Security;
 using SensorNode.Broker.Sessions;
 
 namespace SensorNode.Broker.Transport;
@@ -11,13 +12,16 @@ internal sealed partial class MqttConnection
     private (string Topic, byte[] Utf8)?[]? _inboundAliases;
     private Dictionary<string, ushort>? _outboundAliases;
     private ushort _clientTopicAliasMaximum;
+    private PendingAuthentication? _pendingAuth;
+    private IAuthExchange? _reauthentication;
+    private string? _authenticationMethod;
     private uint _clientMaximumPacketSize;
 
     /// <summary>Checks what a 5.0 CONNECT asks for that the broker cannot give.</summary>
     private bool AcceptV5Connect(ConnectPacket connect, out ReasonCode refusal, out string why)
     {
         MqttProperties? properties = connect.Properties;
-        if (properties?.AuthenticationMethod is { } method)
+        if (properties?.AuthenticationMethod is { } method && FindAuthenticator(method) is null)
         {
             refusal = ReasonCode.BadAuthenticationMethod;
             why = $"authentication method '{method}' is not supported";
@@ -144,4 +148,96 @@ internal sealed partial class MqttConnection
         PublishWriter.Write(_output, message, packet.Qos, packet.Retain, packet.Dup, packet.PacketId, omitTopic, alias, packet.SubscriptionIds, nowUnixMs);
         return true;
     }
+
+    private IEnhancedAuthenticator? FindAuthenticator(string method)
+    {
+        foreach (IEnhancedAuthenticator authenticator in _broker.Options.EnhancedAuthenticators)
+        {
+            if (authenticator.Method == method)
+            {
+                return authenticator;
+            }
+        }
+
+        return null;
+    }
+
+    /// <summary>CONNECT named an Authentication Method: run the mechanism's first step (§4.12).</summary>
+    private bool BeginConnectAuthentication(ConnectPacket connect, string clientId, bool assigned)
+    {
+        string method = connect.Properties!.AuthenticationMethod!;
+        IAuthExchange exchange = FindAuthenticator(method)!.Begin(clientId, connect.UserName);
+        _pendingAuth = new PendingAuthentication(connect, clientId, assigned, method, exchange);
+        return OnConnectAuthStep(exchange.Next(connect.Properties.AuthenticationData));
+    }
+
+    /// <summary>The client's AUTH answer during CONNECT: it must be 0x18 with the same method [MQTT-4.12.0-3] [MQTT-4.12.0-4].</summary>
+    private bool ContinueConnectAuthentication(ReadOnlySpan<byte> body)
+    {
+        AuthPacket auth = MqttPacketDecoder.ReadAuth(body);
+        PendingAuthentication pending = _pendingAuth!;
+        if (auth.ReasonCode != ReasonCode.ContinueAuthentication || auth.Properties?.AuthenticationMethod != pending.Method)
+        {
+            throw MqttProtocolException.ProtocolError("AUTH during CONNECT must continue the same Authentication Method");
+        }
+
+        return OnConnectAuthStep(pending.Exchange.Next(auth.Properties.AuthenticationData));
+    }
+
+    private bool OnConnectAuthStep(AuthStep step)
+    {
+        PendingAuthentication pending = _pendingAuth!;
+        switch (step.Outcome)
+        {
+            case AuthOutcome.Continue:
+                MqttPacketWriter.WriteAuth(_output, ReasonCode.ContinueAuthentication, new MqttProperties { AuthenticationMethod = pending.Method, AuthenticationData = step.Data });
+                _flushAfterRead = true;
+                return true;
+            case AuthOutcome.Success:
+                _pendingAuth = null;
+                return CompleteConnect(pending.Connect, pending.ClientId, pending.Assigned, new MqttProperties { AuthenticationMethod = pending.Method, AuthenticationData = step.Data });
+            default:
+                _pendingAuth = null;
+                return RejectConnect(step.FailureReason, $"{pending.Method} authentication failed");
+        }
+    }
+
+    /// <summary>
+    /// Re-authentication on a live connection (§4.12.1): AUTH 0x19 with the CONNECT's method starts a new
+    /// exchange; its failure ends the connection.
+    /// </summary>
+    private void Reauthenticate(Session session, ReadOnlySpan<byte> body)
+    {
+        AuthPacket auth = MqttPacketDecoder.ReadAuth(body);
+        string? method = auth.Properties?.AuthenticationMethod;
+        if (_authenticationMethod is null || method != _authenticationMethod)
+        {
+            throw MqttProtocolException.ProtocolError("AUTH must use the Authentication Method of CONNECT [MQTT-4.12.0-1] [MQTT-4.12.1-1]");
+        }
+
+        if (auth.ReasonCode == ReasonCode.ReAuthenticate)
+        {
+            _reauthentication = FindAuthenticator(method)!.Begin(session.ClientId, null);
+        }
+        else if (auth.ReasonCode != ReasonCode.ContinueAuthentication || _reauthentication is null)
+        {
+            throw MqttProtocolException.ProtocolError("AUTH with an unexpected reason code");
+        }
+
+        AuthStep step = _reauthentication.Next(auth.Properties!.AuthenticationData);
+        switch (step.Outcome)
+        {
+            case AuthOutcome.Continue:
+                session.EnqueueControl(OutboundPacket.Auth(ReasonCode.ContinueAuthentication, new MqttProperties { AuthenticationMethod = method, AuthenticationData = step.Data }));
+                break;
+            case AuthOutcome.Success:
+                _reauthentication = null;
+                session.EnqueueControl(OutboundPacket.Auth(ReasonCode.Success, new MqttProperties { AuthenticationMethod = method, AuthenticationData = step.Data }));
+                break;
+            default:
+                throw new MqttProtocolException(DisconnectReason.NotAuthorized, $"re-authentication with {method} failed");
+        }
+    }
+
+    private sealed record PendingAuthentication(ConnectPacket Connect, string ClientId, bool Assigned, string Method, IAuthExchange Exchange);
 }

@@ -35,6 +35,7 @@ internal sealed partial class MqttConnection : ISessionConnection
     private int _closeReason = NoReason;
     private volatile bool _gracefulClose;
     private bool _flushBeforeClose;
+    private bool _flushAfterRead;
     private byte[]? _scratch;
     private Task? _writer;
 
@@ -139,6 +140,13 @@ internal sealed partial class MqttConnection : ISessionConnection
             if (!keepReading)
             {
                 return;
+            }
+
+            if (_flushAfterRead)
+            {
+                // Packets written by the reader itself before the writer runs (an AUTH challenge during CONNECT).
+                _flushAfterRead = false;
+                await _output.FlushAsync();
             }
 
             if (result.IsCompleted)
@@ -362,6 +370,9 @@ internal sealed partial class MqttConnection : ISessionConnection
                 return true;
             case PacketType.PingResp:
                 MqttPacketWriter.WriteEmpty(_output, PacketType.PingResp);
+                return true;
+            case PacketType.Auth:
+                MqttPacketWriter.WriteAuth(_output, packet.Reason, packet.Properties);
                 return true;
             default:
                 if (v5 && packet.Reason != ReasonCode.Success)
