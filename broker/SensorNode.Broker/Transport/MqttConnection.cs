@@ -164,7 +164,7 @@ internal sealed partial class MqttConnection : ISessionConnection
 
     private void CheckFirstByte(byte header)
     {
-        if (_session is null && MqttPacketDecoder.TypeOf(header) != PacketType.Connect)
+        if (_session is null && MqttPacketDecoder.TypeOf(header) != (_pendingAuth is null ? PacketType.Connect : PacketType.Auth))
         {
             throw MqttProtocolException.ProtocolError($"first packet must be CONNECT, got type {header >> 4} [MQTT-3.1.0-1]");
         }
