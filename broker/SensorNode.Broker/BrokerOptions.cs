@@ -70,6 +70,33 @@ public sealed class BrokerOptions
 
     public SessionLimits Sessions { get; set; } = new();
 
+    /// <summary>Users, ACL and anonymous policy.</summary>
+    public Security.SecurityOptions Security { get; set; } = new();
+
+    /// <summary>The TLS listener (MQTTS); null: none.</summary>
+    public Security.TlsOptions? Tls { get; set; }
+
+    /// <summary>Connections the broker keeps at once; more are refused (3.1.1 0x03, 5.0 0x89 Server busy).</summary>
+    public int MaxConnections { get; set; } = 100_000;
+
+    /// <summary>Connections from one IP address; more are refused (3.1.1 0x03, 5.0 0x97 Quota exceeded).</summary>
+    public int MaxConnectionsPerAddress { get; set; } = 10_000;
+
+    /// <summary>Longest client identifier accepted (3.1.1 0x02, 5.0 0x85).</summary>
+    public int MaxClientIdLength { get; set; } = 256;
+
+    /// <summary>Longest topic name or filter, in characters; a longer topic closes the connection (5.0: 0x90).</summary>
+    public int MaxTopicLength { get; set; } = 4096;
+
+    /// <summary>Most levels in a topic name or filter.</summary>
+    public int MaxTopicLevels { get; set; } = 64;
+
+    /// <summary>Subscriptions one client may hold; more are refused in SUBACK (3.1.1 0x80, 5.0 0x97).</summary>
+    public int MaxSubscriptionsPerClient { get; set; } = 1000;
+
+    /// <summary>PUBLISH packets per second one client may send; faster clients are slowed down (reading pauses). 0: no limit.</summary>
+    public int MaxPublishRatePerClient { get; set; }
+
     /// <summary>MQTT 5 enhanced authentication mechanisms, by Authentication Method (§4.12).</summary>
     public IList<Security.IEnhancedAuthenticator> EnhancedAuthenticators { get; } = [];
 

@@ -7,6 +7,7 @@ using SensorNode.Broker.Persistence;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Routing;
+using SensorNode.Broker.Security;
 using SensorNode.Broker.Sessions;
 using SensorNode.Broker.Transport;
 
@@ -27,9 +28,12 @@ public sealed class MqttBroker : IDisposable
     private long _lastMessageId;
     private volatile bool _shuttingDown;
 
+    private readonly ConcurrentDictionary<System.Net.IPAddress, int> _connectionsPerAddress = new();
+
     public MqttBroker(BrokerOptions options, ILoggerFactory loggerFactory)
     {
         options.Validate();
+        Security = new Security.SecurityManager(options.Security, !Hosting.BrokerServer.IsLoopbackOnly(options.BindAddress), loggerFactory.CreateLogger("SensorNode.Broker.Security"));
         Options = options;
         LoggerFactory = loggerFactory;
         Logger = loggerFactory.CreateLogger("SensorNode.Broker");
@@ -56,6 +60,31 @@ public sealed class MqttBroker : IDisposable
 
         _timeoutTimer = new Timer(_ => CheckTimeouts(), null, options.TimeoutCheckInterval, options.TimeoutCheckInterval);
         _housekeepingTimer = new Timer(_ => Housekeeping(), null, options.HousekeepingInterval, options.HousekeepingInterval);
+    }
+
+    /// <summary>Users, ACL, anonymous policy and failed-login throttling.</summary>
+    public Security.SecurityManager Security { get; }
+
+    /// <summary>
+    /// Counts a new connection against the broker-wide and per-address limits; the reason when it is one too many.
+    /// Every admitted connection is released with <see cref="Release"/>.
+    /// </summary>
+    internal DisconnectReason? Admit(System.Net.IPAddress? address)
+    {
+        if (address is not null && _connectionsPerAddress.AddOrUpdate(address, 1, (_, n) => n + 1) > Options.MaxConnectionsPerAddress)
+        {
+            return DisconnectReason.QuotaExceeded;
+        }
+
+        return _connections.Count > Options.MaxConnections ? DisconnectReason.ServerBusy : null;
+    }
+
+    internal void Release(System.Net.IPAddress? address)
+    {
+        if (address is not null && _connectionsPerAddress.AddOrUpdate(address, 0, (_, n) => n - 1) <= 0)
+        {
+            _connectionsPerAddress.TryRemove(new KeyValuePair<System.Net.IPAddress, int>(address, 0));
+        }
     }
 
     /// <summary>Where retained messages, persistent sessions and their queues are kept durably.</summary>
@@ -195,6 +224,27 @@ public sealed class MqttBroker : IDisposable
                 continue;
             }
 
+            string matched = shared && SharedSubscription.TryParse(filter, out _, out string? inner) ? inner : filter;
+            if (matched.Length > Options.MaxTopicLength || matched.AsSpan().Count('/') + 1 > Options.MaxTopicLevels)
+            {
+                codes[i] = mqtt5 ? (byte)ReasonCode.TopicFilterInvalid : SubAckPacket.Failure;
+                continue;
+            }
+
+            if (session.Access is { } access && !access.Rules.CanSubscribe(matched))
+            {
+                // Not allowed by the ACL: 0x80 (3.1.1) / 0x87 Not authorized (5.0).
+                codes[i] = mqtt5 ? (byte)ReasonCode.NotAuthorized : SubAckPacket.Failure;
+                Metrics.CountAclDenied();
+                continue;
+            }
+
+            if (session.SubscriptionCount >= Options.MaxSubscriptionsPerClient && !session.HasSubscription(filter))
+            {
+                codes[i] = mqtt5 ? (byte)ReasonCode.QuotaExceeded : SubAckPacket.Failure;
+                continue;
+            }
+
             var subscription = new Subscription(session, filter, qos, options);
             Subscription? previous = session.SetSubscription(subscription);
             Subscriptions.Add(subscription);
@@ -222,8 +272,14 @@ public sealed class MqttBroker : IDisposable
             matches.Clear();
             Retained.Match(subscription.Filter, matches);
             uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
+            AccessRules? rules = session.Access?.Rules;
             foreach (ApplicationMessage message in matches)
             {
+                if (rules is { NeedsDeliveryCheck: true } && !rules.CanRead(message.Topic))
+                {
+                    continue;
+                }
+
                 session.Enqueue(message, Math.Min(message.Qos, subscription.Qos), retain: true, retainedReplay: true, subscriptionIds: ids);
             }
         }
@@ -360,6 +416,7 @@ public sealed class MqttBroker : IDisposable
     {
         _timeoutTimer.Dispose();
         _housekeepingTimer.Dispose();
+        Security.Dispose();
         foreach (DelayedWill owed in _delayedWills.Values)
         {
             owed.Timer.Dispose();

@@ -80,6 +80,13 @@ public sealed class BrokerMetrics
 
     public void CountProtocolError() => Interlocked.Increment(ref _protocolErrors);
 
+    private long _aclDenied;
+
+    /// <summary>PUBLISHes and subscriptions refused by the ACL.</summary>
+    public long AclDenied => Interlocked.Read(ref _aclDenied);
+
+    public void CountAclDenied() => Interlocked.Increment(ref _aclDenied);
+
     public void CountDropped(DropReason reason)
     {
         switch (reason)

@@ -18,12 +18,29 @@ public sealed class BrokerServer : IAsyncDisposable
 {
     private readonly IHost _host;
     private readonly List<ListenOptions> _listeners;
+    private readonly List<ListenOptions> _tlsListeners;
+    private readonly TlsCertificates? _certificates;
+    private readonly bool _handleSignals;
+    private System.Runtime.InteropServices.PosixSignalRegistration? _hangUp;
 
-    private BrokerServer(IHost host, List<ListenOptions> listeners)
+    private BrokerServer(IHost host, List<ListenOptions> listeners, List<ListenOptions> tlsListeners, TlsCertificates? certificates, bool handleSignals)
     {
         _host = host;
         _listeners = listeners;
+        _tlsListeners = tlsListeners;
+        _certificates = certificates;
+        _handleSignals = handleSignals;
         Broker = host.Services.GetRequiredService<MqttBroker>();
+    }
+
+    /// <summary>The bound TLS port, or 0 without a TLS listener.</summary>
+    public int TlsPort => _tlsListeners.Select(l => l.IPEndPoint).OfType<IPEndPoint>().FirstOrDefault()?.Port ?? 0;
+
+    /// <summary>Re-reads certificates, users and ACL (what SIGHUP does); connections stay up.</summary>
+    public void Reload()
+    {
+        _certificates?.Reload();
+        Broker.Security.Reload();
     }
 
     public MqttBroker Broker { get; }
@@ -42,6 +59,8 @@ public sealed class BrokerServer : IAsyncDisposable
         options.Validate();
 
         var listeners = new List<ListenOptions>();
+        var tlsListeners = new List<ListenOptions>();
+        TlsCertificates? certificates = null;
         IHost host = new HostBuilder()
             .ConfigureLogging(logging =>
             {
@@ -84,11 +103,25 @@ public sealed class BrokerServer : IAsyncDisposable
                             listeners.Add(listen);
                         });
                     }
+
+                    if (options.Tls is { } tls)
+                    {
+                        certificates = new TlsCertificates(tls);
+                        foreach (IPEndPoint endPoint in ResolveEndPoints(options.BindAddress, tls.Port))
+                        {
+                            kestrel.Listen(endPoint, listen =>
+                            {
+                                listen.UseHttps(certificates.HttpsOptions());
+                                listen.UseConnectionHandler<MqttConnectionHandler>();
+                                tlsListeners.Add(listen);
+                            });
+                        }
+                    }
                 })
                 .Configure(_ => { }))
             .Build();
 
-        return new BrokerServer(host, listeners);
+        return new BrokerServer(host, listeners, tlsListeners, certificates, handleConsoleSignals);
     }
 
     /// <summary>Creates and starts a broker; the usual entry point for tests and embedding.</summary>
@@ -112,6 +145,30 @@ public sealed class BrokerServer : IAsyncDisposable
         {
             Broker.Logger.LogInformation("SensorNode broker listening for MQTT on {EndPoint}", endPoint);
         }
+
+        foreach (IPEndPoint endPoint in _tlsListeners.Select(l => l.IPEndPoint).OfType<IPEndPoint>())
+        {
+            Broker.Logger.LogInformation("SensorNode broker listening for MQTT over TLS on {EndPoint}", endPoint);
+        }
+
+        BrokerOptions options = Broker.Options;
+        if (IsLoopbackOnly(options.BindAddress))
+        {
+            Broker.Logger.LogInformation("Listening on loopback only: other machines cannot connect. --bind any opens the broker to the network");
+        }
+        else if (!Broker.Security.AllowAnonymous)
+        {
+            Broker.Logger.LogInformation("Open to the network: anonymous clients are refused (users from {PasswordFile}); allow them explicitly with --allow-anonymous", options.Security.PasswordFile ?? "no users file");
+        }
+
+        if (_handleSignals && !OperatingSystem.IsWindows())
+        {
+            _hangUp = System.Runtime.InteropServices.PosixSignalRegistration.Create(System.Runtime.InteropServices.PosixSignal.SIGHUP, context =>
+            {
+                context.Cancel = true;
+                Reload();
+            });
+        }
     }
 
     /// <summary>Runs until Ctrl+C or SIGTERM, then shuts down gracefully.</summary>
@@ -125,6 +182,8 @@ public sealed class BrokerServer : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        _hangUp?.Dispose();
+        _certificates?.Dispose();
         try
         {
             await _host.StopAsync();
@@ -134,6 +193,11 @@ public sealed class BrokerServer : IAsyncDisposable
             _host.Dispose();
         }
     }
+
+    /// <summary>True when the bind address keeps the broker on this machine (the secure default).</summary>
+    public static bool IsLoopbackOnly(string bindAddress) =>
+        bindAddress.Trim().ToLowerInvariant() is "localhost" or "loopback"
+        || (IPAddress.TryParse(bindAddress.Trim('[', ']'), out IPAddress? address) && IPAddress.IsLoopback(address));
 
     private static IEnumerable<IPEndPoint> ResolveEndPoints(string bindAddress, int port)
     {

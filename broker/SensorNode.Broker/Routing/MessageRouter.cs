@@ -78,6 +78,12 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
                     continue;
                 }
 
+                // ACL deny rules can carve topics out of an allowed subscription.
+                if (match.Subscriber.Access is { } access && access.Rules.NeedsDeliveryCheck && !access.Rules.CanRead(message.Topic))
+                {
+                    continue;
+                }
+
                 byte qos = Math.Min(message.Qos, match.Qos);
                 bool retain = options.RetainAsPublished && message.Retain;
                 if (!overlapPossible || match.ShareGroup is not null)

@@ -108,6 +108,17 @@ public sealed class Session
     /// <summary>When the client went away; null while connected. Persistent sessions expire from it.</summary>
     public DateTimeOffset? OfflineSince { get; private set; } = DateTimeOffset.UtcNow;
 
+    /// <summary>The ACL view of the client last connected to this session; null when there is no ACL.</summary>
+    public Security.ClientAccess? Access { get; set; }
+
+    public bool HasSubscription(string filter)
+    {
+        lock (_gate)
+        {
+            return _subscriptions.ContainsKey(filter);
+        }
+    }
+
     /// <summary>Number of subscriptions; the router skips de-duplication when every match has just one.</summary>
     public int SubscriptionCount { get; private set; }
 

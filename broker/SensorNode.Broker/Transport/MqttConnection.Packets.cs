@@ -26,6 +26,7 @@ internal sealed partial class MqttConnection
     private uint _connectSessionExpiry;
     private Session? _session;
     private WillMessage? _will;
+    private Security.ClientAccess? _access;
     private ProtocolLevel _level;
 
     private bool IsV5 => _level == ProtocolLevel.V500;
@@ -195,6 +196,19 @@ internal sealed partial class MqttConnection
             return RejectConnect(ConnectReturnCode.ServerUnavailable, "broker is shutting down");
         }
 
+        if (_refusal is { } refusal0)
+        {
+            // Over the connection limits: 3.1.1 can only say "server unavailable"; 5.0 says which limit.
+            return IsV5
+                ? RejectConnect((ReasonCode)(byte)refusal0, $"connection limit reached ({refusal0})")
+                : RejectConnect(ConnectReturnCode.ServerUnavailable, $"connection limit reached ({refusal0})");
+        }
+
+        if (clientId.Length > _broker.Options.MaxClientIdLength)
+        {
+            return RejectConnect(ConnectReturnCode.IdentifierRejected, $"client identifier longer than {_broker.Options.MaxClientIdLength}");
+        }
+
         if (IsV5 && !AcceptV5Connect(connect, out ReasonCode refusal, out string why))
         {
             return RejectConnect(refusal, why);
@@ -218,6 +232,10 @@ internal sealed partial class MqttConnection
             {
                 return RejectConnect(verdict, $"authentication of '{connect.UserName}' refused");
             }
+        }
+        else if (!Login(connect, clientId, out bool refused))
+        {
+            return refused;
         }
 
         _will = connect.Will;
@@ -245,6 +263,7 @@ internal sealed partial class MqttConnection
             connAckProperties,
             inflightWindow: connect.Properties?.ReceiveMaximum ?? ushort.MaxValue);
         _session = opened.Session;
+        opened.Session.Access = _access;
         StartWriter();
         if (opened.TakenOver is { } previous)
         {
@@ -273,6 +292,48 @@ internal sealed partial class MqttConnection
             "Client {ClientId} connected from {Remote} (MQTT {Level}, clean {Clean}, session expiry {Expiry}, keep alive {KeepAlive}s, session present {Present})",
             clientId, RemoteEndPoint, _level switch { ProtocolLevel.V500 => "5.0", ProtocolLevel.V311 => "3.1.1", _ => "3.1" },
             connect.CleanSession, opened.Session.ExpiryInterval, keepAlive, opened.SessionPresent);
+        return true;
+    }
+
+    /// <summary>
+    /// Checks the CONNECT's credentials (a TLS client certificate's Common Name stands for the user name when
+    /// configured) and the will's topic against the ACL; on refusal answers and returns false.
+    /// </summary>
+    private bool Login(ConnectPacket connect, string clientId, out bool result)
+    {
+        string? user = connect.UserName;
+        bool fromCertificate = false;
+        if (_broker.Options.Tls is { CertificateCommonNameAsUserName: true }
+            && _context.Features.Get<Microsoft.AspNetCore.Http.Features.ITlsConnectionFeature>()?.ClientCertificate is { } certificate)
+        {
+            user = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
+            fromCertificate = true;
+        }
+
+        Security.LoginVerdict verdict = _broker.Security.Login(user, connect.Password, RemoteAddress, fromCertificate);
+        if (verdict != Security.LoginVerdict.Accepted)
+        {
+            // Never the password in the log: the user name and the verdict only.
+            _delayRefusal = _broker.Options.Security.FailedLoginDelay;
+            _logger.LogWarning("Login refused for user '{User}' from {Remote}: {Verdict}", user ?? "(anonymous)", RemoteEndPoint, verdict);
+            result = verdict switch
+            {
+                Security.LoginVerdict.BadCredentials => RejectConnect(ConnectReturnCode.BadUserNameOrPassword, "bad user name or password"),
+                Security.LoginVerdict.Throttled when IsV5 => RejectConnect(ReasonCode.ConnectionRateExceeded, "too many failed logins"),
+                _ => RejectConnect(ConnectReturnCode.NotAuthorized, verdict.ToString()),
+            };
+            return false;
+        }
+
+        _access = _broker.Security.HasAcl ? new Security.ClientAccess(_broker.Security, user, clientId) : null;
+        if (connect.Will is { } will && _access is not null && !_access.Rules.CanPublish(will.Topic))
+        {
+            _broker.Metrics.CountAclDenied();
+            result = RejectConnect(ConnectReturnCode.NotAuthorized, $"the will topic '{will.Topic}' is not writable for this client");
+            return false;
+        }
+
+        result = true;
         return true;
     }
 
@@ -330,6 +391,35 @@ internal sealed partial class MqttConnection
         {
             topic = _topics.GetOrAdd(publish.Topic);
             topicUtf8 = publish.Topic;
+        }
+
+        _publishesThisSecond++;
+        if (topic.Length > _broker.Options.MaxTopicLength || topic.AsSpan().Count('/') + 1 > _broker.Options.MaxTopicLevels)
+        {
+            throw new MqttProtocolException(DisconnectReason.TopicNameInvalid, $"topic longer than {_broker.Options.MaxTopicLength} characters or {_broker.Options.MaxTopicLevels} levels");
+        }
+
+        if (_access is not null && !_access.Rules.CanPublish(topic))
+        {
+            // Not allowed by the ACL: 5.0 is told (0x87); 3.1.1 gets its acknowledgement, as the spec allows, and the
+            // message goes nowhere.
+            _broker.Metrics.CountAclDenied();
+            if (publish.Qos > 0)
+            {
+                if (publish.Qos == 2 && IsV5)
+                {
+                    session.ReleaseInboundQos2(publish.PacketId);
+                }
+
+                if (publish.Qos == 1 || IsV5)
+                {
+                    Interlocked.Decrement(ref _inboundUnacknowledged);
+                }
+
+                RespondWhenDurable(session, OutboundPacket.Ack(ackType, publish.PacketId, IsV5 ? ReasonCode.NotAuthorized : ReasonCode.Success));
+            }
+
+            return;
         }
 
         if (properties?.PayloadFormatIndicator == 1 && !System.Text.Unicode.Utf8.IsValid(publish.Payload))

@@ -36,6 +36,8 @@ internal sealed partial class MqttConnection : ISessionConnection
     private volatile bool _gracefulClose;
     private bool _flushBeforeClose;
     private bool _flushAfterRead;
+    private int _publishesThisSecond;
+    private long _rateWindowStart = Environment.TickCount64;
     private byte[]? _scratch;
     private Task? _writer;
 
@@ -51,11 +53,20 @@ internal sealed partial class MqttConnection : ISessionConnection
 
     public string RemoteEndPoint { get; }
 
+    private System.Net.IPAddress? RemoteAddress => (_context.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
+
+    /// <summary>Set when the connection is one too many: its CONNECT is answered with this refusal.</summary>
+    private DisconnectReason? _refusal;
+
+    /// <summary>A refused login's answer waits this long, which makes guessing passwords slow.</summary>
+    private TimeSpan _delayRefusal;
+
     private DisconnectReason? CloseReason => _closeReason == NoReason ? null : (DisconnectReason)_closeReason;
 
     public async Task RunAsync()
     {
         _broker.Register(this);
+        _refusal = _broker.Admit(RemoteAddress);
         _broker.Metrics.CountConnectionAccepted();
         CancellationTokenRegistration closeRequested = default;
         if (_context.Features.Get<IConnectionLifetimeNotificationFeature>() is { } lifetime)
@@ -88,6 +99,7 @@ internal sealed partial class MqttConnection : ISessionConnection
             await StopWriterAsync();
             EndSession();
             _broker.Unregister(this);
+            _broker.Release(RemoteAddress);
             await CloseTransportAsync();
             if (_scratch is not null)
             {
@@ -140,6 +152,19 @@ internal sealed partial class MqttConnection : ISessionConnection
             if (!keepReading)
             {
                 return;
+            }
+
+            if (_broker.Options.MaxPublishRatePerClient is > 0 and int rate && _publishesThisSecond >= rate)
+            {
+                // Too fast: stop reading until the second is over; TCP pushes back on this client alone.
+                long elapsed = Environment.TickCount64 - _rateWindowStart;
+                if (elapsed < 1000)
+                {
+                    await Task.Delay((int)(1000 - elapsed));
+                }
+
+                _rateWindowStart = Environment.TickCount64;
+                _publishesThisSecond = 0;
             }
 
             if (_flushAfterRead)
@@ -399,6 +424,11 @@ internal sealed partial class MqttConnection : ISessionConnection
 
             if (_flushBeforeClose)
             {
+                if (_delayRefusal > TimeSpan.Zero)
+                {
+                    await Task.Delay(_delayRefusal);
+                }
+
                 await _output.FlushAsync();
             }
 

@@ -1,0 +1,111 @@
+using System.Net.Security;
+using System.Security.Authentication;
+using System.Security.Cryptography.X509Certificates;
+using Microsoft.AspNetCore.Server.Kestrel.Https;
+using SensorNode.Broker.Security;
+
+namespace SensorNode.Broker.Hosting;
+
+/// <summary>
+/// The TLS listener's certificate and client-certificate trust, loaded from files and reloaded when the files
+/// change (or on <see cref="Reload"/>): new handshakes use the new certificate, open connections stay.
+/// </summary>
+internal sealed class TlsCertificates : IDisposable
+{
+    private readonly TlsOptions _options;
+    private readonly List<FileSystemWatcher> _watchers = [];
+    private X509Certificate2 _server;
+    private X509Certificate2Collection _clientAuthorities;
+
+    public TlsCertificates(TlsOptions options)
+    {
+        _options = options;
+        _server = options.LoadServerCertificate();
+        _clientAuthorities = LoadAuthorities(options.ClientCaPath);
+        foreach (string? path in new[] { options.CertificatePath, options.KeyPath, options.Pkcs12Path, options.ClientCaPath })
+        {
+            if (path is not null)
+            {
+                Watch(path);
+            }
+        }
+    }
+
+    public HttpsConnectionAdapterOptions HttpsOptions() => new()
+    {
+        SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
+        ServerCertificateSelector = (_, _) => Volatile.Read(ref _server),
+        ClientCertificateMode = _options.ClientCertificates switch
+        {
+            Security.ClientCertificateMode.Required => Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate,
+            Security.ClientCertificateMode.Optional => Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.AllowCertificate,
+            _ => Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.NoCertificate,
+        },
+        ClientCertificateValidation = ValidateClient,
+        HandshakeTimeout = TimeSpan.FromSeconds(10),
+    };
+
+    /// <summary>A client certificate must chain to the configured CA file (not the system store).</summary>
+    private bool ValidateClient(X509Certificate2 certificate, X509Chain? _, SslPolicyErrors __)
+    {
+        X509Certificate2Collection authorities = Volatile.Read(ref _clientAuthorities);
+        if (authorities.Count == 0)
+        {
+            return false;
+        }
+
+        using var chain = new X509Chain();
+        chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
+        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+        return chain.Build(certificate);
+    }
+
+    public void Reload()
+    {
+        try
+        {
+            X509Certificate2 server = _options.LoadServerCertificate();
+            X509Certificate2Collection authorities = LoadAuthorities(_options.ClientCaPath);
+            Volatile.Write(ref _server, server);
+            Volatile.Write(ref _clientAuthorities, authorities);
+        }
+        catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or InvalidOperationException or UnauthorizedAccessException)
+        {
+            // Half-written files during a rotation: keep serving the old certificate; the next change retries.
+        }
+    }
+
+    private static X509Certificate2Collection LoadAuthorities(string? path)
+    {
+        var collection = new X509Certificate2Collection();
+        if (path is not null)
+        {
+            collection.ImportFromPemFile(path);
+        }
+
+        return collection;
+    }
+
+    private void Watch(string path)
+    {
+        string full = Path.GetFullPath(path);
+        var watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!, Path.GetFileName(full))
+        {
+            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
+        };
+        watcher.Changed += (_, _) => Reload();
+        watcher.Created += (_, _) => Reload();
+        watcher.Renamed += (_, _) => Reload();
+        watcher.EnableRaisingEvents = true;
+        _watchers.Add(watcher);
+    }
+
+    public void Dispose()
+    {
+        foreach (FileSystemWatcher watcher in _watchers)
+        {
+            watcher.Dispose();
+        }
+    }
+}

@@ -1,0 +1,196 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Security.Cryptography;
+using System.Text;
+using Microsoft.Extensions.Logging;
+using SensorNode.Broker.Protocol;
+
+namespace SensorNode.Broker.Security;
+
+/// <summary>The outcome of checking a CONNECT's credentials.</summary>
+public enum LoginVerdict
+{
+    Accepted,
+    BadCredentials,
+    NotAuthorized,
+    Throttled,
+}
+
+/// <summary>
+/// Authentication (users file, anonymous policy, failed-login throttling) and authorisation (ACL file) for
+/// the broker. The files are reloaded when they change (or on <see cref="Reload"/>, e.g. SIGHUP) without
+/// dropping connections; a file that no longer parses keeps the previous rules and logs why.
+/// </summary>
+public sealed class SecurityManager : IDisposable
+{
+    private readonly SecurityOptions _options;
+    private readonly ILogger _logger;
+    private readonly List<FileSystemWatcher> _watchers = [];
+    private readonly ConcurrentDictionary<string, bool> _verified = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Address, string User), Failures> _failures = new();
+    private PasswordFile? _passwords;
+    private AclFile? _acl;
+    private int _version;
+    private long _authFailures;
+
+    public SecurityManager(SecurityOptions options, bool exposedToNetwork, ILogger logger)
+    {
+        _options = options;
+        _logger = logger;
+        AllowAnonymous = options.AllowAnonymous ?? !exposedToNetwork;
+        _passwords = options.PasswordFile is { } passwords ? PasswordFile.Load(passwords) : null;
+        _acl = options.AclFile is { } acl ? AclFile.Load(acl) : null;
+        Watch(options.PasswordFile);
+        Watch(options.AclFile);
+    }
+
+    public bool AllowAnonymous { get; }
+
+    /// <summary>Changes whenever the rules are reloaded; connections re-resolve their rules when it moves.</summary>
+    public int Version => Volatile.Read(ref _version);
+
+    public bool HasAcl => _acl is not null;
+
+    public long AuthFailures => Interlocked.Read(ref _authFailures);
+
+    /// <summary>Checks a CONNECT's user name and password; counts and throttles failures per address and user.</summary>
+    public LoginVerdict Login(string? user, byte[]? password, IPAddress? address, bool userFromCertificate = false)
+    {
+        var key = (address?.ToString() ?? "?", user ?? string.Empty);
+        if (_failures.TryGetValue(key, out Failures? record) && record.IsBlocked(DateTimeOffset.UtcNow))
+        {
+            Interlocked.Increment(ref _authFailures);
+            return LoginVerdict.Throttled;
+        }
+
+        LoginVerdict verdict = Check(user, password, userFromCertificate);
+        if (verdict != LoginVerdict.Accepted)
+        {
+            Interlocked.Increment(ref _authFailures);
+            _failures.GetOrAdd(key, _ => new Failures()).Add(DateTimeOffset.UtcNow, _options.MaxFailedLoginsPerMinute, _options.LoginThrottle);
+        }
+
+        return verdict;
+    }
+
+    private LoginVerdict Check(string? user, byte[]? password, bool userFromCertificate)
+    {
+        if (user is null)
+        {
+            return AllowAnonymous ? LoginVerdict.Accepted : LoginVerdict.NotAuthorized;
+        }
+
+        if (userFromCertificate)
+        {
+            return LoginVerdict.Accepted;
+        }
+
+        PasswordFile? passwords = _passwords;
+        if (passwords is null)
+        {
+            // No users file: user names are only labels (for ACLs), as with Mosquitto without password_file.
+            return AllowAnonymous ? LoginVerdict.Accepted : LoginVerdict.NotAuthorized;
+        }
+
+        if (password is null)
+        {
+            return LoginVerdict.BadCredentials;
+        }
+
+        string text = Encoding.UTF8.GetString(password);
+        string cacheKey = user + "\n" + Convert.ToHexString(SHA256.HashData(password));
+        if (_verified.TryGetValue(cacheKey, out bool known))
+        {
+            return known ? LoginVerdict.Accepted : LoginVerdict.BadCredentials;
+        }
+
+        bool ok = passwords.Verify(user, text);
+        if (ok)
+        {
+            // Remember good logins only: a reconnecting node does not pay 210,000 PBKDF2 rounds again.
+            _verified[cacheKey] = true;
+        }
+
+        return ok ? LoginVerdict.Accepted : LoginVerdict.BadCredentials;
+    }
+
+    /// <summary>The ACL rules of one client; everything is allowed without an ACL file.</summary>
+    public AccessRules RulesFor(string? user, string clientId) => _acl?.RulesFor(user, clientId) ?? AccessRules.AllowAll;
+
+    /// <summary>Re-reads the users and ACL files; on a parse error the previous rules stay.</summary>
+    public void Reload()
+    {
+        try
+        {
+            PasswordFile? passwords = _options.PasswordFile is { } p ? PasswordFile.Load(p) : null;
+            AclFile? acl = _options.AclFile is { } a ? AclFile.Load(a) : null;
+            _passwords = passwords;
+            _acl = acl;
+            _verified.Clear();
+            Interlocked.Increment(ref _version);
+            _logger.LogInformation("Reloaded users ({Users}) and ACL ({Acl})", _options.PasswordFile ?? "none", _options.AclFile ?? "none");
+        }
+        catch (Exception ex) when (ex is ConfigFileException or IOException or UnauthorizedAccessException)
+        {
+            _logger.LogError("Kept the previous users and ACL: {Message}", ex.Message);
+        }
+    }
+
+    private void Watch(string? path)
+    {
+        if (path is null)
+        {
+            return;
+        }
+
+        string full = Path.GetFullPath(path);
+        var watcher = new FileSystemWatcher(Path.GetDirectoryName(full)!, Path.GetFileName(full))
+        {
+            NotifyFilter = NotifyFilters.LastWrite | NotifyFilters.FileName | NotifyFilters.Size | NotifyFilters.CreationTime,
+        };
+        watcher.Changed += (_, _) => Reload();
+        watcher.Created += (_, _) => Reload();
+        watcher.Renamed += (_, _) => Reload();
+        watcher.EnableRaisingEvents = true;
+        _watchers.Add(watcher);
+    }
+
+    public void Dispose()
+    {
+        foreach (FileSystemWatcher watcher in _watchers)
+        {
+            watcher.Dispose();
+        }
+    }
+
+    private sealed class Failures
+    {
+        private readonly Queue<DateTimeOffset> _recent = new();
+        private DateTimeOffset _blockedUntil;
+
+        public bool IsBlocked(DateTimeOffset now)
+        {
+            lock (_recent)
+            {
+                return now < _blockedUntil;
+            }
+        }
+
+        public void Add(DateTimeOffset now, int maxPerMinute, TimeSpan throttle)
+        {
+            lock (_recent)
+            {
+                _recent.Enqueue(now);
+                while (_recent.Count > 0 && now - _recent.Peek() > TimeSpan.FromMinutes(1))
+                {
+                    _recent.Dequeue();
+                }
+
+                if (_recent.Count >= maxPerMinute)
+                {
+                    _blockedUntil = now + throttle;
+                }
+            }
+        }
+    }
+}
