@@ -2,6 +2,7 @@ using System.CommandLine;
 using Microsoft.Extensions.Logging;
 using SensorNode.Broker;
 using SensorNode.Broker.Hosting;
+using SensorNode.Broker.Host;
 using SensorNode.Broker.Persistence;
 
 var port = new Option<int>("--port", "-p")
@@ -43,7 +44,9 @@ var logLevel = new Option<LogLevel>("--log-level")
     DefaultValueFactory = _ => LogLevel.Information,
 };
 
-var root = new RootCommand("SensorNode MQTT broker (MQTT 3.1 / 3.1.1).") { port, bind, dataDir, noPersistence, durability, recoverStore, maxPacketSize, logLevel };
+var root = new RootCommand("SensorNode MQTT broker (MQTT 5.0, 3.1.1, 3.1).") { port, bind, dataDir, noPersistence, durability, recoverStore, maxPacketSize, logLevel };
+SecurityCommandLine.AddTo(root);
+root.Subcommands.Add(SecurityCommandLine.Passwd());
 root.SetAction(async (parse, cancellationToken) =>
 {
     var options = new BrokerOptions
@@ -57,6 +60,7 @@ root.SetAction(async (parse, cancellationToken) =>
         MaxPacketSize = parse.GetValue(maxPacketSize),
     };
 
+    SecurityCommandLine.Apply(parse, options);
     try
     {
         options.Validate();
@@ -84,6 +88,16 @@ root.SetAction(async (parse, cancellationToken) =>
     {
         await Console.Error.WriteLineAsync($"sensornode-broker: {ex.Message}");
         return 3;
+    }
+    catch (SensorNode.Broker.Security.ConfigFileException ex)
+    {
+        await Console.Error.WriteLineAsync($"sensornode-broker: {ex.Message}");
+        return 2;
+    }
+    catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or InvalidOperationException)
+    {
+        await Console.Error.WriteLineAsync($"sensornode-broker: cannot start: {ex.Message}");
+        return 2;
     }
 
     await using (server)
