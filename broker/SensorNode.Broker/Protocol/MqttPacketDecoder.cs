@@ -1,4 +1,5 @@
 using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Protocol.V5;
 
 namespace SensorNode.Broker.Protocol;
 
@@ -168,11 +169,7 @@ public static partial class MqttPacketDecoder
         var reader = new MqttSpanReader(body);
         string name = reader.ReadString("protocol name");
         byte level = reader.ReadByte();
-        if (level == (byte)ProtocolLevel.V500)
-        {
-            return ReadConnectV5(ref reader, name);
-        }
-
+        bool v5 = level == (byte)ProtocolLevel.V500;
         byte flags = reader.ReadByte();
         if ((flags & 0x01) != 0)
         {
@@ -188,7 +185,7 @@ public static partial class MqttPacketDecoder
 
         if (!willFlag && (willQos != 0 || willRetain))
         {
-            throw MqttProtocolException.Malformed("Will QoS and Will Retain must be 0 without the Will Flag [MQTT-3.1.2-13] [MQTT-3.1.2-15]");
+            throw MqttProtocolException.Malformed("Will QoS and Will Retain must be 0 without the Will Flag [MQTT-3.1.2-11] [MQTT-3.1.2-13] [MQTT-3.1.2-15]");
         }
 
         if (willQos == 3)
@@ -196,17 +193,20 @@ public static partial class MqttPacketDecoder
             throw MqttProtocolException.Malformed("Will QoS 3 [MQTT-3.1.2-14]");
         }
 
-        if (!userNameFlag && passwordFlag)
+        // 3.1.1 forbids a password without a user name [MQTT-3.1.2-22]; 5.0 allows it (§3.1.2.9).
+        if (!v5 && !userNameFlag && passwordFlag)
         {
             throw MqttProtocolException.Malformed("password flag set without user name flag [MQTT-3.1.2-22]");
         }
 
         ushort keepAlive = reader.ReadUInt16();
+        MqttProperties? properties = v5 ? MqttPropertiesReader.Read(ref reader, PropertyContext.Connect) : null;
         string clientId = reader.ReadString("client identifier");
 
         WillMessage? will = null;
         if (willFlag)
         {
+            MqttProperties? willProperties = v5 ? MqttPropertiesReader.Read(ref reader, PropertyContext.Will) : null;
             ReadOnlySpan<byte> willTopic = reader.ReadUtf8("will topic");
             if (!TopicRules.IsValidTopicName(willTopic))
             {
@@ -214,7 +214,7 @@ public static partial class MqttPacketDecoder
             }
 
             byte[] willPayload = reader.ReadBinary().ToArray();
-            will = new WillMessage { Topic = MqttUtf8.Decode(willTopic), Payload = willPayload, Qos = willQos, Retain = willRetain };
+            will = new WillMessage { Topic = MqttUtf8.Decode(willTopic), Payload = willPayload, Qos = willQos, Retain = willRetain, Properties = willProperties };
         }
 
         string? userName = userNameFlag ? reader.ReadString("user name") : null;
@@ -234,6 +234,7 @@ public static partial class MqttPacketDecoder
             Will = will,
             UserName = userName,
             Password = password,
+            Properties = properties,
         };
     }
 
