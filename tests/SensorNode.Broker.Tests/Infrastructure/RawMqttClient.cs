@@ -39,7 +39,36 @@ public sealed class RawMqttClient : IAsyncDisposable
         return client;
     }
 
-    public Task SendAsync(MqttPacket packet) => SendAsync(MqttPacketWriter.ToArray(packet));
+    /// <summary>
+    /// Protocol version the packets of this connection are encoded and decoded with: 3.1.1 rules by default,
+    /// MQTT 5.0 (properties, reason codes) once set to <see cref="ProtocolLevel.V500"/>.
+    /// </summary>
+    public ProtocolLevel Level { get; set; } = ProtocolLevel.V311;
+
+    /// <summary>
+    /// Opens a socket and sends an MQTT 5.0 CONNECT (further fields set by <paramref name="configure"/>); returns the
+    /// client, now decoding with 5.0 rules, and the CONNACK, whatever its reason code.
+    /// </summary>
+    public static async Task<(RawMqttClient Client, ConnAckPacket ConnAck)> ConnectV5Async(int port, string clientId, Action<ConnectPacket>? configure = null)
+    {
+        RawMqttClient client = await ConnectAsync(port);
+        client.Level = ProtocolLevel.V500;
+        var connect = new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = clientId, CleanStart = true, KeepAliveSeconds = 60 };
+        configure?.Invoke(connect);
+        await client.SendAsync(connect);
+        MqttPacket? reply = await client.ReceiveAsync();
+        return (client, Assert.IsType<ConnAckPacket>(reply));
+    }
+
+    /// <summary>As <see cref="ConnectV5Async"/>, asserting the CONNACK reason code is Success.</summary>
+    public static async Task<RawMqttClient> ConnectV5AcceptedAsync(int port, string clientId, Action<ConnectPacket>? configure = null)
+    {
+        (RawMqttClient client, ConnAckPacket connAck) = await ConnectV5Async(port, clientId, configure);
+        Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
+        return client;
+    }
+
+    public Task SendAsync(MqttPacket packet) => SendAsync(MqttPacketWriter.ToArray(packet, Level));
 
     public async Task SendAsync(byte[] bytes)
     {
@@ -57,7 +86,7 @@ public sealed class RawMqttClient : IAsyncDisposable
             var sequence = new ReadOnlySequence<byte>(_buffer, 0, _filled);
             if (MqttFrameReader.TryReadFrame(ref sequence, int.MaxValue, out byte header, out ReadOnlySequence<byte> body))
             {
-                MqttPacket packet = MqttPacketDecoder.Decode(header, body.ToArray());
+                MqttPacket packet = MqttPacketDecoder.Decode(header, body.ToArray(), Level, fromServer: true);
                 int consumed = _filled - (int)sequence.Length;
                 Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _filled - consumed);
                 _filled -= consumed;
