@@ -601,6 +601,10 @@ internal sealed partial class MqttConnection
             {
                 _broker.PublishWillLater(session, message, TimeSpan.FromSeconds(Math.Min(delay, session.ExpiryInterval)));
             }
+            else if (delay > 0 && !stillCurrent && ReferenceEquals(_broker.Sessions.Find(session.ClientId), session))
+            {
+                // Taken over by a connection that resumed the session within the delay: no will [MQTT-3.1.3-9].
+            }
             else
             {
                 // Through this connection's ordered path, so a will never overtakes the client's own last messages.

@@ -181,7 +181,6 @@ public sealed class V5PropertyTests
     [InlineData(PropertyContext.ConnAck, new byte[] { 0x21, 0x00, 0x00 })] // Receive Maximum 0 (§3.2.2.3.3)
     [InlineData(PropertyContext.Connect, new byte[] { 0x27, 0x00, 0x00, 0x00, 0x00 })] // Maximum Packet Size 0 (§3.1.2.11.4)
     [InlineData(PropertyContext.ConnAck, new byte[] { 0x27, 0x00, 0x00, 0x00, 0x00 })] // Maximum Packet Size 0 (§3.2.2.3.6)
-    [InlineData(PropertyContext.Publish, new byte[] { 0x23, 0x00, 0x00 })] // Topic Alias 0 [MQTT-3.3.2-8]
     [InlineData(PropertyContext.Publish, new byte[] { 0x0B, 0x00 })] // Subscription Identifier 0 (§3.3.2.3.8)
     [InlineData(PropertyContext.Subscribe, new byte[] { 0x0B, 0x00 })] // Subscription Identifier 0 (§3.8.2.1.2)
     [InlineData(PropertyContext.Connect, new byte[] { 0x17, 0x02 })] // Request Problem Information 2 (§3.1.2.11.7)
@@ -197,6 +196,14 @@ public sealed class V5PropertyTests
     {
         byte[] frame = PacketWithProperties(context, Props(property));
         Assert.Equal(DisconnectReason.ProtocolError, DecodeFails(frame, fromServer: SentByServer(context)).Reason);
+    }
+
+    [Fact]
+    public void Topic_alias_zero_is_topic_alias_invalid()
+    {
+        // [MQTT-3.3.2-8]: a Topic Alias of 0 is refused with DISCONNECT 0x94 Topic Alias invalid (§3.3.4).
+        byte[] frame = PacketWithProperties(PropertyContext.Publish, Props([0x23, 0x00, 0x00]));
+        Assert.Equal(DisconnectReason.TopicAliasInvalid, DecodeFails(frame, fromServer: false).Reason);
     }
 
     [Theory]

@@ -155,7 +155,10 @@ public static class MqttPropertiesReader
                 p.TopicAliasMaximum = r.ReadUInt16();
                 break;
             case PropertyId.TopicAlias:
-                p.TopicAlias = NonZero(r.ReadUInt16(), id, "[MQTT-3.3.2-8]");
+                // Alias 0 is answered with 0x94 Topic Alias invalid, not a generic protocol error (§3.3.4).
+                p.TopicAlias = r.ReadUInt16() is ushort alias and not 0
+                    ? alias
+                    : throw new MqttProtocolException(DisconnectReason.TopicAliasInvalid, "Topic Alias 0 [MQTT-3.3.2-8]");
                 break;
             case PropertyId.MaximumQos:
                 p.MaximumQos = ZeroOrOne(ref r, id, "§3.2.2.3.4");
