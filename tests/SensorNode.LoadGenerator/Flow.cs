@@ -125,9 +125,15 @@ internal sealed class Flow
         }
         else
         {
-            var pacer = new Thread(() => Pace(seconds)) { IsBackground = true, Name = "pacer", Priority = ThreadPriority.AboveNormal };
+            // A dedicated thread, awaited without blocking a pool thread (the generator has one core).
+            var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+            var pacer = new Thread(() =>
+            {
+                Pace(seconds);
+                done.SetResult();
+            }) { IsBackground = true, Name = "pacer", Priority = ThreadPriority.AboveNormal };
             pacer.Start();
-            await Task.Run(pacer.Join);
+            await done.Task;
         }
 
         double sendSeconds = clock.Elapsed.TotalSeconds;

@@ -18,6 +18,9 @@ if (args.Length == 0 || args[0] is "-h" or "--help")
 }
 
 string scenario = args[0];
+
+// Pinned to one core the pool would start with one worker; the publishers' sends and the pacer must never wait for injection.
+ThreadPool.SetMinThreads(16, 16);
 var opts = new Dictionary<string, string>(StringComparer.Ordinal);
 for (int i = 1; i + 1 < args.Length; i += 2)
 {
