@@ -152,7 +152,9 @@ stop_broker() {
   BROKER_PID=""
 }
 
-# id | load generator arguments | SensorNode store
+# id | load generator arguments | SensorNode store | broker per (scenario|rep)
+# Memory scenarios get a fresh broker for every repetition: a process keeps the memory it grew to (GC heap,
+# malloc arenas), so a second repetition on the same process would measure no growth at all.
 SCENARIOS=(
   "fanin-max-q0|fanin --publishers 100 --qos 0 --mode max|memory"
   "fanin-max-q1|fanin --publishers 100 --qos 1 --mode max|memory"
@@ -163,18 +165,19 @@ SCENARIOS=(
   "fanout100-q1|fanout --subscribers 100 --qos 1|memory"
   "fanout1000-q0|fanout --subscribers 1000 --qos 0|memory"
   "fanout1000-q1|fanout --subscribers 1000 --qos 1|memory"
-  "idle|idle --connections 10000 --parallel 64|memory"
-  "retained|retained --count 100000|memory"
+  "idle|idle --connections 10000 --parallel 64|memory|rep"
+  "retained|retained --count 100000|memory|rep"
   "durable-q1|durable --publishers 100 --qos 1 --mode max|sqlite"
 )
 
 for entry in "${SCENARIOS[@]}"; do
-  IFS='|' read -r id genargs store <<<"$entry"
+  IFS='|' read -r id genargs store fresh <<<"$entry"
   if [ -n "$ONLY" ] && ! [[ "$id" =~ $ONLY ]]; then continue; fi
   for broker in $BROKERS; do
     echo "== $id on $broker"
-    start_broker "$broker" "$store" "$id"
+    [ "$fresh" = "rep" ] || start_broker "$broker" "$store" "$id"
     for rep in $(seq 1 "$REPS"); do
+      [ "$fresh" = "rep" ] && start_broker "$broker" "$store" "$id-$rep"
       # Inline socket completions: the generator's handlers run on the epoll thread (no pool hop per receive).
       # shellcheck disable=SC2086
       DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_gcServer=0 \
@@ -182,8 +185,9 @@ for entry in "${SCENARIOS[@]}"; do
         --port "$BROKER_PORT" --broker-pid "$BROKER_PID" --broker "$broker" --scenario-id "$id" --rep "$rep" \
         --warmup "$WARMUP" --duration "$DURATION" --out "$RESULTS" \
         || echo "   (rep $rep failed; recorded)"
+      [ "$fresh" = "rep" ] && stop_broker
     done
-    stop_broker
+    [ "$fresh" = "rep" ] || stop_broker
   done
 done
 
