@@ -18,7 +18,10 @@ namespace SensorNode.Broker.Transport;
 /// </summary>
 internal sealed partial class MqttConnection
 {
-    private readonly TopicNameCache _topics = new();
+    private TopicNameCache? _topicCache;
+
+    /// <summary>Created on the first PUBLISH: a subscriber-only connection never needs it.</summary>
+    private TopicNameCache Topics => _topicCache ??= new TopicNameCache();
     private readonly List<RouteTarget> _targets = [];
     private readonly List<StoreOperation> _operations = [];
     private int _awaitingDurable;
@@ -389,7 +392,7 @@ internal sealed partial class MqttConnection
         }
         else
         {
-            topic = _topics.GetOrAdd(publish.Topic);
+            topic = Topics.GetOrAdd(publish.Topic);
             topicUtf8 = publish.Topic;
         }
 

@@ -101,7 +101,7 @@ internal sealed partial class MqttConnection
             return _inboundAliases[alias] ?? throw MqttProtocolException.ProtocolError($"topic alias {alias} was never set on this connection");
         }
 
-        (string, byte[]) entry = (_topics.GetOrAdd(publish.Topic), publish.Topic.ToArray());
+        (string, byte[]) entry = (Topics.GetOrAdd(publish.Topic), publish.Topic.ToArray());
         _inboundAliases[alias] = entry;
         return entry;
     }

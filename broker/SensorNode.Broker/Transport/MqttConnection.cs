@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Runtime.InteropServices;
-using System.Threading.Channels;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.Extensions.Logging;
@@ -26,8 +25,10 @@ internal sealed partial class MqttConnection : ISessionConnection
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly ILogger _logger;
-    private readonly Channel<bool> _outputSignal = Channel.CreateBounded<bool>(
-        new BoundedChannelOptions(1) { FullMode = BoundedChannelFullMode.DropWrite, SingleReader = true });
+    private readonly AsyncSignal _outputSignal = new();
+
+    /// <summary>Batch lists lent to writers for one write round, so idle connections hold none.</summary>
+    private static readonly System.Collections.Concurrent.ConcurrentBag<List<OutboundPacket>> BatchPool = [];
 
     private readonly long _acceptedAt = Environment.TickCount64;
     private long _lastReceivedAt = Environment.TickCount64;
@@ -220,7 +221,7 @@ internal sealed partial class MqttConnection : ISessionConnection
         return _scratch.AsSpan(0, length);
     }
 
-    public void SignalOutput() => _outputSignal.Writer.TryWrite(true);
+    public void SignalOutput() => _outputSignal.Set();
 
     /// <summary>Closes without a DISCONNECT from the client: takeover, keep-alive expiry, write failure.</summary>
     public void Close(DisconnectReason reason)
@@ -229,7 +230,7 @@ internal sealed partial class MqttConnection : ISessionConnection
         {
             _input.CancelPendingRead();
             _output.CancelPendingFlush();
-            _outputSignal.Writer.TryComplete();
+            _outputSignal.Complete();
         }
     }
 
@@ -240,7 +241,7 @@ internal sealed partial class MqttConnection : ISessionConnection
         if (SetCloseReason(DisconnectReason.ServerShuttingDown))
         {
             _input.CancelPendingRead();
-            _outputSignal.Writer.TryComplete();
+            _outputSignal.Complete();
         }
     }
 
@@ -272,7 +273,7 @@ internal sealed partial class MqttConnection : ISessionConnection
 
     private async Task StopWriterAsync()
     {
-        _outputSignal.Writer.TryComplete();
+        _outputSignal.Complete();
         if (_writer is null)
         {
             return;
@@ -290,14 +291,11 @@ internal sealed partial class MqttConnection : ISessionConnection
 
     private async Task WriteLoopAsync()
     {
-        var batch = new List<OutboundPacket>(64);
-        ChannelReader<bool> signals = _outputSignal.Reader;
         try
         {
-            while (await signals.WaitToReadAsync())
+            while (await _outputSignal.WaitAsync())
             {
-                signals.TryRead(out _);
-                if (!await WriteQueuedAsync(batch))
+                if (!await WriteQueuedAsync())
                 {
                     return;
                 }
@@ -305,7 +303,7 @@ internal sealed partial class MqttConnection : ISessionConnection
 
             if (_gracefulClose)
             {
-                await WriteQueuedAsync(batch);
+                await WriteQueuedAsync();
             }
         }
         catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException)
@@ -316,6 +314,27 @@ internal sealed partial class MqttConnection : ISessionConnection
     }
 
     /// <summary>Writes everything the session has for this connection, one flush per batch. False once the transport is gone.</summary>
+    private async ValueTask<bool> WriteQueuedAsync()
+    {
+        if (!BatchPool.TryTake(out List<OutboundPacket>? batch))
+        {
+            batch = new List<OutboundPacket>(64);
+        }
+
+        try
+        {
+            return await WriteQueuedAsync(batch);
+        }
+        finally
+        {
+            batch.Clear();
+            if (batch.Capacity <= 1024)
+            {
+                BatchPool.Add(batch);
+            }
+        }
+    }
+
     private async ValueTask<bool> WriteQueuedAsync(List<OutboundPacket> batch)
     {
         while (true)
