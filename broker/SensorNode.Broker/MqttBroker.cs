@@ -142,6 +142,15 @@ public sealed class MqttBroker : IDisposable
         }
 
         _lastMessageId = state.LastMessageId;
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach ((string clientId, ApplicationMessage will, long dueAt) in state.DelayedWills)
+        {
+            if (Sessions.Find(clientId) is { } owner)
+            {
+                Schedule(owner, will, TimeSpan.FromMilliseconds(dueAt - now));
+            }
+        }
+
         if (state.Retained.Count + state.Sessions.Count > 0 || Options.Persistence != PersistenceMode.Memory)
         {
             Logger.LogInformation(
@@ -320,6 +329,7 @@ public sealed class MqttBroker : IDisposable
             Publish(owed.Will);
         }
 
+        // DeleteSession also removes a stored delayed will.
         if (session.IsStored)
         {
             Store.Submit(StoreOperation.DeleteSession(session.ClientId));
@@ -332,19 +342,34 @@ public sealed class MqttBroker : IDisposable
     /// </summary>
     public void PublishWillLater(Session session, ApplicationMessage will, TimeSpan delay)
     {
+        CancelDelayedWill(session);
+        if (session.IsStored)
+        {
+            // Kept in the store so that a restart during the delay neither loses nor forgets the will.
+            Store.Submit(StoreOperation.PutWill(session.ClientId, will, DateTimeOffset.UtcNow.Add(delay).ToUnixTimeMilliseconds()));
+        }
+
+        Schedule(session, will, delay);
+    }
+
+    private void Schedule(Session session, ApplicationMessage will, TimeSpan delay)
+    {
         var owed = new DelayedWill(will);
         owed.Timer = new Timer(_ =>
         {
             if (_delayedWills.TryRemove(new KeyValuePair<Session, DelayedWill>(session, owed)))
             {
                 owed.Timer.Dispose();
+                ForgetStoredWill(session);
                 Publish(will);
             }
         });
-        CancelDelayedWill(session);
         _delayedWills[session] = owed;
-        owed.Timer.Change(delay, Timeout.InfiniteTimeSpan);
+        owed.Timer.Change(delay < TimeSpan.Zero ? TimeSpan.Zero : delay, Timeout.InfiniteTimeSpan);
     }
+
+    /// <summary>Wills waiting out their Will Delay Interval.</summary>
+    public int DelayedWillCount => _delayedWills.Count;
 
     /// <summary>The client came back within the will delay: its will is not published [MQTT-3.1.3-9].</summary>
     public bool CancelDelayedWill(Session session)
@@ -352,10 +377,19 @@ public sealed class MqttBroker : IDisposable
         if (_delayedWills.TryRemove(session, out DelayedWill? owed))
         {
             owed.Timer.Dispose();
+            ForgetStoredWill(session);
             return true;
         }
 
         return false;
+    }
+
+    private void ForgetStoredWill(Session session)
+    {
+        if (session.IsStored)
+        {
+            Store.Submit(StoreOperation.DeleteWill(session.ClientId));
+        }
     }
 
     private sealed class DelayedWill(ApplicationMessage will)

@@ -13,6 +13,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
     private readonly Dictionary<string, ApplicationMessage> _retained = new(StringComparer.Ordinal);
     private readonly Dictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, ApplicationMessage> _messages = [];
+    private readonly Dictionary<string, (ApplicationMessage Will, long DueAt)> _wills = new(StringComparer.Ordinal);
     private long _lastMessageId;
 
     public long SizeOnDisk => 0;
@@ -23,6 +24,11 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         {
             var state = new StoredState { LastMessageId = _lastMessageId };
             state.Retained.AddRange(_retained.Values);
+
+            foreach ((string clientId, (ApplicationMessage will, long dueAt)) in _wills)
+            {
+                state.DelayedWills.Add((clientId, will, dueAt));
+            }
 
             foreach ((string clientId, SessionRecord record) in _sessions)
             {
@@ -93,6 +99,13 @@ public sealed class InMemoryBrokerStore : IBrokerStore
                 break;
             case StoreOperationKind.DeleteSession:
                 _sessions.Remove(op.Key);
+                _wills.Remove(op.Key);
+                break;
+            case StoreOperationKind.PutWill:
+                _wills[op.Key] = (op.Message!, op.Sequence);
+                break;
+            case StoreOperationKind.DeleteWill:
+                _wills.Remove(op.Key);
                 break;
             case StoreOperationKind.PutSubscription:
                 if (Session(op.Key) is { } withSubscription)

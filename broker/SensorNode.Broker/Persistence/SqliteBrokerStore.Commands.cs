@@ -16,6 +16,7 @@ public sealed partial class SqliteBrokerStore
             DELETE FROM subscriptions WHERE client_id = $key;
             DELETE FROM queue WHERE client_id = $key;
             DELETE FROM inbound_qos2 WHERE client_id = $key;
+            DELETE FROM wills WHERE client_id = $key;
             """);
         Prepare(StoreOperationKind.PutSubscription, "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos, options, identifier) VALUES ($key, $topic, $qos, $packet, $seq);");
         Prepare(StoreOperationKind.DeleteSubscription, "DELETE FROM subscriptions WHERE client_id = $key AND filter = $topic;");
@@ -23,6 +24,8 @@ public sealed partial class SqliteBrokerStore
         Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state) VALUES ($key, $seq, $message, $qos, $retain, 0, 0);");
         Prepare(StoreOperationKind.UpdateQueued, "UPDATE queue SET packet_id = $packet, state = $state WHERE client_id = $key AND seq = $seq;");
         Prepare(StoreOperationKind.DeleteQueued, "DELETE FROM queue WHERE client_id = $key AND seq = $seq;");
+        Prepare(StoreOperationKind.PutWill, "INSERT OR REPLACE INTO wills (client_id, topic, qos, retain, payload, properties, expires_at, due_at) VALUES ($key, $topic, $qos, $retain, $payload, $properties, $expires, $seq);");
+        Prepare(StoreOperationKind.DeleteWill, "DELETE FROM wills WHERE client_id = $key;");
         Prepare(StoreOperationKind.PutInbound, "INSERT OR IGNORE INTO inbound_qos2 (client_id, packet_id) VALUES ($key, $packet);");
         Prepare(StoreOperationKind.DeleteInbound, "DELETE FROM inbound_qos2 WHERE client_id = $key AND packet_id = $packet;");
     }

@@ -171,6 +171,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 CREATE TABLE IF NOT EXISTS queue (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, packet_id INTEGER NOT NULL, state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
                 CREATE INDEX IF NOT EXISTS queue_message ON queue (message_id);
                 CREATE TABLE IF NOT EXISTS inbound_qos2 (client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
+                CREATE TABLE IF NOT EXISTS wills (client_id TEXT PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL, properties BLOB, expires_at INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL) WITHOUT ROWID;
                 PRAGMA user_version = 1;
                 """, transaction);
             transaction.Commit();
@@ -212,6 +213,8 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             }
         });
 
+        ReadRows("SELECT client_id, topic, qos, retain, payload, properties, expires_at, due_at FROM wills;", r =>
+            state.DelayedWills.Add((r.GetString(0), ApplicationMessage.Create(r.GetString(1), (byte[])r[4], (byte)r.GetInt32(2), r.GetInt64(3) != 0, ReadProperties(r, 5), r.GetInt64(6)), r.GetInt64(7))));
         state.LastMessageId = Convert.ToInt64(Scalar(_connection, "SELECT IFNULL(MAX(id), 0) FROM messages;"), System.Globalization.CultureInfo.InvariantCulture);
         state.Sessions.AddRange(sessions.Values);
         return state;

@@ -18,6 +18,8 @@ public enum StoreOperationKind : byte
     DeleteQueued,
     PutInbound,
     DeleteInbound,
+    PutWill,
+    DeleteWill,
 }
 
 /// <summary>Where a queued outbound message stands in the store.</summary>
@@ -92,6 +94,12 @@ public readonly record struct StoreOperation(
         new(StoreOperationKind.UpdateQueued, clientId, Sequence: sequence, PacketId: packetId, State: state);
 
     public static StoreOperation DeleteQueued(string clientId, long sequence) => new(StoreOperationKind.DeleteQueued, clientId, Sequence: sequence);
+
+    /// <summary>A will waiting out its Will Delay Interval; <see cref="Sequence"/> is when it is due (Unix ms).</summary>
+    public static StoreOperation PutWill(string clientId, Protocol.ApplicationMessage will, long dueAtUnixMs) =>
+        new(StoreOperationKind.PutWill, clientId, will.Topic, Sequence: dueAtUnixMs, Message: will);
+
+    public static StoreOperation DeleteWill(string clientId) => new(StoreOperationKind.DeleteWill, clientId);
 
     public static StoreOperation PutInbound(string clientId, ushort packetId) => new(StoreOperationKind.PutInbound, clientId, PacketId: packetId);
 

@@ -10,6 +10,9 @@ public sealed class StoredState
 
     public List<StoredSession> Sessions { get; } = [];
 
+    /// <summary>Wills waiting out their delay: client id, message, when due (Unix ms).</summary>
+    public List<(string ClientId, ApplicationMessage Will, long DueAtUnixMs)> DelayedWills { get; } = [];
+
     /// <summary>Highest message id in use; new ids continue above it.</summary>
     public long LastMessageId { get; set; }
 }

@@ -193,6 +193,68 @@ public sealed class RestartTests
         Assert.Equal(PacketType.PingResp, (await watcherBack.ReceiveAsync())!.Type);
     }
 
+    private static Action<ConnectPacket> PersistentWithDelayedWill(uint delaySeconds) => connect =>
+    {
+        connect.CleanSession = false;
+        connect.Properties = new SensorNode.Broker.Protocol.V5.MqttProperties { SessionExpiryInterval = 3600 };
+        connect.Will = new WillMessage
+        {
+            Topic = "status/node",
+            Payload = Encoding.UTF8.GetBytes("offline"),
+            Qos = 1,
+            Retain = true,
+            Properties = new SensorNode.Broker.Protocol.V5.MqttProperties { WillDelayInterval = delaySeconds },
+        };
+    };
+
+    [Fact]
+    public async Task A_will_waiting_out_its_delay_survives_a_restart_and_is_published_when_due()
+    {
+        // [MQTT-3.1.3-9] across a restart: the pending will is kept with the session.
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            RawMqttClient node = await RawMqttClient.ConnectV5AcceptedAsync(first.Port, "delayed-node", PersistentWithDelayedWill(2));
+            node.Abort();
+            await node.DisposeAsync();
+            Assert.True(await Eventually.TrueAsync(() => first.Broker.Sessions.Find("delayed-node") is { IsConnected: false }));
+            await first.Broker.Store.FlushAsync();
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        await using MqttNetClient watcher = await MqttNetClient.ConnectAsync(second.Port);
+        await watcher.SubscribeAsync("status/#", MQTTnet.Protocol.MqttQualityOfServiceLevel.AtLeastOnce);
+
+        ReceivedMessage will = await watcher.NextAsync(TimeSpan.FromSeconds(10));
+        Assert.Equal("offline", will.Payload);
+        Assert.Equal("offline", Encoding.UTF8.GetString(second.Broker.Retained.Find("status/node")!.PayloadSpan));
+    }
+
+    [Fact]
+    public async Task A_client_back_after_a_restart_within_the_delay_cancels_its_stored_will()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            RawMqttClient node = await RawMqttClient.ConnectV5AcceptedAsync(first.Port, "returning-node", PersistentWithDelayedWill(30));
+            node.Abort();
+            await node.DisposeAsync();
+            Assert.True(await Eventually.TrueAsync(() => first.Broker.Sessions.Find("returning-node") is { IsConnected: false }));
+            await first.Broker.Store.FlushAsync();
+        }
+
+        await using (BrokerServer second = await StartAsync(directory))
+        {
+            await using RawMqttClient back = await RawMqttClient.ConnectV5AcceptedAsync(second.Port, "returning-node", connect => connect.CleanSession = false);
+            await second.Broker.Store.FlushAsync();
+        }
+
+        // Had the will survived the cancellation, the third start would schedule it again.
+        await using BrokerServer third = await StartAsync(directory);
+        Assert.Equal(0, third.Broker.DelayedWillCount);
+        Assert.Null(third.Broker.Retained.Find("status/node"));
+    }
+
     [Fact]
     public async Task Clean_sessions_leave_nothing_behind_and_a_clean_connect_discards_a_stored_session()
     {
