@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Net;
 using System.Net.Security;
@@ -211,5 +212,82 @@ public sealed class TestPki
         using var cts = new CancellationTokenSource(TestBroker.Timeout);
         await ssl.AuthenticateAsClientAsync(new SslClientAuthenticationOptions { TargetHost = "localhost" }, cts.Token);
         return seen ?? throw new InvalidOperationException("no server certificate");
+    }
+}
+
+/// <summary>A bare MQTT 5.0 socket: sends with the 5.0 encoder, reads with the 5.0 decoder (exact reason codes on the wire).</summary>
+public sealed class V5RawClient : IAsyncDisposable
+{
+    private readonly TcpClient _tcp = new() { NoDelay = true };
+    private byte[] _buffer = new byte[16 * 1024];
+    private int _filled;
+
+    public static async Task<V5RawClient> ConnectAsync(int port)
+    {
+        var socket = new V5RawClient();
+        await socket._tcp.ConnectAsync("127.0.0.1", port);
+        return socket;
+    }
+
+    /// <summary>Opens a socket and sends a 5.0 CONNECT; returns the socket and the CONNACK.</summary>
+    public static async Task<(V5RawClient Client, ConnAckPacket? ConnAck)> ConnectMqttAsync(int port, string clientId, string? user = null, string? password = null)
+    {
+        V5RawClient client = await ConnectAsync(port);
+        await client.SendAsync(new ConnectPacket
+        {
+            ProtocolLevel = ProtocolLevel.V500,
+            ClientId = clientId,
+            KeepAliveSeconds = 60,
+            UserName = user,
+            Password = password is null ? null : System.Text.Encoding.UTF8.GetBytes(password),
+        });
+        return (client, await client.ReceiveAsync() as ConnAckPacket);
+    }
+
+    public Task SendAsync(MqttPacket packet) => _tcp.GetStream().WriteAsync(MqttPacketWriter.ToArray(packet, ProtocolLevel.V500)).AsTask();
+
+    public async Task<MqttPacket?> ReceiveAsync()
+    {
+        using var cts = new CancellationTokenSource(TestBroker.Timeout);
+        while (true)
+        {
+            var sequence = new ReadOnlySequence<byte>(_buffer, 0, _filled);
+            if (MqttFrameReader.TryReadFrame(ref sequence, int.MaxValue, out byte header, out ReadOnlySequence<byte> body))
+            {
+                MqttPacket packet = MqttPacketDecoder.Decode(header, body.ToArray(), ProtocolLevel.V500, fromServer: true);
+                int consumed = _filled - (int)sequence.Length;
+                Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _filled - consumed);
+                _filled -= consumed;
+                return packet;
+            }
+
+            if (_filled == _buffer.Length)
+            {
+                Array.Resize(ref _buffer, _buffer.Length * 2);
+            }
+
+            int read;
+            try
+            {
+                read = await _tcp.GetStream().ReadAsync(_buffer.AsMemory(_filled), cts.Token);
+            }
+            catch (IOException)
+            {
+                return null;
+            }
+
+            if (read == 0)
+            {
+                return null;
+            }
+
+            _filled += read;
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _tcp.Dispose();
+        return ValueTask.CompletedTask;
     }
 }
