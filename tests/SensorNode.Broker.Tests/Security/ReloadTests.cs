@@ -1,0 +1,144 @@
+using MQTTnet;
+using MQTTnet.Protocol;
+using SensorNode.Broker.Hosting;
+using SensorNode.Broker.Security;
+using SensorNode.Broker.Tests.Infrastructure;
+using static SensorNode.Broker.Tests.Security.SecurityTestSupport;
+
+namespace SensorNode.Broker.Tests.Security;
+
+/// <summary>The users and ACL files are reloaded when they change, without dropping connections.</summary>
+public sealed class ReloadTests
+{
+    private const string Before = """
+        user alice
+        topic readwrite sensors/#
+        user bob
+        topic read sensors/#
+        pattern readwrite marker/#
+        """;
+
+    [Fact]
+    public async Task Acl_change_applies_to_connected_clients_without_dropping_them()
+    {
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Before);
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Security.AclFile = acl);
+        await using MqttNetClient alice = await ConnectV5Async(broker.Port, configure: b => b.WithCredentials("alice", "x"));
+        await using MqttNetClient bob = await ConnectV5Async(broker.Port, configure: b => b.WithCredentials("bob", "x"));
+        await bob.SubscribeAsync("sensors/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await alice.PublishAsync("extra/x", "no", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
+        Assert.Equal(MqttClientSubscribeResultCode.NotAuthorized, (await bob.SubscribeAsync("extra/#")).Items.Single().ResultCode);
+
+        int version = broker.Broker.Security.Version;
+        WriteAtomically(acl, """
+            user alice
+            topic read sensors/#
+            topic write extra/#
+            user bob
+            topic read sensors/#
+            topic read extra/#
+            pattern readwrite marker/#
+            """);
+        await WaitForReloadAsync(broker, version);
+
+        // alice lost write on sensors/# and gained extra/#; bob gained read on extra/#. Same connections.
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await alice.PublishAsync("sensors/t", "denied", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
+        Assert.Equal(MqttClientSubscribeResultCode.GrantedQoS1, (await bob.SubscribeAsync("extra/#", MqttQualityOfServiceLevel.AtLeastOnce)).Items.Single().ResultCode);
+        Assert.Equal(MqttClientPublishReasonCode.Success, (await alice.PublishAsync("extra/x", "yes", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
+        ReceivedMessage received = await bob.NextAsync();
+        Assert.Equal(("extra/x", "yes"), (received.Topic, received.Payload));
+        Assert.True(alice.Client.IsConnected);
+        Assert.True(bob.Client.IsConnected);
+        Assert.Empty(await bob.ReceiveUntilMarkerAsync(alice));
+    }
+
+    // Mosquitto checks read access on every delivery, so a reload that takes read access away also stops the
+    // messages of subscriptions made before it.
+    [Fact]
+    public async Task Acl_reload_that_revokes_read_stops_deliveries_to_existing_subscriptions()
+    {
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Before);
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Security.AclFile = acl);
+        await using MqttNetClient alice = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "x"));
+        await using MqttNetClient bob = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("bob", "x"));
+        await bob.SubscribeAsync("sensors/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        await alice.PublishAsync("sensors/t", "before", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.Equal("before", (await bob.NextAsync()).Payload);
+
+        int version = broker.Broker.Security.Version;
+        WriteAtomically(acl, """
+            user alice
+            topic readwrite sensors/#
+            user bob
+            topic read other/#
+            pattern readwrite marker/#
+            """);
+        await WaitForReloadAsync(broker, version);
+
+        await alice.PublishAsync("sensors/t", "after", MqttQualityOfServiceLevel.AtLeastOnce);
+        List<ReceivedMessage> leaked = await bob.ReceiveUntilMarkerAsync(alice);
+        Assert.True(leaked.Count == 0, $"bob no longer may read sensors/# but still received: {string.Join(", ", leaked.Select(m => $"{m.Topic}={m.Payload}"))}");
+        Assert.True(bob.Client.IsConnected);
+    }
+
+    [Fact]
+    public async Task Users_file_change_applies_to_new_logins_while_existing_connections_stay()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string users = WriteUsers(directory, ("alice", "alice-old"), ("bob", "bob-pw"));
+        await using BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.Security.PasswordFile = users;
+            o.Security.AllowAnonymous = false;
+            o.Security.FailedLoginDelay = TimeSpan.FromMilliseconds(10);
+        });
+        await using MqttNetClient alice = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "alice-old"));
+        Assert.Equal(MqttClientConnectResultCode.Success, alice.ConnectResult!.ResultCode);
+        await using (MqttNetClient carolBefore = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("carol", "carol-pw")))
+        {
+            Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, carolBefore.ConnectResult!.ResultCode);
+        }
+
+        // Rewritten as `passwd add` would: alice's password changed, carol added, bob removed.
+        int version = broker.Broker.Security.Version;
+        PasswordFile.Load(users).With("alice", "alice-new").With("carol", "carol-pw").Without("bob").Save(users);
+        await WaitForReloadAsync(broker, version);
+
+        async Task<MqttClientConnectResultCode> LoginAsync(string user, string password)
+        {
+            await using MqttNetClient client = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials(user, password));
+            return client.ConnectResult!.ResultCode;
+        }
+
+        Assert.Equal(MqttClientConnectResultCode.Success, await LoginAsync("carol", "carol-pw"));
+        Assert.Equal(MqttClientConnectResultCode.Success, await LoginAsync("alice", "alice-new"));
+        Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, await LoginAsync("alice", "alice-old")); // no stale cache
+        Assert.Equal(MqttClientConnectResultCode.BadUserNameOrPassword, await LoginAsync("bob", "bob-pw"));
+
+        // The connection made with the old password is still up and working.
+        Assert.True(alice.Client.IsConnected);
+        await alice.SubscribeAsync("still/here");
+        await alice.PublishAsync("still/here", "yes");
+        Assert.Equal("yes", (await alice.NextAsync()).Payload);
+    }
+
+    [Fact]
+    public async Task Acl_file_that_no_longer_parses_keeps_the_previous_rules_and_logs_file_and_line()
+    {
+        var logs = new CapturingLoggerProvider();
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Before);
+        await using BrokerServer broker = await StartWithLogsAsync(logs, o => o.Security.AclFile = acl);
+        await using MqttNetClient alice = await ConnectV5Async(broker.Port, configure: b => b.WithCredentials("alice", "x"));
+
+        int version = broker.Broker.Security.Version;
+        WriteAtomically(acl, "user alice\ntopic readwrite sensors/#\ntopic bogus/#/x\n");
+        broker.Reload(); // what SIGHUP does; the file watcher may try as well
+        Assert.Equal(version, broker.Broker.Security.Version);
+        Assert.Contains(logs.Lines, l => l.Contains($"{acl}:3:", StringComparison.Ordinal));
+
+        // The previous rules are still in force.
+        Assert.Equal(MqttClientPublishReasonCode.NoMatchingSubscribers, (await alice.PublishAsync("sensors/t", "x", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await alice.PublishAsync("bogus/a/x", "x", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
+        Assert.True(alice.Client.IsConnected);
+    }
+}
