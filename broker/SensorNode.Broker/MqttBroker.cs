@@ -284,7 +284,7 @@ public sealed class MqttBroker : IDisposable
             AccessRules? rules = session.Access?.Rules;
             foreach (ApplicationMessage message in matches)
             {
-                if (rules is { NeedsDeliveryCheck: true } && !rules.CanRead(message.Topic))
+                if (rules is not null && !rules.CanRead(message.Topic))
                 {
                     continue;
                 }

@@ -78,8 +78,9 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
                     continue;
                 }
 
-                // ACL deny rules can carve topics out of an allowed subscription.
-                if (match.Subscriber.Access is { } access && access.Rules.NeedsDeliveryCheck && !access.Rules.CanRead(message.Topic))
+                // Read access is checked per delivery: deny rules carve topics out of a granted subscription, and a
+                // reloaded ACL may have taken the grant away since the client subscribed.
+                if (match.Subscriber.Access is { } access && !access.Rules.CanRead(message.Topic))
                 {
                     continue;
                 }

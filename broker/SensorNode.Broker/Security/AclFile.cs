@@ -70,7 +70,8 @@ public sealed class AclFile
 
     private static (AclAccess Access, string Filter) ParseRule(string path, int number, string rest)
     {
-        int space = rest.IndexOf(' ', StringComparison.Ordinal);
+        // Words are separated by any whitespace, tabs included, as in Mosquitto's files.
+        int space = rest.AsSpan().IndexOfAny(" \t");
         string first = space < 0 ? rest : rest[..space];
         AclAccess? access = first switch
         {
@@ -122,9 +123,6 @@ public sealed class AclFile
 public sealed class AccessRules(List<AclRule> rules)
 {
     public static readonly AccessRules AllowAll = new([new AclRule("#", AclAccess.ReadWrite)]);
-
-    /// <summary>Deny rules can carve topics out of a granted subscription, so deliveries must be checked one by one.</summary>
-    public bool NeedsDeliveryCheck { get; } = rules.Exists(r => r.Access == AclAccess.Deny);
 
     public bool CanPublish(string topic) => Allows(topic, AclAccess.Write);
 

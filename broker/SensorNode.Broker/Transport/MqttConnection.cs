@@ -123,6 +123,8 @@ internal sealed partial class MqttConnection : ISessionConnection
             ReadOnlySequence<byte> buffer = result.Buffer;
             long received = buffer.Length;
             bool keepReading = true;
+            bool throttled = false;
+            int rate = _broker.Options.MaxPublishRatePerClient;
             try
             {
                 while (keepReading && !buffer.IsEmpty)
@@ -130,6 +132,13 @@ internal sealed partial class MqttConnection : ISessionConnection
                     // Judge the fixed header as soon as its first byte is here, so garbage (an HTTP request, a
                     // non-CONNECT first packet) is refused without waiting for a body that may never come.
                     CheckFirstByte(buffer.FirstSpan[0]);
+                    if (rate > 0 && _publishesThisSecond >= rate && MqttPacketDecoder.TypeOf(buffer.FirstSpan[0]) == PacketType.Publish)
+                    {
+                        // Over the publish rate: this PUBLISH waits, unread, until the second is over.
+                        throttled = true;
+                        break;
+                    }
+
                     if (!MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
                     {
                         break;
@@ -149,21 +158,23 @@ internal sealed partial class MqttConnection : ISessionConnection
             }
 
             _broker.Metrics.CountReceived(received - buffer.Length);
-            _input.AdvanceTo(buffer.Start, buffer.End);
+
+            // A throttled read leaves its rest unexamined, so the next read returns it at once.
+            _input.AdvanceTo(buffer.Start, throttled ? buffer.Start : buffer.End);
             if (!keepReading)
             {
                 return;
             }
 
-            if (_broker.Options.MaxPublishRatePerClient is > 0 and int rate && _publishesThisSecond >= rate)
+            if (rate > 0 && Environment.TickCount64 - _rateWindowStart >= 1000)
+            {
+                _rateWindowStart = Environment.TickCount64;
+                _publishesThisSecond = 0;
+            }
+            else if (throttled)
             {
                 // Too fast: stop reading until the second is over; TCP pushes back on this client alone.
-                long elapsed = Environment.TickCount64 - _rateWindowStart;
-                if (elapsed < 1000)
-                {
-                    await Task.Delay((int)(1000 - elapsed));
-                }
-
+                await Task.Delay((int)Math.Max(1, 1000 - (Environment.TickCount64 - _rateWindowStart)));
                 _rateWindowStart = Environment.TickCount64;
                 _publishesThisSecond = 0;
             }

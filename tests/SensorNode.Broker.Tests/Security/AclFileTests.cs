@@ -142,14 +142,6 @@ public sealed class AclFileTests
     }
 
     [Fact]
-    public void Deny_rules_require_a_delivery_check_and_grants_alone_do_not()
-    {
-        Assert.True(Matrix().RulesFor("alice", "c").NeedsDeliveryCheck);
-        Assert.False(Matrix().RulesFor("bob", "c").NeedsDeliveryCheck);
-        Assert.False(AccessRules.AllowAll.NeedsDeliveryCheck);
-    }
-
-    [Fact]
     public void Deny_wins_whatever_the_order_of_the_lines()
     {
         AclFile denyFirst = AclFile.Parse("acl", ["user u", "topic deny a/secret", "topic readwrite a/#"]);
