@@ -62,8 +62,8 @@ public sealed class BrokerOptions
     /// <summary>How often keep-alive and connect deadlines are checked.</summary>
     public TimeSpan TimeoutCheckInterval { get; set; } = TimeSpan.FromMilliseconds(250);
 
-    /// <summary>How often persistent sessions are checked for expiry and drops are reported.</summary>
-    public TimeSpan HousekeepingInterval { get; set; } = TimeSpan.FromSeconds(60);
+    /// <summary>How often sessions are checked for expiry (drops are reported at most once a minute).</summary>
+    public TimeSpan HousekeepingInterval { get; set; } = TimeSpan.FromSeconds(5);
 
     /// <summary>How long shutdown waits for connections to flush before cutting them.</summary>
     public TimeSpan ShutdownTimeout { get; set; } = TimeSpan.FromSeconds(5);

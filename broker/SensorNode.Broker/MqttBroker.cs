@@ -24,6 +24,7 @@ public sealed class MqttBroker : IDisposable
     private readonly Timer _timeoutTimer;
     private readonly Timer _housekeepingTimer;
     private long _droppedReported;
+    private long _lastDropReport;
     private readonly bool _ownsStore;
     private long _lastMessageId;
     private volatile bool _shuttingDown;
@@ -427,6 +428,12 @@ public sealed class MqttBroker : IDisposable
             }
         }
 
+        if (Environment.TickCount64 - Interlocked.Read(ref _lastDropReport) < 60_000)
+        {
+            return;
+        }
+
+        Interlocked.Exchange(ref _lastDropReport, Environment.TickCount64);
         long dropped = Metrics.Dropped;
         long sinceLast = dropped - Interlocked.Exchange(ref _droppedReported, dropped);
         if (sinceLast > 0)
