@@ -6,6 +6,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SensorNode.Broker.Diagnostics;
+using SensorNode.Broker.Http;
 using SensorNode.Broker.Transport;
 
 namespace SensorNode.Broker.Hosting;
@@ -17,21 +19,44 @@ namespace SensorNode.Broker.Hosting;
 public sealed class BrokerServer : IAsyncDisposable
 {
     private readonly IHost _host;
-    private readonly List<ListenOptions> _listeners;
+    private readonly List<(ListenerOptions Config, ListenOptions Kestrel)> _listeners;
 
-    private BrokerServer(IHost host, List<ListenOptions> listeners)
+    private BrokerServer(IHost host, List<(ListenerOptions Config, ListenOptions Kestrel)> listeners)
     {
         _host = host;
         _listeners = listeners;
         Broker = host.Services.GetRequiredService<MqttBroker>();
+        Status = host.Services.GetRequiredService<BrokerStatus>();
     }
 
     public MqttBroker Broker { get; }
 
-    /// <summary>The endpoints actually bound (with the real port when 0 was asked for).</summary>
-    public IReadOnlyList<IPEndPoint> EndPoints => [.. _listeners.Select(l => l.IPEndPoint).OfType<IPEndPoint>()];
+    /// <summary>Version, uptime and a snapshot of the numbers ($SYS, /metrics and /health read it).</summary>
+    public BrokerStatus Status { get; }
 
-    public int Port => EndPoints[0].Port;
+    /// <summary>The host's services (the $SYS publisher, for instance).</summary>
+    public IServiceProvider Services => _host.Services;
+
+    /// <summary>The MQTT (plain TCP) endpoints actually bound (with the real port when 0 was asked for).</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints => EndPointsOf(ListenerKind.Mqtt);
+
+    /// <summary>Port of the first plain MQTT listener (or of the first listener when there is none).</summary>
+    public int Port => EndPoints.Count > 0 ? EndPoints[0].Port : _listeners[0].Kestrel.IPEndPoint!.Port;
+
+    /// <summary>Port of the first WebSocket (ws://) listener; 0 when there is none.</summary>
+    public int WebSocketPort => FirstPort(ListenerKind.WebSocket);
+
+    /// <summary>Port of the first HTTP listener (/metrics, /health); 0 when there is none.</summary>
+    public int HttpPort => FirstPort(ListenerKind.Http);
+
+    /// <summary>Port of the first MQTT over TLS listener; 0 when there is none.</summary>
+    public int TlsPort => FirstPort(ListenerKind.MqttTls);
+
+    /// <summary>The endpoints bound for listeners of one kind.</summary>
+    public IReadOnlyList<IPEndPoint> EndPointsOf(ListenerKind kind) =>
+        [.. _listeners.Where(l => l.Config.Kind == kind).Select(l => l.Kestrel.IPEndPoint).OfType<IPEndPoint>()];
+
+    private int FirstPort(ListenerKind kind) => EndPointsOf(kind) is { Count: > 0 } endPoints ? endPoints[0].Port : 0;
 
     /// <summary>
     /// Builds the host. <paramref name="configureLogging"/> sets up logging (none by default);
@@ -41,7 +66,8 @@ public sealed class BrokerServer : IAsyncDisposable
     {
         options.Validate();
 
-        var listeners = new List<ListenOptions>();
+        var listeners = new List<(ListenerOptions, ListenOptions)>();
+        bool systemd = handleConsoleSignals && SystemdIntegration.IsNotifyRequested;
         IHost host = new HostBuilder()
             .ConfigureLogging(logging =>
             {
@@ -56,11 +82,19 @@ public sealed class BrokerServer : IAsyncDisposable
             {
                 services.AddSingleton(options);
                 services.AddSingleton<MqttBroker>();
+                services.AddSingleton<BrokerStatus>();
+                services.AddSingleton<SysTopicsPublisher>();
+                services.AddHostedService(sp => sp.GetRequiredService<SysTopicsPublisher>());
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)
                 {
                     services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+                }
+                else if (systemd)
+                {
+                    // Type=notify: READY=1 once every listener is bound, STOPPING=1 on SIGTERM.
+                    SystemdIntegration.AddNotifyLifetime(services);
                 }
             })
             .ConfigureWebHost(web => web
@@ -76,16 +110,19 @@ public sealed class BrokerServer : IAsyncDisposable
                 {
                     kestrel.AddServerHeader = false;
                     kestrel.Limits.MaxRequestBufferSize = options.MaxPacketSize + 64L * 1024;
-                    foreach (IPEndPoint endPoint in ResolveEndPoints(options.BindAddress, options.Port))
+                    foreach (ListenerOptions listener in options.EffectiveListeners)
                     {
-                        kestrel.Listen(endPoint, listen =>
+                        foreach (IPEndPoint endPoint in ResolveEndPoints(listener.BindAddress, listener.Port))
                         {
-                            listen.UseConnectionHandler<MqttConnectionHandler>();
-                            listeners.Add(listen);
-                        });
+                            kestrel.Listen(endPoint, listen =>
+                            {
+                                ConfigureListener(listen, listener);
+                                listeners.Add((listener, listen));
+                            });
+                        }
                     }
                 })
-                .Configure(_ => { }))
+                .Configure(BrokerHttpApplication.Configure))
             .Build();
 
         return new BrokerServer(host, listeners);
@@ -108,9 +145,49 @@ public sealed class BrokerServer : IAsyncDisposable
             Broker.BeginShutdown();
         });
         await _host.StartAsync(cancellationToken);
-        foreach (IPEndPoint endPoint in EndPoints)
+        foreach ((ListenerOptions config, ListenOptions listen) in _listeners)
         {
-            Broker.Logger.LogInformation("SensorNode broker listening for MQTT on {EndPoint}", endPoint);
+            IPEndPoint? endPoint = listen.IPEndPoint;
+            switch (config.Kind)
+            {
+                case ListenerKind.Mqtt:
+                    Broker.Logger.LogInformation("SensorNode broker listening for MQTT on {EndPoint}", endPoint);
+                    break;
+                case ListenerKind.MqttTls:
+                    Broker.Logger.LogInformation("SensorNode broker listening for MQTT over TLS on {EndPoint}", endPoint);
+                    break;
+                case ListenerKind.WebSocket or ListenerKind.WebSocketTls:
+                    Broker.Logger.LogInformation(
+                        "SensorNode broker listening for MQTT over WebSocket on {Scheme}://{EndPoint}{Path}",
+                        config.Kind == ListenerKind.WebSocket ? "ws" : "wss", endPoint, config.Path);
+                    break;
+                case ListenerKind.Http:
+                    Broker.Logger.LogInformation("SensorNode broker serving /metrics and /health on http://{EndPoint}", endPoint);
+                    break;
+            }
+        }
+    }
+
+    /// <summary>TLS first (when the kind has it), then MQTT straight on the connection or HTTP/1.1 for WebSocket and /metrics.</summary>
+    private static void ConfigureListener(ListenOptions listen, ListenerOptions listener)
+    {
+        listen.Use(next => connection =>
+        {
+            connection.Items[BrokerHttpApplication.ListenerItem] = listener;
+            return next(connection);
+        });
+        if (listener.IsTls)
+        {
+            TlsListener.UseTls(listen, listener);
+        }
+
+        if (listener.Kind is ListenerKind.Mqtt or ListenerKind.MqttTls)
+        {
+            listen.UseConnectionHandler<MqttConnectionHandler>();
+        }
+        else
+        {
+            listen.Protocols = HttpProtocols.Http1;
         }
     }
 
