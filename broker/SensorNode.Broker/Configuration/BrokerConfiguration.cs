@@ -77,16 +77,17 @@ public static class BrokerConfiguration
             entries.AddJsonFile(configPath);
         }
 
-        if (environment is not null)
-        {
-            entries.AddEnvironment(environment);
-        }
-
+        // Without listeners in the file, listener 0 is the default MQTT one (environment variables may change it).
         if (!entries.ContainsPrefix("listeners"))
         {
             entries.Set("listeners:0:kind", "mqtt", DefaultSource);
             entries.Set("listeners:0:bind", "localhost", DefaultSource);
             entries.Set("listeners:0:port", BrokerOptions.DefaultPort.ToString(CultureInfo.InvariantCulture), DefaultSource);
+        }
+
+        if (environment is not null)
+        {
+            entries.AddEnvironment(environment);
         }
 
         if (overrides is not null)
@@ -100,7 +101,7 @@ public static class BrokerConfiguration
         LoadedConfiguration loaded = binder.Bind();
         if (errors.Count > 0)
         {
-            throw new ConfigurationException(errors);
+            throw new ConfigurationException([.. errors.OrderBy(e => e.Line is null ? 1 : 0).ThenBy(e => e.Line ?? 0)]);
         }
 
         try
@@ -217,15 +218,20 @@ public static class BrokerConfiguration
     /// <summary>Every key must be a known one, of the right kind (value, object or list); only the outermost unknown key is reported.</summary>
     private static void CheckKeys(ConfigurationEntries entries, List<ConfigurationError> errors)
     {
-        var unknown = new List<ConfigurationEntry>();
-        foreach (ConfigurationEntry entry in entries.OrderBy(e => e.Line ?? 0).ThenBy(e => e.Key, StringComparer.Ordinal))
+        var reported = new List<ConfigurationEntry>();
+        foreach (ConfigurationEntry entry in entries.OrderBy(e => e.Key.Length).ThenBy(e => e.Line ?? 0))
         {
+            if (reported.Any(u => entry.Key.StartsWith(u.Key + ":", StringComparison.OrdinalIgnoreCase)))
+            {
+                // Below a key already reported (unknown, or of the wrong kind): one message is enough.
+                continue;
+            }
+
             string pattern = ConfigurationKeys.Pattern(entry.Key);
             if (!ConfigurationKeys.Schema.TryGetValue(pattern, out EntryKind expected))
             {
-                if (!unknown.Any(u => entry.Key.StartsWith(u.Key + ":", StringComparison.OrdinalIgnoreCase)))
                 {
-                    unknown.Add(entry);
+                    reported.Add(entry);
                     string? suggestion = Suggest(pattern);
                     errors.Add(entry.Error(suggestion is null ? "unknown key" : $"unknown key (did you mean '{suggestion}'?)"));
                 }
@@ -235,6 +241,7 @@ public static class BrokerConfiguration
 
             if (expected != entry.Kind)
             {
+                reported.Add(entry);
                 errors.Add(entry.Error(expected switch
                 {
                     EntryKind.Array => "must be a list ([ ... ])",

@@ -206,7 +206,7 @@ public sealed class ConfigurationEntries : IEnumerable<ConfigurationEntry>
                 continue;
             }
 
-            string key = name[prefix.Length..].Replace("__", ":", StringComparison.Ordinal);
+            string key = ConfigurationKeys.Canonical(name[prefix.Length..].Replace("__", ":", StringComparison.Ordinal));
             Set(key, variable.Value as string, $"environment variable {name}");
         }
     }

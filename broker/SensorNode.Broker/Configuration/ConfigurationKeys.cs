@@ -58,6 +58,32 @@ public static class ConfigurationKeys
         return string.Join(':', parts);
     }
 
+    /// <summary>A key spelled as the schema spells it ("LISTENERS:0:PORT" → "listeners:0:port"); unknown keys stay as they are.</summary>
+    public static string Canonical(string key)
+    {
+        string[] parts = key.Split(':');
+        for (int length = parts.Length; length > 0; length--)
+        {
+            string pattern = Pattern(string.Join(':', parts[..length]));
+            string? known = Schema.Keys.FirstOrDefault(k => k.Equals(pattern, StringComparison.OrdinalIgnoreCase));
+            if (known is not null)
+            {
+                string[] canonical = known.Split(':');
+                for (int i = 0; i < length; i++)
+                {
+                    if (canonical[i] != "#")
+                    {
+                        parts[i] = canonical[i];
+                    }
+                }
+
+                break;
+            }
+        }
+
+        return string.Join(':', parts);
+    }
+
     /// <summary>"listeners:1:port" → "listeners[1].port", the way the key is shown in messages.</summary>
     public static string Display(string key)
     {
