@@ -18,6 +18,11 @@ internal static class TlsListener
             SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
             ClientCertificateMode = ClientCertificateMode.NoCertificate,
             HandshakeTimeout = TimeSpan.FromSeconds(10),
+            OnAuthenticate = (_, ssl) =>
+            {
+                // MQTT over TLS negotiates no ALPN (Kestrel would offer h2 and http/1.1); wss keeps http/1.1.
+                ssl.ApplicationProtocols = listener.Kind == ListenerKind.MqttTls ? null : [System.Net.Security.SslApplicationProtocol.Http11];
+            },
         });
     }
 }
