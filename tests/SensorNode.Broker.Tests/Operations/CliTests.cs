@@ -163,6 +163,40 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         Assert.Contains("give exactly one of --message, --file or --null-message", noPayload.ErrorText, StringComparison.Ordinal);
     }
 
+    [Fact]
+    public async Task Run_with_a_configuration_file_serves_every_listener_and_stops_cleanly_on_sigterm()
+    {
+        string path = Path.Combine(_directory, "broker.json");
+        await File.WriteAllTextAsync(path, $$"""
+            // as an operator writes it
+            {
+              "dataDirectory": "data",
+              "sysIntervalSeconds": 1,
+              "listeners": [
+                { "kind": "mqtt", "bind": "127.0.0.1", "port": 0 },
+                { "kind": "websocket", "bind": "127.0.0.1", "port": 0 },
+                { "kind": "http", "bind": "127.0.0.1", "port": 0 },
+              ],
+            }
+            """);
+        await using BrokerProcess broker = BrokerProcess.Start("--config", path);
+        int mqttPort = await broker.WaitForPortAsync(TimeSpan.FromSeconds(30));
+        await BrokerWait.UntilAsync(() => broker.Output.Any(l => l.Contains("serving /metrics", StringComparison.Ordinal)), "the HTTP listener's log line");
+        int httpPort = int.Parse(System.Text.RegularExpressions.Regex.Match(string.Join('\n', broker.Output), @"serving /metrics and /health on http://127\.0\.0\.1:(\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
+        Assert.Contains(broker.Output, l => l.Contains("listening for MQTT over WebSocket on ws://127.0.0.1:", StringComparison.Ordinal));
+        Assert.Contains(broker.Output, l => l.Contains("configuration: " + path, StringComparison.Ordinal));
+        Assert.True(File.Exists(Path.Combine(_directory, "data", "sensornode.db")), "dataDirectory is relative to the file");
+
+        (await RunAsync("pub", "-H", "127.0.0.1", "-p", mqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture), "-t", "sensor/temperature/hall", "-m", "19.0", "-q", "1")).AssertSuccess();
+        using var http = new HttpClient();
+        Assert.Equal(System.Net.HttpStatusCode.OK, (await http.GetAsync($"http://127.0.0.1:{httpPort}/health")).StatusCode);
+        string metrics = await http.GetStringAsync($"http://127.0.0.1:{httpPort}/metrics");
+        Assert.Contains("sensornode_messages_received_total 1\n", metrics, StringComparison.Ordinal);
+
+        broker.Terminate();
+        Assert.Equal(0, await broker.WaitForExitAsync(TimeSpan.FromSeconds(20)));
+    }
+
     private string WriteBytes(byte[] bytes)
     {
         string path = Path.Combine(_directory, Guid.NewGuid().ToString("N"));
