@@ -4,23 +4,23 @@ using SensorNode.Broker.Security;
 namespace SensorNode.Broker.Host;
 
 /// <summary>The security options of `run` and the `passwd` command that manages the users file.</summary>
-internal static class SecurityCommandLine
+internal sealed class SecurityCommandLine
 {
-    private static readonly Option<string?> PasswordFileOption = new("--password-file") { Description = "Users file (manage it with 'passwd'); clients must log in as one of them." };
-    private static readonly Option<string?> AclFileOption = new("--acl-file") { Description = "Mosquitto-style ACL file (user/topic/pattern lines)." };
-    private static readonly Option<bool?> AllowAnonymousOption = new("--allow-anonymous") { Description = "Allow clients without a user name (default: only while listening on loopback)." };
-    private static readonly Option<int?> TlsPortOption = new("--tls-port") { Description = "Port of the TLS listener (MQTTS, usually 8883); needs --tls-cert and --tls-key or --tls-pfx." };
-    private static readonly Option<string?> TlsCertOption = new("--tls-cert") { Description = "PEM certificate (chain) of the TLS listener; reloaded when the file changes or on SIGHUP." };
-    private static readonly Option<string?> TlsKeyOption = new("--tls-key") { Description = "PEM private key of the TLS listener." };
-    private static readonly Option<string?> TlsPfxOption = new("--tls-pfx") { Description = "PKCS#12 file instead of PEM (password in SENSORNODE_TLS_PFX_PASSWORD)." };
-    private static readonly Option<string?> TlsClientCaOption = new("--tls-client-ca") { Description = "PEM CA file client certificates must chain to." };
-    private static readonly Option<ClientCertificateMode> TlsClientCertsOption = new("--tls-client-certs")
+    private readonly Option<string?> PasswordFileOption = new("--password-file") { Description = "Users file (manage it with 'passwd'); clients must log in as one of them." };
+    private readonly Option<string?> AclFileOption = new("--acl-file") { Description = "Mosquitto-style ACL file (user/topic/pattern lines)." };
+    private readonly Option<bool?> AllowAnonymousOption = new("--allow-anonymous") { Description = "Allow clients without a user name (default: only while listening on loopback)." };
+    private readonly Option<int?> TlsPortOption = new("--tls-port") { Description = "Port of the TLS listener (MQTTS, usually 8883); needs --tls-cert and --tls-key or --tls-pfx." };
+    private readonly Option<string?> TlsCertOption = new("--tls-cert") { Description = "PEM certificate (chain) of the TLS listener; reloaded when the file changes or on SIGHUP." };
+    private readonly Option<string?> TlsKeyOption = new("--tls-key") { Description = "PEM private key of the TLS listener." };
+    private readonly Option<string?> TlsPfxOption = new("--tls-pfx") { Description = "PKCS#12 file instead of PEM (password in SENSORNODE_TLS_PFX_PASSWORD)." };
+    private readonly Option<string?> TlsClientCaOption = new("--tls-client-ca") { Description = "PEM CA file client certificates must chain to." };
+    private readonly Option<ClientCertificateMode> TlsClientCertsOption = new("--tls-client-certs")
     {
         Description = "Ask clients for certificates: None, Optional or Required; a certificate's CN becomes the user name.",
         DefaultValueFactory = _ => ClientCertificateMode.None,
     };
 
-    public static void AddTo(Command command)
+    public SecurityCommandLine(Command command)
     {
         foreach (Option option in new Option[] { PasswordFileOption, AclFileOption, AllowAnonymousOption, TlsPortOption, TlsCertOption, TlsKeyOption, TlsPfxOption, TlsClientCaOption, TlsClientCertsOption })
         {
@@ -28,11 +28,11 @@ internal static class SecurityCommandLine
         }
     }
 
-    public static void Apply(ParseResult parse, BrokerOptions options)
+    public void Apply(ParseResult parse, BrokerOptions options)
     {
-        options.Security.PasswordFile = parse.GetValue(PasswordFileOption);
-        options.Security.AclFile = parse.GetValue(AclFileOption);
-        options.Security.AllowAnonymous = parse.GetValue(AllowAnonymousOption);
+        options.Security.PasswordFile = parse.GetValue(PasswordFileOption) ?? options.Security.PasswordFile;
+        options.Security.AclFile = parse.GetValue(AclFileOption) ?? options.Security.AclFile;
+        options.Security.AllowAnonymous = parse.GetValue(AllowAnonymousOption) ?? options.Security.AllowAnonymous;
         string? cert = parse.GetValue(TlsCertOption);
         string? pfx = parse.GetValue(TlsPfxOption);
         if (parse.GetValue(TlsPortOption) is { } tlsPort || cert is not null || pfx is not null)

@@ -97,6 +97,19 @@ public sealed class BrokerOptions
     /// <summary>PUBLISH packets per second one client may send; faster clients are slowed down (reading pauses). 0: no limit.</summary>
     public int MaxPublishRatePerClient { get; set; }
 
+    /// <summary>
+    /// The endpoints to listen on (MQTT, MQTT over TLS, WebSocket, HTTP for /metrics and /health). When empty, the
+    /// broker listens for MQTT on <see cref="BindAddress"/>:<see cref="Port"/> only (the embedded default).
+    /// </summary>
+    public IList<Hosting.ListenerOptions> Listeners { get; } = [];
+
+    /// <summary>How often the <c>$SYS/broker/...</c> topics are published; zero (the embedded default) publishes none.</summary>
+    public TimeSpan SysInterval { get; set; } = TimeSpan.Zero;
+
+    /// <summary>The listeners in effect: <see cref="Listeners"/>, or one MQTT listener from <see cref="BindAddress"/> and <see cref="Port"/>.</summary>
+    public IReadOnlyList<Hosting.ListenerOptions> EffectiveListeners =>
+        Listeners.Count > 0 ? [.. Listeners] : [new Hosting.ListenerOptions { Kind = Hosting.ListenerKind.Mqtt, BindAddress = BindAddress, Port = Port }];
+
     /// <summary>MQTT 5 enhanced authentication mechanisms, by Authentication Method (§4.12).</summary>
     public IList<Security.IEnhancedAuthenticator> EnhancedAuthenticators { get; } = [];
 
@@ -109,6 +122,24 @@ public sealed class BrokerOptions
         if (Port is < 0 or > 65535)
         {
             throw new ArgumentOutOfRangeException(nameof(Port), Port, "port must be 0-65535");
+        }
+
+        foreach (Hosting.ListenerOptions listener in Listeners)
+        {
+            if (listener.Port is < 0 or > 65535)
+            {
+                throw new ArgumentOutOfRangeException(nameof(Listeners), listener.Port, $"{listener.KindName} listener: port must be 0-65535");
+            }
+
+            if (listener.IsTls && (string.IsNullOrEmpty(listener.CertificatePath) || string.IsNullOrEmpty(listener.PrivateKeyPath)))
+            {
+                throw new ArgumentException($"{listener.KindName} listener on port {listener.Port} needs a certificate and a private key", nameof(Listeners));
+            }
+        }
+
+        if (SysInterval < TimeSpan.Zero)
+        {
+            throw new ArgumentOutOfRangeException(nameof(SysInterval), SysInterval, "must not be negative");
         }
 
         if (MaxPacketSize is < 16 or > MqttFrameReader.MaxRemainingLength + 5)

@@ -34,7 +34,7 @@ public sealed class MqttBroker : IDisposable
     public MqttBroker(BrokerOptions options, ILoggerFactory loggerFactory)
     {
         options.Validate();
-        Security = new Security.SecurityManager(options.Security, !Hosting.BrokerServer.IsLoopbackOnly(options.BindAddress), loggerFactory.CreateLogger("SensorNode.Broker.Security"));
+        Security = new Security.SecurityManager(options.Security, Hosting.BrokerServer.IsExposed(options), loggerFactory.CreateLogger("SensorNode.Broker.Security"));
         Options = options;
         LoggerFactory = loggerFactory;
         Logger = loggerFactory.CreateLogger("SensorNode.Broker");

@@ -32,6 +32,9 @@ public sealed class BrokerMetrics
     private long _queuedBytes;
     private long _sessionsExpired;
     private long _protocolErrors;
+    private long _authFailures;
+    private readonly long[] _receivedByQos = new long[3];
+    private readonly long[] _sentByQos = new long[3];
 
     public long ConnectionsAccepted => Interlocked.Read(ref _connectionsAccepted);
 
@@ -86,6 +89,37 @@ public sealed class BrokerMetrics
     public long AclDenied => Interlocked.Read(ref _aclDenied);
 
     public void CountAclDenied() => Interlocked.Increment(ref _aclDenied);
+
+    /// <summary>CONNECTs refused for bad credentials or not authorised (issue #6 wires this: call it where CONNACK 0x04/0x05 or 0x86/0x87/0x8C is sent).</summary>
+    public long AuthFailures => Interlocked.Read(ref _authFailures);
+
+    public void CountAuthFailure() => Interlocked.Increment(ref _authFailures);
+
+    /// <summary>
+    /// Whether the engine counts messages per QoS (<see cref="CountMessageReceived(byte)"/>, <see cref="CountMessagesSent(byte, int)"/>);
+    /// /metrics publishes the per-QoS series only once it does, so that they never read zero by mistake.
+    /// </summary>
+    public bool CountsByQos { get; private set; }
+
+    /// <summary>PUBLISHes received at a QoS (0-2); also counts the total. For the engine to call instead of <see cref="CountMessageReceived()"/>.</summary>
+    public void CountMessageReceived(byte qos)
+    {
+        CountsByQos = true;
+        Interlocked.Increment(ref _receivedByQos[Math.Min(qos, (byte)2)]);
+        CountMessageReceived();
+    }
+
+    /// <summary>PUBLISHes sent at a QoS (0-2); also counts the total. For the engine to call instead of <see cref="CountMessagesSent(int)"/>.</summary>
+    public void CountMessagesSent(byte qos, int count)
+    {
+        CountsByQos = true;
+        Interlocked.Add(ref _sentByQos[Math.Min(qos, (byte)2)], count);
+        CountMessagesSent(count);
+    }
+
+    public long MessagesReceivedAtQos(int qos) => Interlocked.Read(ref _receivedByQos[qos]);
+
+    public long MessagesSentAtQos(int qos) => Interlocked.Read(ref _sentByQos[qos]);
 
     public void CountDropped(DropReason reason)
     {

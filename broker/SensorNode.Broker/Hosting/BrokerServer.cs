@@ -6,6 +6,8 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using SensorNode.Broker.Diagnostics;
+using SensorNode.Broker.Http;
 using SensorNode.Broker.Transport;
 
 namespace SensorNode.Broker.Hosting;
@@ -17,38 +19,60 @@ namespace SensorNode.Broker.Hosting;
 public sealed class BrokerServer : IAsyncDisposable
 {
     private readonly IHost _host;
-    private readonly List<ListenOptions> _listeners;
-    private readonly List<ListenOptions> _tlsListeners;
-    private readonly TlsCertificates? _certificates;
+    private readonly List<(ListenerOptions Config, ListenOptions Kestrel)> _listeners;
+    private readonly List<TlsCertificates> _certificates;
     private readonly bool _handleSignals;
     private System.Runtime.InteropServices.PosixSignalRegistration? _hangUp;
 
-    private BrokerServer(IHost host, List<ListenOptions> listeners, List<ListenOptions> tlsListeners, TlsCertificates? certificates, bool handleSignals)
+    private BrokerServer(IHost host, List<(ListenerOptions Config, ListenOptions Kestrel)> listeners, List<TlsCertificates> certificates, bool handleSignals)
     {
         _host = host;
         _listeners = listeners;
-        _tlsListeners = tlsListeners;
         _certificates = certificates;
         _handleSignals = handleSignals;
         Broker = host.Services.GetRequiredService<MqttBroker>();
+        Status = host.Services.GetRequiredService<BrokerStatus>();
     }
-
-    /// <summary>The bound TLS port, or 0 without a TLS listener.</summary>
-    public int TlsPort => _tlsListeners.Select(l => l.IPEndPoint).OfType<IPEndPoint>().FirstOrDefault()?.Port ?? 0;
 
     /// <summary>Re-reads certificates, users and ACL (what SIGHUP does); connections stay up.</summary>
     public void Reload()
     {
-        _certificates?.Reload();
+        foreach (TlsCertificates certificates in _certificates)
+        {
+            certificates.Reload();
+        }
+
         Broker.Security.Reload();
     }
 
     public MqttBroker Broker { get; }
 
-    /// <summary>The endpoints actually bound (with the real port when 0 was asked for).</summary>
-    public IReadOnlyList<IPEndPoint> EndPoints => [.. _listeners.Select(l => l.IPEndPoint).OfType<IPEndPoint>()];
+    /// <summary>Version, uptime and a snapshot of the numbers ($SYS, /metrics and /health read it).</summary>
+    public BrokerStatus Status { get; }
 
-    public int Port => EndPoints[0].Port;
+    /// <summary>The host's services (the $SYS publisher, for instance).</summary>
+    public IServiceProvider Services => _host.Services;
+
+    /// <summary>The MQTT (plain TCP) endpoints actually bound (with the real port when 0 was asked for).</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints => EndPointsOf(ListenerKind.Mqtt);
+
+    /// <summary>Port of the first plain MQTT listener (or of the first listener when there is none).</summary>
+    public int Port => EndPoints.Count > 0 ? EndPoints[0].Port : _listeners[0].Kestrel.IPEndPoint!.Port;
+
+    /// <summary>Port of the first WebSocket (ws://) listener; 0 when there is none.</summary>
+    public int WebSocketPort => FirstPort(ListenerKind.WebSocket);
+
+    /// <summary>Port of the first HTTP listener (/metrics, /health); 0 when there is none.</summary>
+    public int HttpPort => FirstPort(ListenerKind.Http);
+
+    /// <summary>Port of the first MQTT over TLS listener; 0 when there is none.</summary>
+    public int TlsPort => FirstPort(ListenerKind.MqttTls);
+
+    /// <summary>The endpoints bound for listeners of one kind.</summary>
+    public IReadOnlyList<IPEndPoint> EndPointsOf(ListenerKind kind) =>
+        [.. _listeners.Where(l => l.Config.Kind == kind).Select(l => l.Kestrel.IPEndPoint).OfType<IPEndPoint>()];
+
+    private int FirstPort(ListenerKind kind) => EndPointsOf(kind) is { Count: > 0 } endPoints ? endPoints[0].Port : 0;
 
     /// <summary>
     /// Builds the host. <paramref name="configureLogging"/> sets up logging (none by default);
@@ -58,9 +82,9 @@ public sealed class BrokerServer : IAsyncDisposable
     {
         options.Validate();
 
-        var listeners = new List<ListenOptions>();
-        var tlsListeners = new List<ListenOptions>();
-        TlsCertificates? certificates = null;
+        var listeners = new List<(ListenerOptions, ListenOptions)>();
+        var certificates = new List<TlsCertificates>();
+        bool systemd = handleConsoleSignals && SystemdIntegration.IsNotifyRequested;
         IHost host = new HostBuilder()
             .ConfigureLogging(logging =>
             {
@@ -75,11 +99,19 @@ public sealed class BrokerServer : IAsyncDisposable
             {
                 services.AddSingleton(options);
                 services.AddSingleton<MqttBroker>();
+                services.AddSingleton<BrokerStatus>();
+                services.AddSingleton<SysTopicsPublisher>();
+                services.AddHostedService(sp => sp.GetRequiredService<SysTopicsPublisher>());
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)
                 {
                     services.AddSingleton<IHostLifetime, EmbeddedLifetime>();
+                }
+                else if (systemd)
+                {
+                    // Type=notify: READY=1 once every listener is bound, STOPPING=1 on SIGTERM.
+                    SystemdIntegration.AddNotifyLifetime(services);
                 }
             })
             .ConfigureWebHost(web => web
@@ -95,33 +127,39 @@ public sealed class BrokerServer : IAsyncDisposable
                 {
                     kestrel.AddServerHeader = false;
                     kestrel.Limits.MaxRequestBufferSize = options.MaxPacketSize + 64L * 1024;
-                    foreach (IPEndPoint endPoint in ResolveEndPoints(options.BindAddress, options.Port))
+                    foreach (ListenerOptions listener in options.EffectiveListeners)
                     {
-                        kestrel.Listen(endPoint, listen =>
+                        foreach (IPEndPoint endPoint in ResolveEndPoints(listener.BindAddress, listener.Port))
                         {
-                            listen.UseConnectionHandler<MqttConnectionHandler>();
-                            listeners.Add(listen);
-                        });
+                            kestrel.Listen(endPoint, listen =>
+                            {
+                                ConfigureListener(listen, listener, certificates);
+                                listeners.Add((listener, listen));
+                            });
+                        }
                     }
 
                     if (options.Tls is { } tls)
                     {
-                        certificates = new TlsCertificates(tls);
+                        // The TLS listener of BrokerOptions.Tls (command line, embedding): with client certificates.
+                        var tlsCertificates = new TlsCertificates(tls);
+                        certificates.Add(tlsCertificates);
+                        var tlsListener = new ListenerOptions { Kind = ListenerKind.MqttTls, BindAddress = options.BindAddress, Port = tls.Port };
                         foreach (IPEndPoint endPoint in ResolveEndPoints(options.BindAddress, tls.Port))
                         {
                             kestrel.Listen(endPoint, listen =>
                             {
-                                listen.UseHttps(certificates.HttpsOptions());
+                                listen.UseHttps(tlsCertificates.HttpsOptions(mqtt: true));
                                 listen.UseConnectionHandler<MqttConnectionHandler>();
-                                tlsListeners.Add(listen);
+                                listeners.Add((tlsListener, listen));
                             });
                         }
                     }
                 })
-                .Configure(_ => { }))
+                .Configure(BrokerHttpApplication.Configure))
             .Build();
 
-        return new BrokerServer(host, listeners, tlsListeners, certificates, handleConsoleSignals);
+        return new BrokerServer(host, listeners, certificates, handleConsoleSignals);
     }
 
     /// <summary>Creates and starts a broker; the usual entry point for tests and embedding.</summary>
@@ -141,18 +179,30 @@ public sealed class BrokerServer : IAsyncDisposable
             Broker.BeginShutdown();
         });
         await _host.StartAsync(cancellationToken);
-        foreach (IPEndPoint endPoint in EndPoints)
+        foreach ((ListenerOptions config, ListenOptions listen) in _listeners)
         {
-            Broker.Logger.LogInformation("SensorNode broker listening for MQTT on {EndPoint}", endPoint);
-        }
-
-        foreach (IPEndPoint endPoint in _tlsListeners.Select(l => l.IPEndPoint).OfType<IPEndPoint>())
-        {
-            Broker.Logger.LogInformation("SensorNode broker listening for MQTT over TLS on {EndPoint}", endPoint);
+            IPEndPoint? endPoint = listen.IPEndPoint;
+            switch (config.Kind)
+            {
+                case ListenerKind.Mqtt:
+                    Broker.Logger.LogInformation("SensorNode broker listening for MQTT on {EndPoint}", endPoint);
+                    break;
+                case ListenerKind.MqttTls:
+                    Broker.Logger.LogInformation("SensorNode broker listening for MQTT over TLS on {EndPoint}", endPoint);
+                    break;
+                case ListenerKind.WebSocket or ListenerKind.WebSocketTls:
+                    Broker.Logger.LogInformation(
+                        "SensorNode broker listening for MQTT over WebSocket on {Scheme}://{EndPoint}{Path}",
+                        config.Kind == ListenerKind.WebSocket ? "ws" : "wss", endPoint, config.Path);
+                    break;
+                case ListenerKind.Http:
+                    Broker.Logger.LogInformation("SensorNode broker serving /metrics and /health on http://{EndPoint}", endPoint);
+                    break;
+            }
         }
 
         BrokerOptions options = Broker.Options;
-        if (IsLoopbackOnly(options.BindAddress))
+        if (!IsExposed(options))
         {
             Broker.Logger.LogInformation("Listening on loopback only: other machines cannot connect. --bind any opens the broker to the network");
         }
@@ -171,6 +221,31 @@ public sealed class BrokerServer : IAsyncDisposable
         }
     }
 
+    /// <summary>TLS first (when the kind has it), then MQTT straight on the connection or HTTP/1.1 for WebSocket and /metrics.</summary>
+    private static void ConfigureListener(ListenOptions listen, ListenerOptions listener, List<TlsCertificates> certificates)
+    {
+        listen.Use(next => connection =>
+        {
+            connection.Items[BrokerHttpApplication.ListenerItem] = listener;
+            return next(connection);
+        });
+        if (listener.IsTls)
+        {
+            var tls = new TlsCertificates(new Security.TlsOptions { CertificatePath = listener.CertificatePath, KeyPath = listener.PrivateKeyPath });
+            certificates.Add(tls);
+            listen.UseHttps(tls.HttpsOptions(mqtt: listener.Kind == ListenerKind.MqttTls));
+        }
+
+        if (listener.Kind is ListenerKind.Mqtt or ListenerKind.MqttTls)
+        {
+            listen.UseConnectionHandler<MqttConnectionHandler>();
+        }
+        else
+        {
+            listen.Protocols = HttpProtocols.Http1;
+        }
+    }
+
     /// <summary>Runs until Ctrl+C or SIGTERM, then shuts down gracefully.</summary>
     public async Task RunAsync(CancellationToken cancellationToken = default)
     {
@@ -183,7 +258,11 @@ public sealed class BrokerServer : IAsyncDisposable
     public async ValueTask DisposeAsync()
     {
         _hangUp?.Dispose();
-        _certificates?.Dispose();
+        foreach (TlsCertificates certificates in _certificates)
+        {
+            certificates.Dispose();
+        }
+
         try
         {
             await _host.StopAsync();
@@ -193,6 +272,9 @@ public sealed class BrokerServer : IAsyncDisposable
             _host.Dispose();
         }
     }
+
+    /// <summary>True when some listener can be reached from other machines.</summary>
+    public static bool IsExposed(BrokerOptions options) => options.EffectiveListeners.Any(l => !IsLoopbackOnly(l.BindAddress));
 
     /// <summary>True when the bind address keeps the broker on this machine (the secure default).</summary>
     public static bool IsLoopbackOnly(string bindAddress) =>

@@ -31,8 +31,10 @@ internal sealed class TlsCertificates : IDisposable
         }
     }
 
-    public HttpsConnectionAdapterOptions HttpsOptions() => new()
+    /// <summary>Kestrel TLS options; <paramref name="mqtt"/> negotiates no ALPN (Kestrel would offer h2 and http/1.1), wss keeps http/1.1.</summary>
+    public HttpsConnectionAdapterOptions HttpsOptions(bool mqtt) => new()
     {
+        OnAuthenticate = (_, ssl) => ssl.ApplicationProtocols = mqtt ? null : [SslApplicationProtocol.Http11],
         SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         ServerCertificateSelector = (_, _) => Volatile.Read(ref _server),
         ClientCertificateMode = _options.ClientCertificates switch

@@ -316,6 +316,7 @@ internal sealed partial class MqttConnection
         Security.LoginVerdict verdict = _broker.Security.Login(user, connect.Password, RemoteAddress, fromCertificate);
         if (verdict != Security.LoginVerdict.Accepted)
         {
+            _broker.Metrics.CountAuthFailure();
             // Never the password in the log: the user name and the verdict only.
             _delayRefusal = _broker.Options.Security.FailedLoginDelay;
             _logger.LogWarning("Login refused for user '{User}' from {Remote}: {Verdict}", user ?? "(anonymous)", RemoteEndPoint, verdict);
@@ -366,7 +367,7 @@ internal sealed partial class MqttConnection
     private void HandlePublish(Session session, byte header, ReadOnlySpan<byte> body)
     {
         PublishView publish = MqttPacketDecoder.ReadPublish(header, body, _level, out MqttProperties? properties);
-        _broker.Metrics.CountMessageReceived();
+        _broker.Metrics.CountMessageReceived(publish.Qos);
         _operations.Clear();
         PacketType ackType = publish.Qos == 2 ? PacketType.PubRec : PacketType.PubAck;
 

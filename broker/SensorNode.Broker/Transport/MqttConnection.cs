@@ -361,18 +361,20 @@ internal sealed partial class MqttConnection : ISessionConnection
                 return true;
             }
 
-            int published = 0;
+            int qos0 = 0, qos1 = 0, qos2 = 0;
             long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
             foreach (ref OutboundPacket packet in CollectionsMarshal.AsSpan(batch))
             {
                 if (WritePacket(packet, now) && packet.Type == PacketType.Publish)
                 {
-                    published++;
+                    _ = packet.Qos switch { 0 => qos0++, 1 => qos1++, _ => qos2++ };
                 }
             }
 
             batch.Clear();
-            _broker.Metrics.CountMessagesSent(published);
+            CountSent(0, qos0);
+            CountSent(1, qos1);
+            CountSent(2, qos2);
             if (_output.CanGetUnflushedBytes)
             {
                 _broker.Metrics.CountSent(_output.UnflushedBytes);
@@ -383,6 +385,14 @@ internal sealed partial class MqttConnection : ISessionConnection
             {
                 return false;
             }
+        }
+    }
+
+    private void CountSent(byte qos, int count)
+    {
+        if (count > 0)
+        {
+            _broker.Metrics.CountMessagesSent(qos, count);
         }
     }
 
