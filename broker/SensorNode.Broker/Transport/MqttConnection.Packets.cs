@@ -403,10 +403,11 @@ internal sealed partial class MqttConnection
             throw new MqttProtocolException(DisconnectReason.TopicNameInvalid, $"topic longer than {_broker.Options.MaxTopicLength} characters or {_broker.Options.MaxTopicLevels} levels");
         }
 
-        if (_access is not null && !_access.Rules.CanPublish(topic))
+        // $SYS/ belongs to the broker (as in Mosquitto); otherwise the ACL decides.
+        if (topic.StartsWith("$SYS", StringComparison.Ordinal) || (_access is not null && !_access.Rules.CanPublish(topic)))
         {
-            // Not allowed by the ACL: 5.0 is told (0x87); 3.1.1 gets its acknowledgement, as the spec allows, and the
-            // message goes nowhere.
+            // Not allowed: 5.0 is told (0x87); 3.1.1 gets its acknowledgement, as the spec allows, and the message
+            // goes nowhere.
             _broker.Metrics.CountAclDenied();
             if (publish.Qos > 0)
             {
