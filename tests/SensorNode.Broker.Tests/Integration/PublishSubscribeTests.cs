@@ -28,10 +28,10 @@ public sealed class PublishSubscribeTests
     [InlineData("#", "any/topic/at/all", true)] // [MQTT-4.7.1-2]
     [InlineData("+/tennis/#", "sport/tennis", true)] // '+' then '#' including the parent
     [InlineData("sport/tennis", "Sport/Tennis", false)] // [MQTT-4.7.3-4] case-sensitive, no normalisation
-    [InlineData("#", "$SYS/broker/load", false)] // [MQTT-4.7.2-1] '#' does not match '$' topics
-    [InlineData("+/broker/load", "$SYS/broker/load", false)] // [MQTT-4.7.2-1] '+' first level does not match '$'
-    [InlineData("$SYS/#", "$SYS/broker/load", true)] // [MQTT-4.7.2-1] explicit '$SYS/#' does
-    [InlineData("$SYS/broker/+", "$SYS/broker/load", true)] // explicit '$' first level, '+' later
+    [InlineData("#", "$app/broker/load", false)] // [MQTT-4.7.2-1] '#' does not match '$' topics
+    [InlineData("+/broker/load", "$app/broker/load", false)] // [MQTT-4.7.2-1] '+' first level does not match '$'
+    [InlineData("$app/#", "$app/broker/load", true)] // [MQTT-4.7.2-1] an explicit '$' first level does
+    [InlineData("$app/broker/+", "$app/broker/load", true)] // explicit '$' first level, '+' later
     public async Task Filter_matching_MQTT_4_7(string filter, string topic, bool matches)
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
@@ -54,7 +54,8 @@ public sealed class PublishSubscribeTests
         }
     }
 
-    // [MQTT-4.7.2-1] '$SYS/x' topics: not matched by '#' or '+/...' but matched by '$SYS/#', all in one broker.
+    // [MQTT-4.7.2-1] '$' topics: not matched by '#' or '+/...' but matched by an explicit '$app/#', all in one broker.
+    // ($SYS/ itself is the broker's own: clients cannot publish there, see Security/SysTopicTests.)
     [Fact]
     public async Task Dollar_topics_reach_only_explicit_dollar_filters_MQTT_4_7_2_1()
     {
@@ -64,13 +65,13 @@ public sealed class PublishSubscribeTests
         await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(broker.Port);
         await wildcards.SubscribeAsync("#", MqttQualityOfServiceLevel.AtLeastOnce);
         await wildcards.SubscribeAsync("+/x", MqttQualityOfServiceLevel.AtLeastOnce);
-        await sys.SubscribeAsync("$SYS/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        await sys.SubscribeAsync("$app/#", MqttQualityOfServiceLevel.AtLeastOnce);
 
-        await publisher.PublishAsync("$SYS/x", "sys", MqttQualityOfServiceLevel.AtLeastOnce);
+        await publisher.PublishAsync("$app/x", "sys", MqttQualityOfServiceLevel.AtLeastOnce);
         await publisher.PublishAsync("normal/x", "normal", MqttQualityOfServiceLevel.AtLeastOnce);
 
         ReceivedMessage sysMessage = await sys.NextAsync();
-        Assert.Equal("$SYS/x", sysMessage.Topic);
+        Assert.Equal("$app/x", sysMessage.Topic);
 
         // The wildcard subscriber got the ordinary topic (once, despite '#' and '+/x' both matching) and no '$' topic.
         List<ReceivedMessage> received = await wildcards.ReceiveUntilMarkerAsync(publisher);
