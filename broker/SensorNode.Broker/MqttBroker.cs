@@ -366,7 +366,9 @@ public sealed class MqttBroker : IDisposable
             }
         });
         _delayedWills[session] = owed;
-        owed.Timer.Change(delay < TimeSpan.Zero ? TimeSpan.Zero : delay, Timeout.InfiniteTimeSpan);
+
+        // Timers may fire a tick early; the will must not go out before its delay, so a few milliseconds are added.
+        owed.Timer.Change(delay < TimeSpan.Zero ? TimeSpan.Zero : delay + TimeSpan.FromMilliseconds(15), Timeout.InfiniteTimeSpan);
     }
 
     /// <summary>Wills waiting out their Will Delay Interval.</summary>
