@@ -1,0 +1,315 @@
+using System.Diagnostics;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Tests.Infrastructure;
+using static SensorNode.Broker.Tests.Protocol.RawFrames;
+
+namespace SensorNode.Broker.Tests.Hardening;
+
+/// <summary>
+/// A subscriber that never reads, and floods of connections, subscriptions, deep/long topics, retained messages and
+/// oversized payloads: the broker stays within its configured memory caps, counts what it drops, refuses politely,
+/// and keeps serving well-behaved clients.
+/// </summary>
+public sealed class SlowConsumerAndFloodTests
+{
+    [Fact]
+    public async Task Stalled_subscriber_neither_slows_the_publisher_nor_grows_memory_past_the_caps()
+    {
+        const long PerSession = 512 * 1024;
+        const long Total = 2 * 1024 * 1024;
+        await using var server = await TestBroker.StartAsync(o =>
+        {
+            o.Persistence = PersistenceMode.Memory;
+            o.Sessions.MaxQueuedBytes = PerSession;
+            o.Sessions.MaxTotalQueuedBytes = Total;
+        });
+        var metrics = server.Broker.Metrics;
+
+        // The stalled subscriber: a tiny receive buffer, subscribes, then never reads again.
+        await using Wire stalled = await Wire.ConnectAsync(server.Port, receiveBuffer: 4096);
+        await stalled.SendAsync(Connect("stalled"));
+        await stalled.ExpectAsync<ConnAckPacket>();
+        await stalled.SendAsync(Subscribe(1, ("flood/#", 1)));
+        await stalled.ExpectAsync<SubAckPacket>();
+
+        // A healthy subscriber that reads everything.
+        await using Wire healthy = await Wire.ConnectAsync(server.Port);
+        await healthy.SendAsync(Connect("healthy"));
+        await healthy.ExpectAsync<ConnAckPacket>();
+        await healthy.SendAsync(Subscribe(1, ("flood/#", 0)));
+        await healthy.ExpectAsync<SubAckPacket>();
+        int healthyReceived = 0;
+        Task reader = Task.Run(async () =>
+        {
+            while (await healthy.ReceiveAsync(TimeSpan.FromSeconds(20)) is PublishPacket)
+            {
+                Interlocked.Increment(ref healthyReceived);
+            }
+        });
+
+        await using Wire publisher = await Wire.ConnectAsync(server.Port);
+        await publisher.SendAsync(Connect("flooder"));
+        await publisher.ExpectAsync<ConnAckPacket>();
+
+        byte[] payload = new byte[4096];
+        const int Batches = 40;
+        const int PerBatch = 50;
+        long maxQueued = 0;
+        var worstBatch = TimeSpan.Zero;
+        ushort id = 0;
+        for (int b = 0; b < Batches; b++)
+        {
+            var watch = Stopwatch.StartNew();
+            byte qos = (byte)(b % 2);
+            var batch = new List<byte[]>();
+            for (int i = 0; i < PerBatch; i++)
+            {
+                batch.Add(Publish($"flood/{qos}", payload, qos, qos == 1 ? ++id : (ushort)0));
+            }
+
+            batch.Add(Frame(0xC0));
+            await publisher.SendAsync(Concat([.. batch]));
+            int acks = 0;
+            while (true)
+            {
+                MqttPacket? packet = await publisher.ReceiveAsync(TimeSpan.FromSeconds(5));
+                Assert.NotNull(packet);
+                if (packet.Type == PacketType.PubAck)
+                {
+                    acks++;
+                }
+                else if (packet.Type == PacketType.PingResp)
+                {
+                    break;
+                }
+            }
+
+            Assert.Equal(qos == 1 ? PerBatch : 0, acks);
+            worstBatch = watch.Elapsed > worstBatch ? watch.Elapsed : worstBatch;
+            maxQueued = Math.Max(maxQueued, metrics.QueuedBytes);
+            Assert.True(metrics.QueuedBytes <= Total, $"queued {metrics.QueuedBytes} over the broker-wide cap");
+        }
+
+        int expected = Batches * PerBatch;
+        var deadline = Stopwatch.StartNew();
+        while (Volatile.Read(ref healthyReceived) < expected && deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            await Task.Delay(20); // bounded wait for the healthy reader to drain what was already sent
+            maxQueued = Math.Max(maxQueued, metrics.QueuedBytes);
+        }
+
+        Assert.Equal(expected, Volatile.Read(ref healthyReceived));
+        Assert.True(worstBatch < TimeSpan.FromSeconds(3), $"a batch of {PerBatch} took {worstBatch}");
+
+        // Only the stalled session queues; its queue is held to its own cap (plus at most one message in hand).
+        Assert.True(maxQueued <= PerSession + payload.Length + 256, $"queued bytes peaked at {maxQueued}, cap {PerSession}");
+        Assert.True(metrics.DroppedQueueFull + metrics.DroppedBrokerQueueBudget > 0, "the stalled subscriber's overflow must be dropped and counted");
+        stalled.Abort();
+    }
+
+    [Fact]
+    public async Task Connection_flood_from_one_address_is_refused_politely_and_others_keep_working()
+    {
+        await using var server = await TestBroker.StartAsync(o => { o.Persistence = PersistenceMode.Memory; o.MaxConnectionsPerAddress = 20; });
+        await using Wire good = await Wire.ConnectAsync(server.Port);
+        await good.SendAsync(Connect("good"));
+        await good.ExpectAsync<ConnAckPacket>();
+        await good.SendAsync(Subscribe(1, ("cf/#", 0)));
+        await good.ExpectAsync<SubAckPacket>();
+
+        var flood = new List<Wire>();
+        try
+        {
+            int accepted = 0, refused = 0;
+            for (int i = 0; i < 40; i++)
+            {
+                Wire w = await Wire.ConnectAsync(server.Port);
+                flood.Add(w);
+                await w.SendAsync(Connect($"flood-{i}"));
+                MqttPacket? reply = await w.ReceiveAsync();
+                if (reply is ConnAckPacket { ReturnCode: ConnectReturnCode.Accepted })
+                {
+                    accepted++;
+                }
+                else
+                {
+                    Assert.Equal(ConnectReturnCode.ServerUnavailable, Assert.IsType<ConnAckPacket>(reply).ReturnCode);
+                    Assert.Null(await w.ReceiveAsync());
+                    refused++;
+                }
+            }
+
+            Assert.Equal(19, accepted);
+            Assert.Equal(21, refused);
+
+            // 5.0: Quota exceeded.
+            await using Wire v5 = await Wire.ConnectAsync(server.Port);
+            v5.Level = ProtocolLevel.V500;
+            await v5.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "flood-v5" });
+            Assert.Equal(ReasonCode.QuotaExceeded, (await v5.ExpectAsync<ConnAckPacket>()).ReasonCode);
+
+            await good.SendAsync(Publish("cf/x", Utf8("still here")));
+            Assert.Equal("cf/x", (await good.ExpectAsync<PublishPacket>()).Topic);
+        }
+        finally
+        {
+            foreach (Wire w in flood)
+            {
+                w.Abort();
+            }
+        }
+
+        // Once the flood is gone, new connections are accepted again (bounded wait for the broker to notice the resets).
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            await using Wire again = await Wire.ConnectAsync(server.Port);
+            await again.SendAsync(Connect("after-flood"));
+            if (await again.ReceiveAsync() is ConnAckPacket { ReturnCode: ConnectReturnCode.Accepted })
+            {
+                break;
+            }
+
+            Assert.True(deadline.Elapsed < TimeSpan.FromSeconds(10), "connections stay refused after the flood ended");
+            await Task.Delay(50);
+        }
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Subscription_flood_is_capped_per_client(bool v5)
+    {
+        await using var server = await TestBroker.StartAsync(o => { o.Persistence = PersistenceMode.Memory; o.MaxSubscriptionsPerClient = 50; });
+        await using Wire w = await Wire.ConnectAsync(server.Port);
+        if (v5)
+        {
+            w.Level = ProtocolLevel.V500;
+            await w.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "subflood" });
+        }
+        else
+        {
+            await w.SendAsync(Connect("subflood"));
+        }
+
+        await w.ExpectAsync<ConnAckPacket>();
+        var filters = Enumerable.Range(0, 80).Select(i => new TopicSubscription($"sf/{i}", 0)).ToList();
+        await w.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = filters });
+        var subAck = await w.ExpectAsync<SubAckPacket>();
+        Assert.Equal(50, subAck.ReturnCodes.Count(c => c == 0));
+        Assert.Equal(30, subAck.ReturnCodes.Count(c => c == (v5 ? 0x97 : 0x80)));
+        await w.SendAsync(new SubscribePacket { PacketId = 2, Subscriptions = [new TopicSubscription("sf/0", 1)] });
+        Assert.Equal([1], (await w.ExpectAsync<SubAckPacket>()).ReturnCodes); // replacing an existing one is fine
+        await w.SendAsync(new PublishPacket { Topic = "sf/1", Payload = Utf8("x") });
+        Assert.Equal("sf/1", (await w.ExpectAsync<PublishPacket>()).Topic);
+    }
+
+    [Fact]
+    public async Task Deep_and_long_topics_at_the_limit_work_and_beyond_it_are_refused()
+    {
+        await using var server = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
+        await using Wire w = await Wire.ConnectAsync(server.Port);
+        await w.SendAsync(Connect("deep"));
+        await w.ExpectAsync<ConnAckPacket>();
+        string deep64 = string.Join('/', Enumerable.Repeat("d", 64));
+        string long4096 = "l/" + new string('x', 4094);
+        string deep65 = string.Join('/', Enumerable.Repeat("d", 65));
+        await w.SendAsync(Subscribe(1, (deep64, 0), (long4096, 0), (deep65, 0), ("l/" + new string('x', 4095), 0)));
+        Assert.Equal(new byte[] { 0, 0, 0x80, 0x80 }, (await w.ExpectAsync<SubAckPacket>()).ReturnCodes);
+        await w.SendAsync(Publish(deep64, Utf8("a")));
+        Assert.Equal(deep64, (await w.ExpectAsync<PublishPacket>()).Topic);
+        await w.SendAsync(Publish(long4096, Utf8("b")));
+        Assert.Equal(long4096, (await w.ExpectAsync<PublishPacket>()).Topic);
+
+        await using Wire v5 = await Wire.ConnectAsync(server.Port);
+        v5.Level = ProtocolLevel.V500;
+        await v5.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "deep5" });
+        await v5.ExpectAsync<ConnAckPacket>();
+        await v5.SendAsync(new PublishPacket { Topic = deep65, Payload = Utf8("c") });
+        Assert.Equal(ReasonCode.TopicNameInvalid, (await v5.ExpectAsync<DisconnectPacket>()).ReasonCode);
+        Assert.Null(await v5.ReceiveAsync());
+
+        await w.SendAsync(Publish(long4096 + "y", Utf8("too long")));
+        Assert.Null(await w.ReceiveAsync());
+    }
+
+    [Fact]
+    public async Task Retained_flood_is_stored_and_replayed_and_others_keep_working()
+    {
+        await using var server = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
+        await using Wire flooder = await Wire.ConnectAsync(server.Port);
+        await flooder.SendAsync(Connect("retainer"));
+        await flooder.ExpectAsync<ConnAckPacket>();
+        const int Count = 5000;
+        for (int b = 0; b < Count / 500; b++)
+        {
+            var batch = Enumerable.Range(b * 500, 500).Select(i => Publish($"rf/{i}", Utf8($"v{i}"), retain: true)).ToList();
+            batch.Add(Frame(0xC0));
+            await flooder.SendAsync(Concat([.. batch]));
+            Assert.Equal(PacketType.PingResp, (await flooder.ReceiveAsync())!.Type);
+        }
+
+        await using Wire late = await Wire.ConnectAsync(server.Port);
+        await late.SendAsync(Connect("late"));
+        await late.ExpectAsync<ConnAckPacket>();
+        await late.SendAsync(Subscribe(1, ("rf/#", 0)));
+        await late.ExpectAsync<SubAckPacket>();
+        var topics = new HashSet<string>();
+        for (int i = 0; i < Count; i++)
+        {
+            var p = await late.ExpectAsync<PublishPacket>();
+            Assert.True(p.Retain);
+            topics.Add(p.Topic);
+        }
+
+        Assert.Equal(Count, topics.Count);
+        await late.SendAsync(Frame(0xC0));
+        Assert.Equal(PacketType.PingResp, (await late.ReceiveAsync())!.Type);
+    }
+
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task Oversized_payload_closes_only_that_client(bool v5)
+    {
+        await using var server = await TestBroker.StartAsync(o => { o.Persistence = PersistenceMode.Memory; o.MaxPacketSize = 64 * 1024; });
+        await using Wire observer = await Wire.ConnectAsync(server.Port);
+        await observer.SendAsync(Connect("os-observer"));
+        await observer.ExpectAsync<ConnAckPacket>();
+        await observer.SendAsync(Subscribe(1, ("os/#", 0)));
+        await observer.ExpectAsync<SubAckPacket>();
+
+        await using Wire big = await Wire.ConnectAsync(server.Port);
+        big.Level = v5 ? ProtocolLevel.V500 : ProtocolLevel.V311;
+        await big.SendAsync(new ConnectPacket { ProtocolLevel = big.Level, ClientId = "os-big" });
+        await big.ExpectAsync<ConnAckPacket>();
+        try
+        {
+            await big.SendAsync(new PublishPacket { Topic = "os/big", Payload = new byte[100 * 1024] });
+        }
+        catch (IOException)
+        {
+            // The broker may reset before the whole packet is written.
+        }
+
+        MqttPacket? reply = await big.ReceiveAsync();
+        if (v5)
+        {
+            Assert.Equal(ReasonCode.PacketTooLarge, Assert.IsType<DisconnectPacket>(reply).ReasonCode);
+            Assert.Null(await big.ReceiveAsync());
+        }
+        else
+        {
+            Assert.Null(reply);
+        }
+
+        await using Wire other = await Wire.ConnectAsync(server.Port);
+        await other.SendAsync(Connect("os-other"));
+        await other.ExpectAsync<ConnAckPacket>();
+        await other.SendAsync(Publish("os/small", new byte[60 * 1024]));
+        var p = await observer.ExpectAsync<PublishPacket>();
+        Assert.Equal("os/small", p.Topic);
+        Assert.Equal(60 * 1024, p.Payload.Length);
+    }
+}
