@@ -147,6 +147,65 @@ public sealed class SlowConsumerAndFloodTests
         }
     }
 
+    /// <summary>
+    /// README (MQTT 5.0 flow control): "When the broker-wide queue budget is spent, QoS 1/2 PUBLISHes are answered 0x97
+    /// (Quota exceeded) rather than taken and dropped." BROKER BUG (kept failing on purpose): the check in
+    /// MqttConnection.HandlePublish is QueuedBytes >= MaxTotalQueuedBytes, but Session.MakeRoom drops queued messages
+    /// so that QueuedBytes + size stays within the budget whenever the enqueuing session has anything queued — with
+    /// stalled subscribers QueuedBytes hovers just below the budget, the check never fires, and every PUBLISH is taken
+    /// and then dropped (DroppedBrokerQueueBudget grows) while the publisher hears Success / 0x00.
+    /// </summary>
+    [Fact]
+    public async Task Spent_broker_budget_answers_a_5_0_qos_1_publisher_with_quota_exceeded_and_keeps_it_connected()
+    {
+        await using var server = await TestBroker.StartAsync(o =>
+        {
+            o.Persistence = PersistenceMode.Memory;
+            o.Sessions.MaxQueuedBytes = 512 * 1024;
+            o.Sessions.MaxTotalQueuedBytes = 256 * 1024;
+        });
+        var stalled = new List<Wire>();
+        try
+        {
+            for (int s = 0; s < 2; s++)
+            {
+                Wire w = await Wire.ConnectAsync(server.Port, receiveBuffer: 4096);
+                stalled.Add(w);
+                await w.SendAsync(Connect($"budget-stalled-{s}"));
+                await w.ExpectAsync<ConnAckPacket>();
+                await w.SendAsync(Subscribe(1, ("budget/#", 1)));
+                await w.ExpectAsync<SubAckPacket>();
+            }
+
+            await using Wire publisher = await Wire.ConnectAsync(server.Port);
+            publisher.Level = ProtocolLevel.V500;
+            await publisher.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "budget-pub" });
+            await publisher.ExpectAsync<ConnAckPacket>();
+            ReasonCode last = ReasonCode.Success;
+            for (ushort id = 1; id < 2000 && last != ReasonCode.QuotaExceeded; id++)
+            {
+                await publisher.SendAsync(new PublishPacket { Topic = "budget/x", Qos = 1, PacketId = id, Payload = new byte[8192] });
+                var ack = await publisher.ExpectAsync<PacketIdPacket>();
+                Assert.Equal(id, ack.PacketId);
+                last = ack.ReasonCode;
+            }
+
+            var m = server.Broker.Metrics;
+            Assert.True(last == ReasonCode.QuotaExceeded,
+                $"1999 QoS 1 PUBLISHes of 8 KiB never got 0x97: queued bytes {m.QueuedBytes} of a 262144 budget, dropped for the budget {m.DroppedBrokerQueueBudget}, queue full {m.DroppedQueueFull}");
+            Assert.True(server.Broker.Metrics.QueuedBytes <= 256 * 1024 + 2 * 9000, $"queued {server.Broker.Metrics.QueuedBytes}");
+            await publisher.SendAsync(EmptyPacket.PingReq);
+            Assert.Equal(PacketType.PingResp, (await publisher.ReceiveAsync())!.Type);
+        }
+        finally
+        {
+            foreach (Wire w in stalled)
+            {
+                w.Abort();
+            }
+        }
+    }
+
     [Fact]
     public async Task Connection_flood_from_one_address_is_refused_politely_and_others_keep_working()
     {
