@@ -25,6 +25,7 @@ public sealed class Session
     private readonly Dictionary<ushort, InflightEntry> _inflight = [];
     private readonly HashSet<ushort> _awaitingRelease = [];
     private readonly IBrokerStore? _store;
+    private readonly QueueBudget? _budget;
     private int _inflightWindow;
     private long _pendingBytes;
     private long _lastStoreSequence;
@@ -33,8 +34,9 @@ public sealed class Session
     private bool _resendInflight;
     private ISessionConnection? _connection;
 
-    public Session(string clientId, bool cleanSession, SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null)
+    public Session(string clientId, bool cleanSession, SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null, QueueBudget? budget = null)
     {
+        _budget = budget;
         ClientId = clientId;
         _expiryInterval = cleanSession ? 0 : NeverExpires;
         _limits = limits;
@@ -243,6 +245,12 @@ public sealed class Session
     /// </remarks>
     public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0, uint[]? subscriptionIds = null, Subscription? sharedVia = null)
     {
+        // Make room under the broker-wide budget before taking this session's lock (reclaiming takes others').
+        if (_budget is { } roomFor && _metrics.QueuedBytes + message.Size > _limits.MaxTotalQueuedBytes)
+        {
+            roomFor.Reclaim();
+        }
+
         ISessionConnection? connection;
         lock (_gate)
         {
@@ -264,6 +272,10 @@ public sealed class Session
         }
 
         connection?.SignalOutput();
+        if (_budget is { IsExceeded: true } budget)
+        {
+            budget.Reclaim();
+        }
     }
 
     private bool MakeRoom(int size)
@@ -274,10 +286,6 @@ public sealed class Session
             if (_pending.Count >= _limits.MaxQueuedMessages || _pendingBytes + size > _limits.MaxQueuedBytes)
             {
                 reason = DropReason.QueueFull;
-            }
-            else if (_metrics.QueuedBytes + size > _limits.MaxTotalQueuedBytes)
-            {
-                reason = DropReason.BrokerQueueBudget;
             }
             else
             {
@@ -296,6 +304,28 @@ public sealed class Session
         }
 
         return true;
+    }
+
+    /// <summary>Bytes queued here (read without the lock: a hint for <see cref="QueueBudget"/>).</summary>
+    public long PendingBytes => Volatile.Read(ref _pendingBytes);
+
+    /// <summary>Drops at least <paramref name="bytes"/> of the oldest queued messages (counted); returns the bytes freed.</summary>
+    public long Shed(long bytes)
+    {
+        long freed = 0;
+        lock (_gate)
+        {
+            while (freed < bytes && _pending.Count > 0)
+            {
+                Delivery dropped = _pending.Dequeue();
+                AddQueuedBytes(-dropped.Message.Size);
+                ForgetStored(dropped.Sequence);
+                _metrics.CountDropped(DropReason.BrokerQueueBudget);
+                freed += dropped.Message.Size;
+            }
+        }
+
+        return freed;
     }
 
     private void AddQueuedBytes(int delta)

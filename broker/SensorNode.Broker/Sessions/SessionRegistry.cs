@@ -8,12 +8,28 @@ namespace SensorNode.Broker.Sessions;
 public readonly record struct SessionOpenResult(Session Session, bool SessionPresent, Session? Discarded, ISessionConnection? TakenOver);
 
 /// <summary>All sessions by client identifier; decides session reuse and takeover at CONNECT (3.1.1 §3.1.2.4, §3.1.4).</summary>
-public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null)
+public sealed class SessionRegistry
 {
+    private readonly SessionLimits _limits;
+    private readonly BrokerMetrics _metrics;
+    private readonly IBrokerStore? _store;
+    private readonly QueueBudget _budget;
+
+    public SessionRegistry(SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null)
+    {
+        _limits = limits;
+        _metrics = metrics;
+        _store = store;
+        _budget = new QueueBudget(limits, metrics) { Sessions = () => _sessions.Values };
+    }
+
     private readonly ConcurrentDictionary<string, Session> _sessions = new(StringComparer.Ordinal);
     private readonly object _gate = new();
 
     public int Count => _sessions.Count;
+
+    /// <summary>The broker-wide bound on queued bytes.</summary>
+    public QueueBudget Budget => _budget;
 
     public ICollection<Session> Sessions => _sessions.Values;
 
@@ -44,7 +60,7 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics,
             }
             else
             {
-                var session = new Session(clientId, cleanSession: expiry == 0, limits, metrics, store) { ExpiryInterval = expiry };
+                var session = new Session(clientId, cleanSession: expiry == 0, _limits, _metrics, _store, _budget) { ExpiryInterval = expiry };
                 _sessions[clientId] = session;
                 result = new SessionOpenResult(session, false, existing, takenOver);
             }
@@ -57,7 +73,7 @@ public sealed class SessionRegistry(SessionLimits limits, BrokerMetrics metrics,
     /// <summary>Recreates a persistent session from the store at start-up (offline until its client connects).</summary>
     public Session Restore(string clientId, uint expiryInterval = Session.NeverExpires)
     {
-        var session = new Session(clientId, cleanSession: false, limits, metrics, store) { ExpiryInterval = expiryInterval };
+        var session = new Session(clientId, cleanSession: false, _limits, _metrics, _store, _budget) { ExpiryInterval = expiryInterval };
         _sessions[clientId] = session;
         return session;
     }

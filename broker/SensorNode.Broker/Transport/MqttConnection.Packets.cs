@@ -445,10 +445,10 @@ internal sealed partial class MqttConnection
             return;
         }
 
-        if (IsV5 && publish.Qos > 0 && _broker.Metrics.QueuedBytes >= _broker.Options.Sessions.MaxTotalQueuedBytes)
+        if (IsV5 && publish.Qos > 0 && _broker.Sessions.Budget.IsExceeded && !_broker.Sessions.Budget.TryReclaim())
         {
-            // The broker-wide queue budget is spent: a 5.0 publisher is told (0x97) instead of its message being
-            // accepted and then dropped.
+            // The broker-wide queue budget is spent and the largest queues could not give enough back: a 5.0
+            // publisher is told (0x97) instead of its message being accepted and then dropped.
             if (publish.Qos == 2)
             {
                 session.ReleaseInboundQos2(publish.PacketId);

@@ -158,7 +158,7 @@ public sealed class SlowConsumerAndFloodTests
     /// and then dropped (DroppedBrokerQueueBudget grows) while the publisher hears Success / 0x00.
     /// </summary>
     [Fact]
-    public async Task Spent_broker_budget_answers_a_5_0_qos_1_publisher_with_quota_exceeded_and_keeps_it_connected()
+    public async Task Spent_broker_budget_is_paid_by_the_stalled_queues_while_a_5_0_publisher_keeps_being_accepted()
     {
         await using var server = await TestBroker.StartAsync(o =>
         {
@@ -183,19 +183,18 @@ public sealed class SlowConsumerAndFloodTests
             publisher.Level = ProtocolLevel.V500;
             await publisher.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "budget-pub" });
             await publisher.ExpectAsync<ConnAckPacket>();
-            ReasonCode last = ReasonCode.Success;
-            for (ushort id = 1; id < 2000 && last != ReasonCode.QuotaExceeded; id++)
+            // The two stalled queues shed their oldest (counted) to keep the total under the budget, so the
+            // publisher is never refused: 0x97 is only for a budget the largest queues cannot bring back.
+            for (ushort id = 1; id < 200; id++)
             {
                 await publisher.SendAsync(new PublishPacket { Topic = "budget/x", Qos = 1, PacketId = id, Payload = new byte[8192] });
                 var ack = await publisher.ExpectAsync<PacketIdPacket>();
                 Assert.Equal(id, ack.PacketId);
-                last = ack.ReasonCode;
+                Assert.Equal(ReasonCode.Success, ack.ReasonCode);
+                Assert.True(server.Broker.Metrics.QueuedBytes <= 256 * 1024 + 2 * 9000, $"queued {server.Broker.Metrics.QueuedBytes}");
             }
 
-            var m = server.Broker.Metrics;
-            Assert.True(last == ReasonCode.QuotaExceeded,
-                $"1999 QoS 1 PUBLISHes of 8 KiB never got 0x97: queued bytes {m.QueuedBytes} of a 262144 budget, dropped for the budget {m.DroppedBrokerQueueBudget}, queue full {m.DroppedQueueFull}");
-            Assert.True(server.Broker.Metrics.QueuedBytes <= 256 * 1024 + 2 * 9000, $"queued {server.Broker.Metrics.QueuedBytes}");
+            Assert.True(server.Broker.Metrics.DroppedBrokerQueueBudget > 0);
             await publisher.SendAsync(EmptyPacket.PingReq);
             Assert.Equal(PacketType.PingResp, (await publisher.ReceiveAsync())!.Type);
         }
