@@ -44,6 +44,7 @@ for target in "${targets[@]}"; do
   crashes=$(find "$findings/default/crashes" -type f -name 'id:*' 2>/dev/null | wc -l)
   hangs=$(find "$findings/default/hangs" -type f -name 'id:*' 2>/dev/null | wc -l)
   echo "fuzz: $target: $crashes crashes, $hangs hangs"
-  if [ "$crashes" -gt 0 ] || [ "$hangs" -gt 0 ]; then status=1; fi
+  # FUZZ_HANGS_FAIL=0 (CI): a hang on a loaded machine is reported, not failed; a crash always fails.
+  if [ "$crashes" -gt 0 ] || { [ "$hangs" -gt 0 ] && [ "${FUZZ_HANGS_FAIL:-1}" != 0 ]; }; then status=1; fi
 done
 exit "$status"
