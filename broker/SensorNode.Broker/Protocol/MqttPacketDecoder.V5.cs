@@ -120,57 +120,8 @@ public static partial class MqttPacketDecoder
     /// Protocol Error. A PUBLISH from a client must not carry a Subscription Identifier [MQTT-3.3.4-6].
     /// For 3.1/3.1.1 this is <see cref="ReadPublish(byte, ReadOnlySpan{byte})"/> and the properties are null.
     /// </summary>
-    public static PublishView ReadPublish(byte header, ReadOnlySpan<byte> body, ProtocolLevel level, bool fromServer, out MqttProperties? properties)
-    {
-        if (level != ProtocolLevel.V500)
-        {
-            properties = null;
-            return ReadPublish(header, body);
-        }
-
-        byte qos = (byte)((header >> 1) & 0x03);
-        bool dup = (header & 0x08) != 0;
-        bool retain = (header & 0x01) != 0;
-        if (qos == 3)
-        {
-            throw MqttProtocolException.Malformed("PUBLISH with QoS 3 [MQTT-3.3.1-4]");
-        }
-
-        if (dup && qos == 0)
-        {
-            throw MqttProtocolException.ProtocolError("PUBLISH with QoS 0 must not set DUP [MQTT-3.3.1-2]");
-        }
-
-        var reader = new MqttSpanReader(body);
-        ReadOnlySpan<byte> topic = reader.ReadUtf8("topic name");
-        if (topic.IndexOfAny(TopicRules.SingleLevelWildcard, TopicRules.MultiLevelWildcard) >= 0)
-        {
-            throw new MqttProtocolException(DisconnectReason.TopicNameInvalid, "PUBLISH topic contains a wildcard [MQTT-3.3.2-2]");
-        }
-
-        ushort packetId = 0;
-        if (qos > 0)
-        {
-            packetId = reader.ReadUInt16();
-            if (packetId == 0)
-            {
-                throw MqttProtocolException.ProtocolError("PUBLISH with QoS > 0 needs a non-zero packet identifier [MQTT-2.2.1-3]");
-            }
-        }
-
-        properties = MqttPropertiesReader.Read(ref reader, PropertyContext.Publish);
-        if (topic.Length == 0 && properties?.TopicAlias is null)
-        {
-            throw MqttProtocolException.ProtocolError("PUBLISH with an empty topic name and no Topic Alias (§3.3.2.1)");
-        }
-
-        if (!fromServer && properties?.SubscriptionIdentifiers is not null)
-        {
-            throw MqttProtocolException.ProtocolError("a PUBLISH sent from a Client to a Server must not contain a Subscription Identifier [MQTT-3.3.4-6]");
-        }
-
-        return new PublishView(qos, retain, dup, topic, packetId, reader.Rest);
-    }
+    public static PublishView ReadPublish(byte header, ReadOnlySpan<byte> body, ProtocolLevel level, bool fromServer, out MqttProperties? properties) =>
+        ReadPublish(header, body, level == ProtocolLevel.V500, fromServer, out properties);
 
     /// <summary>
     /// PUBACK, PUBREC, PUBREL, PUBCOMP without allocating. 5.0 (§3.4.2): remaining length 2 = Success and no

@@ -119,26 +119,34 @@ public static partial class MqttPacketDecoder
     /// [MQTT-3.3.2-2] or an empty topic [MQTT-4.7.3-1] is a protocol error; QoS 1/2 need a non-zero
     /// packet identifier [MQTT-2.3.1-1]; DUP must be 0 for QoS 0 [MQTT-3.3.1-2].
     /// </summary>
-    public static PublishView ReadPublish(byte header, ReadOnlySpan<byte> body)
+    public static PublishView ReadPublish(byte header, ReadOnlySpan<byte> body) => ReadPublish(header, body, v5: false, fromServer: false, out _);
+
+    /// <summary>
+    /// Both versions: in 5.0 (§3.3.2) the properties follow the packet identifier, and an empty topic name is
+    /// allowed only with a Topic Alias (§3.3.2.1; the caller resolves the alias). A PUBLISH from a client must
+    /// not carry a Subscription Identifier [MQTT-3.3.4-6].
+    /// </summary>
+    private static PublishView ReadPublish(byte header, ReadOnlySpan<byte> body, bool v5, bool fromServer, out MqttProperties? properties)
     {
+        properties = null;
         byte qos = (byte)((header >> 1) & 0x03);
         bool dup = (header & 0x08) != 0;
         bool retain = (header & 0x01) != 0;
         if (qos == 3)
         {
-            throw MqttProtocolException.Malformed("PUBLISH with QoS 3");
+            throw MqttProtocolException.Malformed("PUBLISH with QoS 3 [MQTT-3.3.1-4]");
         }
 
         if (dup && qos == 0)
         {
-            throw MqttProtocolException.ProtocolError("PUBLISH with QoS 0 must not set DUP");
+            throw MqttProtocolException.ProtocolError("PUBLISH with QoS 0 must not set DUP [MQTT-3.3.1-2]");
         }
 
         var reader = new MqttSpanReader(body);
         ReadOnlySpan<byte> topic = reader.ReadUtf8("topic name");
-        if (!TopicRules.IsValidTopicName(topic))
+        if (topic.IndexOfAny(TopicRules.SingleLevelWildcard, TopicRules.MultiLevelWildcard) >= 0 || (topic.IsEmpty && !v5))
         {
-            throw new MqttProtocolException(DisconnectReason.TopicNameInvalid, "PUBLISH topic is empty or contains a wildcard");
+            throw new MqttProtocolException(DisconnectReason.TopicNameInvalid, "PUBLISH topic is empty or contains a wildcard [MQTT-3.3.2-2] [MQTT-4.7.3-1]");
         }
 
         ushort packetId = 0;
@@ -147,7 +155,21 @@ public static partial class MqttPacketDecoder
             packetId = reader.ReadUInt16();
             if (packetId == 0)
             {
-                throw MqttProtocolException.ProtocolError("PUBLISH with QoS > 0 needs a non-zero packet identifier");
+                throw MqttProtocolException.ProtocolError("PUBLISH with QoS > 0 needs a non-zero packet identifier [MQTT-2.3.1-1]");
+            }
+        }
+
+        if (v5)
+        {
+            properties = MqttPropertiesReader.Read(ref reader, PropertyContext.Publish);
+            if (topic.IsEmpty && properties?.TopicAlias is null)
+            {
+                throw MqttProtocolException.ProtocolError("PUBLISH with an empty topic name and no Topic Alias (§3.3.2.1)");
+            }
+
+            if (!fromServer && properties?.SubscriptionIdentifiers is not null)
+            {
+                throw MqttProtocolException.ProtocolError("a PUBLISH sent from a Client to a Server must not contain a Subscription Identifier [MQTT-3.3.4-6]");
             }
         }
 
