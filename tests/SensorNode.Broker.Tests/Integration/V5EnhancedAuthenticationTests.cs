@@ -1,5 +1,3 @@
-using System.Buffers;
-using System.Net.Sockets;
 using System.Text;
 using SensorNode.Broker.Hosting;
 using SensorNode.Broker.Protocol;
@@ -42,66 +40,12 @@ public sealed class V5EnhancedAuthenticationTests
         }
     }
 
-    /// <summary>A bare 5.0 client: sends packets with the 5.0 encoder, reads them with the 5.0 decoder.</summary>
-    private sealed class V5Socket : IAsyncDisposable
+    /// <summary>A bare 5.0 client: the shared raw client, encoding and decoding with the 5.0 rules.</summary>
+    private static async Task<RawMqttClient> ConnectV5SocketAsync(int port)
     {
-        private readonly TcpClient _tcp = new() { NoDelay = true };
-        private byte[] _buffer = new byte[16 * 1024];
-        private int _filled;
-
-        public static async Task<V5Socket> ConnectAsync(int port)
-        {
-            var socket = new V5Socket();
-            await socket._tcp.ConnectAsync("127.0.0.1", port);
-            return socket;
-        }
-
-        public Task SendAsync(MqttPacket packet) => _tcp.GetStream().WriteAsync(MqttPacketWriter.ToArray(packet, ProtocolLevel.V500)).AsTask();
-
-        public async Task<MqttPacket?> ReceiveAsync()
-        {
-            using var cts = new CancellationTokenSource(TestBroker.Timeout);
-            while (true)
-            {
-                var sequence = new ReadOnlySequence<byte>(_buffer, 0, _filled);
-                if (MqttFrameReader.TryReadFrame(ref sequence, int.MaxValue, out byte header, out ReadOnlySequence<byte> body))
-                {
-                    MqttPacket packet = MqttPacketDecoder.Decode(header, body.ToArray(), ProtocolLevel.V500, fromServer: true);
-                    int consumed = _filled - (int)sequence.Length;
-                    Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _filled - consumed);
-                    _filled -= consumed;
-                    return packet;
-                }
-
-                if (_filled == _buffer.Length)
-                {
-                    Array.Resize(ref _buffer, _buffer.Length * 2);
-                }
-
-                int read;
-                try
-                {
-                    read = await _tcp.GetStream().ReadAsync(_buffer.AsMemory(_filled), cts.Token);
-                }
-                catch (IOException)
-                {
-                    return null;
-                }
-
-                if (read == 0)
-                {
-                    return null;
-                }
-
-                _filled += read;
-            }
-        }
-
-        public ValueTask DisposeAsync()
-        {
-            _tcp.Dispose();
-            return ValueTask.CompletedTask;
-        }
+        RawMqttClient client = await RawMqttClient.ConnectAsync(port);
+        client.Level = ProtocolLevel.V500;
+        return client;
     }
 
     private static Task<BrokerServer> StartAsync() => TestBroker.StartAsync(o => o.EnhancedAuthenticators.Add(new ChallengeAuthenticator()));
@@ -122,7 +66,7 @@ public sealed class V5EnhancedAuthenticationTests
     {
         // [MQTT-4.12.0-2]: the server answers a CONNECT with an Authentication Method with AUTH 0x18 or CONNACK.
         await using BrokerServer broker = await StartAsync();
-        await using V5Socket client = await V5Socket.ConnectAsync(broker.Port);
+        await using RawMqttClient client = await ConnectV5SocketAsync(broker.Port);
 
         await client.SendAsync(Connect(Method, "hello"));
         var challenge = Assert.IsType<AuthPacket>(await client.ReceiveAsync());
@@ -144,7 +88,7 @@ public sealed class V5EnhancedAuthenticationTests
     public async Task Wrong_answer_is_refused_with_connack_0x87_then_close()
     {
         await using BrokerServer broker = await StartAsync();
-        await using V5Socket client = await V5Socket.ConnectAsync(broker.Port);
+        await using RawMqttClient client = await ConnectV5SocketAsync(broker.Port);
 
         await client.SendAsync(Connect(Method, "hello"));
         Assert.IsType<AuthPacket>(await client.ReceiveAsync());
@@ -160,7 +104,7 @@ public sealed class V5EnhancedAuthenticationTests
     public async Task Unknown_authentication_method_is_refused_with_connack_0x8C()
     {
         await using BrokerServer broker = await StartAsync();
-        await using V5Socket client = await V5Socket.ConnectAsync(broker.Port);
+        await using RawMqttClient client = await ConnectV5SocketAsync(broker.Port);
 
         await client.SendAsync(Connect("KERBEROS", "ticket"));
 
@@ -174,7 +118,7 @@ public sealed class V5EnhancedAuthenticationTests
     {
         // §4.12.1: AUTH 0x19 with the same method starts a new exchange, answered by AUTH 0x18 / 0x00.
         await using BrokerServer broker = await StartAsync();
-        await using V5Socket client = await V5Socket.ConnectAsync(broker.Port);
+        await using RawMqttClient client = await ConnectV5SocketAsync(broker.Port);
         await client.SendAsync(Connect(Method, "hello"));
         var first = Assert.IsType<AuthPacket>(await client.ReceiveAsync());
         await client.SendAsync(Answer(Method, "answer:" + Encoding.UTF8.GetString(first.Properties!.AuthenticationData!)));
@@ -194,7 +138,7 @@ public sealed class V5EnhancedAuthenticationTests
     public async Task Failed_re_authentication_disconnects_with_0x87()
     {
         await using BrokerServer broker = await StartAsync();
-        await using V5Socket client = await V5Socket.ConnectAsync(broker.Port);
+        await using RawMqttClient client = await ConnectV5SocketAsync(broker.Port);
         await client.SendAsync(Connect(Method, "hello"));
         var first = Assert.IsType<AuthPacket>(await client.ReceiveAsync());
         await client.SendAsync(Answer(Method, "answer:" + Encoding.UTF8.GetString(first.Properties!.AuthenticationData!)));
@@ -214,7 +158,7 @@ public sealed class V5EnhancedAuthenticationTests
     {
         // [MQTT-4.12.0-1]
         await using BrokerServer broker = await StartAsync();
-        await using V5Socket client = await V5Socket.ConnectAsync(broker.Port);
+        await using RawMqttClient client = await ConnectV5SocketAsync(broker.Port);
         await client.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "plain", KeepAliveSeconds = 60 });
         Assert.IsType<ConnAckPacket>(await client.ReceiveAsync());
 
