@@ -38,14 +38,27 @@ public sealed class QueueBudget(SessionLimits limits, BrokerMetrics metrics)
             long target = limits.MaxTotalQueuedBytes - (limits.MaxTotalQueuedBytes / 10);
             for (int round = 0; round < MaxSheddingRounds && metrics.QueuedBytes > target; round++)
             {
+                // A queue whose writer keeps draining is spared while a stalled one (or an offline one) can pay.
                 Session? largest = null;
+                Session? largestDraining = null;
                 foreach (Session session in sessions())
                 {
-                    if (largest is null || session.PendingBytes > largest.PendingBytes)
+                    if (session.PendingBytes == 0)
+                    {
+                        continue;
+                    }
+
+                    if (session.IsDraining)
+                    {
+                        largestDraining = largestDraining is null || session.PendingBytes > largestDraining.PendingBytes ? session : largestDraining;
+                    }
+                    else if (largest is null || session.PendingBytes > largest.PendingBytes)
                     {
                         largest = session;
                     }
                 }
+
+                largest ??= largestDraining;
 
                 if (largest is null || largest.PendingBytes == 0 || largest.Shed(metrics.QueuedBytes - target) == 0)
                 {

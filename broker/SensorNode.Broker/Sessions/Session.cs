@@ -306,6 +306,11 @@ public sealed class Session
         return true;
     }
 
+    private long _lastDrainedAt = Environment.TickCount64;
+
+    /// <summary>True while a connected writer keeps taking messages (within the last second): not a stalled queue.</summary>
+    public bool IsDraining => Environment.TickCount64 - Volatile.Read(ref _lastDrainedAt) < 1000;
+
     /// <summary>Bytes queued here (read without the lock: a hint for <see cref="QueueBudget"/>).</summary>
     public long PendingBytes => Volatile.Read(ref _pendingBytes);
 
@@ -437,6 +442,7 @@ public sealed class Session
 
                 _pending.Dequeue();
                 AddQueuedBytes(-next.Message.Size);
+                Volatile.Write(ref _lastDrainedAt, Environment.TickCount64);
                 batch.Add(OutboundPacket.Publish(next.Message, next.Qos, next.Retain, dup: false, packetId, next.SubscriptionIds));
             }
         }
