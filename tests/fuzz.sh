@@ -39,8 +39,12 @@ for target in "${targets[@]}"; do
   mkdir -p "$findings"
   echo "fuzz: $target for ${seconds}s"
   timeout --preserve-status "$((seconds + 30))" afl-fuzz -V "$seconds" -t 5000 -m none \
-    -i "tests/SensorNode.Fuzz/corpus/$target" -o "$findings" -- dotnet "$out/SensorNode.Fuzz.dll" "$target" || true
-  [ -f "$findings/default/fuzzer_stats" ] || setup_failed "afl-fuzz did not run $target"
+    -i "tests/SensorNode.Fuzz/corpus/$target" -o "$findings" -- dotnet "$out/SensorNode.Fuzz.dll" "$target" \
+    >"$findings/afl.log" 2>&1 || true
+  if [ ! -f "$findings/default/fuzzer_stats" ]; then
+    tail -n 30 "$findings/afl.log"
+    setup_failed "afl-fuzz did not run $target"
+  fi
   crashes=$(find "$findings/default/crashes" -type f -name 'id:*' 2>/dev/null | wc -l)
   hangs=$(find "$findings/default/hangs" -type f -name 'id:*' 2>/dev/null | wc -l)
   echo "fuzz: $target: $crashes crashes, $hangs hangs"
