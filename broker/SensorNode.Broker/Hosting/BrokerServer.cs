@@ -19,12 +19,12 @@ namespace SensorNode.Broker.Hosting;
 public sealed class BrokerServer : IAsyncDisposable
 {
     private readonly IHost _host;
-    private readonly List<(ListenerOptions Config, ListenOptions Kestrel)> _listeners;
+    private readonly List<BoundListener> _listeners;
     private readonly List<TlsCertificates> _certificates;
     private readonly bool _handleSignals;
     private System.Runtime.InteropServices.PosixSignalRegistration? _hangUp;
 
-    private BrokerServer(IHost host, List<(ListenerOptions Config, ListenOptions Kestrel)> listeners, List<TlsCertificates> certificates, bool handleSignals)
+    private BrokerServer(IHost host, List<BoundListener> listeners, List<TlsCertificates> certificates, bool handleSignals)
     {
         _host = host;
         _listeners = listeners;
@@ -57,7 +57,7 @@ public sealed class BrokerServer : IAsyncDisposable
     public IReadOnlyList<IPEndPoint> EndPoints => EndPointsOf(ListenerKind.Mqtt);
 
     /// <summary>Port of the first plain MQTT listener (or of the first listener when there is none).</summary>
-    public int Port => EndPoints.Count > 0 ? EndPoints[0].Port : _listeners[0].Kestrel.IPEndPoint!.Port;
+    public int Port => EndPoints.Count > 0 ? EndPoints[0].Port : _listeners[0].EndPoint()!.Port;
 
     /// <summary>Port of the first WebSocket (ws://) listener; 0 when there is none.</summary>
     public int WebSocketPort => FirstPort(ListenerKind.WebSocket);
@@ -70,7 +70,7 @@ public sealed class BrokerServer : IAsyncDisposable
 
     /// <summary>The endpoints bound for listeners of one kind.</summary>
     public IReadOnlyList<IPEndPoint> EndPointsOf(ListenerKind kind) =>
-        [.. _listeners.Where(l => l.Config.Kind == kind).Select(l => l.Kestrel.IPEndPoint).OfType<IPEndPoint>()];
+        [.. _listeners.Where(l => l.Config.Kind == kind).Select(l => l.EndPoint()).OfType<IPEndPoint>()];
 
     private int FirstPort(ListenerKind kind) => EndPointsOf(kind) is { Count: > 0 } endPoints ? endPoints[0].Port : 0;
 
@@ -82,10 +82,20 @@ public sealed class BrokerServer : IAsyncDisposable
     {
         options.Validate();
 
-        var listeners = new List<(ListenerOptions, ListenOptions)>();
+        var listeners = new List<BoundListener>();
+        var tcp = new TcpListenersService();
+        foreach (ListenerOptions listener in options.EffectiveListeners.Where(l => l.Kind == ListenerKind.Mqtt))
+        {
+            foreach (IPEndPoint endPoint in ResolveEndPoints(listener.BindAddress, listener.Port))
+            {
+                listeners.Add(new BoundListener(listener, tcp.Add(endPoint)));
+            }
+        }
+
+        bool needsKestrel = options.Tls is not null || options.EffectiveListeners.Any(l => l.Kind != ListenerKind.Mqtt);
         var certificates = new List<TlsCertificates>();
         bool systemd = handleConsoleSignals && SystemdIntegration.IsNotifyRequested;
-        IHost host = new HostBuilder()
+        IHostBuilder builder = new HostBuilder()
             .ConfigureLogging(logging =>
             {
                 logging.ClearProviders();
@@ -102,6 +112,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 services.AddSingleton<BrokerStatus>();
                 services.AddSingleton<SysTopicsPublisher>();
                 services.AddHostedService(sp => sp.GetRequiredService<SysTopicsPublisher>());
+                services.AddHostedService(sp => tcp.Attach(sp.GetRequiredService<MqttBroker>()));
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)
@@ -113,8 +124,12 @@ public sealed class BrokerServer : IAsyncDisposable
                     // Type=notify: READY=1 once every listener is bound, STOPPING=1 on SIGTERM.
                     SystemdIntegration.AddNotifyLifetime(services);
                 }
-            })
-            .ConfigureWebHost(web => web
+            });
+
+        if (needsKestrel)
+        {
+            // MQTT over TLS and WebSocket, and HTTP (/metrics, /health): Kestrel. Plain MQTT alone needs none of it.
+            builder.ConfigureWebHost(web => web
                 .UseKestrelCore()
                 .UseSockets(sockets =>
                 {
@@ -127,14 +142,14 @@ public sealed class BrokerServer : IAsyncDisposable
                 {
                     kestrel.AddServerHeader = false;
                     kestrel.Limits.MaxRequestBufferSize = options.MaxPacketSize + 64L * 1024;
-                    foreach (ListenerOptions listener in options.EffectiveListeners)
+                    foreach (ListenerOptions listener in options.EffectiveListeners.Where(l => l.Kind != ListenerKind.Mqtt))
                     {
                         foreach (IPEndPoint endPoint in ResolveEndPoints(listener.BindAddress, listener.Port))
                         {
                             kestrel.Listen(endPoint, listen =>
                             {
                                 ConfigureListener(listen, listener, certificates);
-                                listeners.Add((listener, listen));
+                                listeners.Add(new BoundListener(listener, () => listen.IPEndPoint));
                             });
                         }
                     }
@@ -151,14 +166,15 @@ public sealed class BrokerServer : IAsyncDisposable
                             {
                                 listen.UseHttps(tlsCertificates.HttpsOptions(mqtt: true));
                                 listen.UseConnectionHandler<MqttConnectionHandler>();
-                                listeners.Add((tlsListener, listen));
+                                listeners.Add(new BoundListener(tlsListener, () => listen.IPEndPoint));
                             });
                         }
                     }
                 })
-                .Configure(BrokerHttpApplication.Configure))
-            .Build();
+                .Configure(BrokerHttpApplication.Configure));
+        }
 
+        IHost host = builder.Build();
         return new BrokerServer(host, listeners, certificates, handleConsoleSignals);
     }
 
@@ -179,9 +195,9 @@ public sealed class BrokerServer : IAsyncDisposable
             Broker.BeginShutdown();
         });
         await _host.StartAsync(cancellationToken);
-        foreach ((ListenerOptions config, ListenOptions listen) in _listeners)
+        foreach ((ListenerOptions config, Func<IPEndPoint?> boundTo) in _listeners)
         {
-            IPEndPoint? endPoint = listen.IPEndPoint;
+            IPEndPoint? endPoint = boundTo();
             switch (config.Kind)
             {
                 case ListenerKind.Mqtt:
@@ -311,6 +327,9 @@ public sealed class BrokerServer : IAsyncDisposable
                 break;
         }
     }
+
+    /// <summary>A listener as configured, and the endpoint it is bound to once the host has started.</summary>
+    private sealed record BoundListener(ListenerOptions Config, Func<IPEndPoint?> EndPoint);
 
     /// <summary>An in-process broker leaves Ctrl+C and SIGTERM to the application that embeds it.</summary>
     private sealed class EmbeddedLifetime : IHostLifetime

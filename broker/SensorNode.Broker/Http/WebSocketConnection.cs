@@ -47,7 +47,12 @@ internal sealed class WebSocketConnection : ConnectionContext
     public override void Abort(ConnectionAbortedException abortReason)
     {
         _aborted.Cancel();
-        _socket.Abort();
+
+        // After our close frame (a text message was refused) the peer gets a moment to read it; CloseAsync cuts later.
+        if (_socket.State != WebSocketState.CloseSent)
+        {
+            _socket.Abort();
+        }
     }
 
     /// <summary>Runs the MQTT connection over the WebSocket until either side ends it.</summary>
@@ -151,6 +156,12 @@ internal sealed class WebSocketConnection : ConnectionContext
     /// <summary>The close handshake, bounded: a peer that does not answer is cut after two seconds.</summary>
     private async Task CloseAsync()
     {
+        if (_socket.State == WebSocketState.CloseSent)
+        {
+            CutLater();
+            return;
+        }
+
         if (_socket.State is not (WebSocketState.Open or WebSocketState.CloseReceived))
         {
             _socket.Abort();
@@ -168,9 +179,11 @@ internal sealed class WebSocketConnection : ConnectionContext
             return;
         }
 
-        // Wait briefly for the peer's close frame (the receive loop sees it), then cut.
-        _ = Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ => _socket.Abort(), TaskScheduler.Default);
+        CutLater();
     }
+
+    /// <summary>Waits briefly for the peer's close frame (the receive loop sees it), then cuts.</summary>
+    private void CutLater() => _ = Task.Delay(TimeSpan.FromSeconds(2)).ContinueWith(_ => _socket.Abort(), TaskScheduler.Default);
 
     private sealed class DuplexPipe(PipeReader input, PipeWriter output) : IDuplexPipe
     {

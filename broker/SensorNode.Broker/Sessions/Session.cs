@@ -19,11 +19,12 @@ public sealed class Session
     private readonly object _gate = new();
     private readonly SessionLimits _limits;
     private readonly BrokerMetrics _metrics;
-    private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
+    // Created on first use: most sensors never subscribe and never publish at QoS 2, and thousands sit idle.
+    private Dictionary<string, Subscription>? _subscriptions;
     private readonly Queue<OutboundPacket> _control = new();
     private readonly Queue<Delivery> _pending = new();
     private readonly Dictionary<ushort, InflightEntry> _inflight = [];
-    private readonly HashSet<ushort> _awaitingRelease = [];
+    private HashSet<ushort>? _awaitingRelease;
     private readonly IBrokerStore? _store;
     private readonly QueueBudget? _budget;
     private int _inflightWindow;
@@ -81,7 +82,7 @@ public sealed class Session
 
             foreach (ushort packetId in stored.InboundQos2)
             {
-                _awaitingRelease.Add(packetId);
+                (_awaitingRelease ??= []).Add(packetId);
             }
         }
     }
@@ -117,7 +118,7 @@ public sealed class Session
     {
         lock (_gate)
         {
-            return _subscriptions.ContainsKey(filter);
+            return _subscriptions?.ContainsKey(filter) == true;
         }
     }
 
@@ -209,6 +210,7 @@ public sealed class Session
     {
         lock (_gate)
         {
+            _subscriptions ??= new Dictionary<string, Subscription>(StringComparer.Ordinal);
             _subscriptions.TryGetValue(subscription.Filter, out Subscription? previous);
             _subscriptions[subscription.Filter] = subscription;
             SubscriptionCount = _subscriptions.Count;
@@ -220,8 +222,8 @@ public sealed class Session
     {
         lock (_gate)
         {
-            bool removed = _subscriptions.Remove(filter);
-            SubscriptionCount = _subscriptions.Count;
+            bool removed = _subscriptions?.Remove(filter) == true;
+            SubscriptionCount = _subscriptions?.Count ?? 0;
             return removed;
         }
     }
@@ -230,7 +232,7 @@ public sealed class Session
     {
         lock (_gate)
         {
-            return [.. _subscriptions.Values];
+            return _subscriptions is null ? [] : [.. _subscriptions.Values];
         }
     }
 
@@ -592,7 +594,7 @@ public sealed class Session
     {
         lock (_gate)
         {
-            return _awaitingRelease.Add(packetId);
+            return (_awaitingRelease ??= []).Add(packetId);
         }
     }
 
@@ -607,7 +609,7 @@ public sealed class Session
     {
         lock (_gate)
         {
-            known = _awaitingRelease.Remove(packetId);
+            known = _awaitingRelease?.Remove(packetId) == true;
             return known && _store is not null ? StoreOperation.DeleteInbound(ClientId, packetId) : null;
         }
     }

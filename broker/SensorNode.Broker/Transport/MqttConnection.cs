@@ -15,7 +15,7 @@ namespace SensorNode.Broker.Transport;
 /// them synchronously, and a write loop that drains the session's outbound queue in batches, flushing
 /// once per batch. The read loop never waits on other clients; the write loop never blocks the reader.
 /// </summary>
-internal sealed partial class MqttConnection : ISessionConnection
+internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWorkItem
 {
     private const int MaxBatchPackets = 256;
     private const int NoReason = -1;
@@ -25,7 +25,6 @@ internal sealed partial class MqttConnection : ISessionConnection
     private readonly PipeReader _input;
     private readonly PipeWriter _output;
     private readonly ILogger _logger;
-    private readonly AsyncSignal _outputSignal = new();
 
     /// <summary>Batch lists lent to writers for one write round, so idle connections hold none.</summary>
     private static readonly System.Collections.Concurrent.ConcurrentBag<List<OutboundPacket>> BatchPool = [];
@@ -40,19 +39,34 @@ internal sealed partial class MqttConnection : ISessionConnection
     private int _publishesThisSecond;
     private long _rateWindowStart = Environment.TickCount64;
     private byte[]? _scratch;
-    private Task? _writer;
 
-    public MqttConnection(ConnectionContext context, MqttBroker broker)
+    // The writer is a pool work item that runs only while there is output (an idle connection holds no writer):
+    // SignalOutput marks output pending and schedules a pass unless one is running; a pass ends idle, or stopped.
+    private const int WriterIdle = 0;
+    private const int WriterRunning = 1;
+    private const int WriterStopped = 2;
+    private int _writerState = WriterStopped;
+    private int _outputPending;
+    private bool _writerStarted;
+    private TaskCompletionSource? _writerDone;
+
+    private readonly bool _ownsTransport;
+
+    /// <param name="ownsTransport">True when the connection disposes <paramref name="context"/> once it has closed (transports other than Kestrel's).</param>
+    public MqttConnection(ConnectionContext context, MqttBroker broker, bool ownsTransport = false)
     {
         _context = context;
+        _ownsTransport = ownsTransport;
         _broker = broker;
         _input = context.Transport.Input;
         _output = context.Transport.Output;
         _logger = broker.LoggerFactory.CreateLogger("SensorNode.Broker.Connection");
-        RemoteEndPoint = context.RemoteEndPoint?.ToString() ?? "unknown";
     }
 
-    public string RemoteEndPoint { get; }
+    /// <summary>The peer's address and port, formatted when first logged.</summary>
+    public string RemoteEndPoint => _remoteEndPoint ??= _context.RemoteEndPoint?.ToString() ?? "unknown";
+
+    private string? _remoteEndPoint;
 
     private System.Net.IPAddress? RemoteAddress => (_context.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
 
@@ -80,9 +94,95 @@ internal sealed partial class MqttConnection : ISessionConnection
             BeginGracefulClose();
         }
 
+        // The read loop is inline (not a method of its own) so that a connection holds one state machine, not two.
         try
         {
-            await ReadLoopAsync();
+            int maxPacketSize = _broker.Options.MaxPacketSize;
+            while (true)
+            {
+                ReadResult result = await _input.ReadAsync();
+                if (result.IsCanceled || CloseReason is not null)
+                {
+                    break;
+                }
+
+                ReadOnlySequence<byte> buffer = result.Buffer;
+                long received = buffer.Length;
+                bool keepReading = true;
+                bool throttled = false;
+                int rate = _broker.Options.MaxPublishRatePerClient;
+                try
+                {
+                    while (keepReading && !buffer.IsEmpty)
+                    {
+                        // Judge the fixed header as soon as its first byte is here, so garbage (an HTTP request, a
+                        // non-CONNECT first packet) is refused without waiting for a body that may never come.
+                        CheckFirstByte(buffer.FirstSpan[0]);
+                        if (rate > 0 && _publishesThisSecond >= rate && MqttPacketDecoder.TypeOf(buffer.FirstSpan[0]) == PacketType.Publish)
+                        {
+                            // Over the publish rate: this PUBLISH waits, unread, until the second is over.
+                            throttled = true;
+                            break;
+                        }
+
+                        if (!MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
+                        {
+                            break;
+                        }
+
+                        // Only whole packets count as activity for keep alive [MQTT-3.1.2-24]: a trickle of bytes does not.
+                        Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
+                        keepReading = HandlePacket(header, body);
+                    }
+                }
+                catch (MqttProtocolException ex)
+                {
+                    _broker.Metrics.CountProtocolError();
+                    SetCloseReason(ex.Reason);
+                    _logger.LogWarning("Closing {Remote} ({ClientId}): {Reason}: {Message}", RemoteEndPoint, _session?.ClientId ?? "before CONNECT", ex.Reason, ex.Message);
+                    keepReading = false;
+                }
+
+                _broker.Metrics.CountReceived(received - buffer.Length);
+
+                // A throttled read leaves its rest unexamined, so the next read returns it at once.
+                _input.AdvanceTo(buffer.Start, throttled ? buffer.Start : buffer.End);
+                if (!keepReading)
+                {
+                    break;
+                }
+
+                if (rate > 0 && Environment.TickCount64 - _rateWindowStart >= 1000)
+                {
+                    _rateWindowStart = Environment.TickCount64;
+                    _publishesThisSecond = 0;
+                }
+                else if (throttled)
+                {
+                    // Too fast: stop reading until the second is over; TCP pushes back on this client alone.
+                    await Task.Delay((int)Math.Max(1, 1000 - (Environment.TickCount64 - _rateWindowStart)));
+                    _rateWindowStart = Environment.TickCount64;
+                    _publishesThisSecond = 0;
+                }
+
+                if (_flushAfterRead)
+                {
+                    // Packets written by the reader itself before the writer runs (an AUTH challenge during CONNECT).
+                    _flushAfterRead = false;
+                    await _output.FlushAsync();
+                }
+
+                if (result.IsCompleted)
+                {
+                    SetCloseReason(DisconnectReason.UnspecifiedError);
+                    if (!buffer.IsEmpty)
+                    {
+                        _logger.LogInformation("Connection {Remote} ({ClientId}) closed in the middle of a packet", RemoteEndPoint, _session?.ClientId);
+                    }
+
+                    break;
+                }
+            }
         }
         catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or OperationCanceledException)
         {
@@ -106,95 +206,10 @@ internal sealed partial class MqttConnection : ISessionConnection
             {
                 ArrayPool<byte>.Shared.Return(_scratch);
             }
-        }
-    }
 
-    private async Task ReadLoopAsync()
-    {
-        int maxPacketSize = _broker.Options.MaxPacketSize;
-        while (true)
-        {
-            ReadResult result = await _input.ReadAsync();
-            if (result.IsCanceled || CloseReason is not null)
+            if (_ownsTransport)
             {
-                return;
-            }
-
-            ReadOnlySequence<byte> buffer = result.Buffer;
-            long received = buffer.Length;
-            bool keepReading = true;
-            bool throttled = false;
-            int rate = _broker.Options.MaxPublishRatePerClient;
-            try
-            {
-                while (keepReading && !buffer.IsEmpty)
-                {
-                    // Judge the fixed header as soon as its first byte is here, so garbage (an HTTP request, a
-                    // non-CONNECT first packet) is refused without waiting for a body that may never come.
-                    CheckFirstByte(buffer.FirstSpan[0]);
-                    if (rate > 0 && _publishesThisSecond >= rate && MqttPacketDecoder.TypeOf(buffer.FirstSpan[0]) == PacketType.Publish)
-                    {
-                        // Over the publish rate: this PUBLISH waits, unread, until the second is over.
-                        throttled = true;
-                        break;
-                    }
-
-                    if (!MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
-                    {
-                        break;
-                    }
-
-                    // Only whole packets count as activity for keep alive [MQTT-3.1.2-24]: a trickle of bytes does not.
-                    Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
-                    keepReading = HandlePacket(header, body);
-                }
-            }
-            catch (MqttProtocolException ex)
-            {
-                _broker.Metrics.CountProtocolError();
-                SetCloseReason(ex.Reason);
-                _logger.LogWarning("Closing {Remote} ({ClientId}): {Reason}: {Message}", RemoteEndPoint, _session?.ClientId ?? "before CONNECT", ex.Reason, ex.Message);
-                keepReading = false;
-            }
-
-            _broker.Metrics.CountReceived(received - buffer.Length);
-
-            // A throttled read leaves its rest unexamined, so the next read returns it at once.
-            _input.AdvanceTo(buffer.Start, throttled ? buffer.Start : buffer.End);
-            if (!keepReading)
-            {
-                return;
-            }
-
-            if (rate > 0 && Environment.TickCount64 - _rateWindowStart >= 1000)
-            {
-                _rateWindowStart = Environment.TickCount64;
-                _publishesThisSecond = 0;
-            }
-            else if (throttled)
-            {
-                // Too fast: stop reading until the second is over; TCP pushes back on this client alone.
-                await Task.Delay((int)Math.Max(1, 1000 - (Environment.TickCount64 - _rateWindowStart)));
-                _rateWindowStart = Environment.TickCount64;
-                _publishesThisSecond = 0;
-            }
-
-            if (_flushAfterRead)
-            {
-                // Packets written by the reader itself before the writer runs (an AUTH challenge during CONNECT).
-                _flushAfterRead = false;
-                await _output.FlushAsync();
-            }
-
-            if (result.IsCompleted)
-            {
-                SetCloseReason(DisconnectReason.UnspecifiedError);
-                if (!buffer.IsEmpty)
-                {
-                    _logger.LogInformation("Connection {Remote} ({ClientId}) closed in the middle of a packet", RemoteEndPoint, _session?.ClientId);
-                }
-
-                return;
+                await _context.DisposeAsync();
             }
         }
     }
@@ -232,7 +247,16 @@ internal sealed partial class MqttConnection : ISessionConnection
         return _scratch.AsSpan(0, length);
     }
 
-    public void SignalOutput() => _outputSignal.Set();
+    public void SignalOutput()
+    {
+        Volatile.Write(ref _outputPending, 1);
+        if (Interlocked.CompareExchange(ref _writerState, WriterRunning, WriterIdle) == WriterIdle)
+        {
+            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+        }
+    }
+
+    void IThreadPoolWorkItem.Execute() => _ = WritePassAsync();
 
     /// <summary>Closes without a DISCONNECT from the client: takeover, keep-alive expiry, write failure.</summary>
     public void Close(DisconnectReason reason)
@@ -241,7 +265,6 @@ internal sealed partial class MqttConnection : ISessionConnection
         {
             _input.CancelPendingRead();
             _output.CancelPendingFlush();
-            _outputSignal.Complete();
         }
     }
 
@@ -252,7 +275,6 @@ internal sealed partial class MqttConnection : ISessionConnection
         if (SetCloseReason(DisconnectReason.ServerShuttingDown))
         {
             _input.CancelPendingRead();
-            _outputSignal.Complete();
         }
     }
 
@@ -280,47 +302,93 @@ internal sealed partial class MqttConnection : ISessionConnection
         }
     }
 
-    private void StartWriter() => _writer = Task.Run(WriteLoopAsync);
+    /// <summary>From now on output is written; called once the session is attached (the CONNACK is queued).</summary>
+    private void StartWriter()
+    {
+        _writerStarted = true;
+        Interlocked.CompareExchange(ref _writerState, WriterIdle, WriterStopped);
+        SignalOutput();
+    }
 
     private async Task StopWriterAsync()
     {
-        _outputSignal.Complete();
-        if (_writer is null)
+        if (!_writerStarted)
         {
             return;
         }
 
+        var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        Volatile.Write(ref _writerDone, done);
+        bool running = Interlocked.Exchange(ref _writerState, WriterStopped) == WriterRunning;
+
         // On shutdown the writer sends what is queued, for a bounded time; otherwise a peer that stopped
         // reading must not keep the writer (and so this connection) waiting on a flush.
-        if (!_gracefulClose || await Task.WhenAny(_writer, Task.Delay(_broker.Options.ShutdownTimeout)) != _writer)
+        using var deadline = new CancellationTokenSource(_broker.Options.ShutdownTimeout);
+        if (running)
         {
-            _output.CancelPendingFlush();
+            if (!_gracefulClose || await Task.WhenAny(done.Task, Task.Delay(Timeout.Infinite, deadline.Token)) != done.Task)
+            {
+                _output.CancelPendingFlush();
+            }
+
+            await done.Task;
         }
 
-        await _writer;
+        if (_gracefulClose && !deadline.IsCancellationRequested)
+        {
+            using CancellationTokenRegistration cancel = deadline.Token.Register(static o => ((PipeWriter)o!).CancelPendingFlush(), _output);
+            await WriteOrCloseAsync();
+        }
     }
 
-    private async Task WriteLoopAsync()
+    /// <summary>One writer pass: writes until nothing is pending, then goes idle (or ends, once stopped).</summary>
+    private async Task WritePassAsync()
+    {
+        do
+        {
+            Interlocked.Exchange(ref _outputPending, 0);
+            if (!await WriteOrCloseAsync())
+            {
+                EndWriter();
+                return;
+            }
+        }
+        while (ContinueWriting());
+    }
+
+    /// <summary>Goes idle; true when output came meanwhile and this pass may go on, false when it ends.</summary>
+    private bool ContinueWriting()
+    {
+        if (Interlocked.CompareExchange(ref _writerState, WriterIdle, WriterRunning) != WriterRunning)
+        {
+            Volatile.Read(ref _writerDone)?.TrySetResult();
+            return false;
+        }
+
+        return Volatile.Read(ref _outputPending) == 1
+            && Interlocked.CompareExchange(ref _writerState, WriterRunning, WriterIdle) == WriterIdle;
+    }
+
+    /// <summary>The transport is gone: no more passes.</summary>
+    private void EndWriter()
+    {
+        if (Interlocked.Exchange(ref _writerState, WriterStopped) == WriterStopped)
+        {
+            Volatile.Read(ref _writerDone)?.TrySetResult();
+        }
+    }
+
+    private async ValueTask<bool> WriteOrCloseAsync()
     {
         try
         {
-            while (await _outputSignal.WaitAsync())
-            {
-                if (!await WriteQueuedAsync())
-                {
-                    return;
-                }
-            }
-
-            if (_gracefulClose)
-            {
-                await WriteQueuedAsync();
-            }
+            return await WriteQueuedAsync();
         }
-        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException)
+        catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException or System.Net.Sockets.SocketException)
         {
             _logger.LogDebug("Write to {Remote} failed: {Message}", RemoteEndPoint, ex.Message);
             Close(DisconnectReason.UnspecifiedError);
+            return false;
         }
     }
 
@@ -462,17 +530,13 @@ internal sealed partial class MqttConnection : ISessionConnection
                 await told;
             }
 
-            if (_flushBeforeClose)
+            if (_flushBeforeClose && _delayRefusal > TimeSpan.Zero)
             {
-                if (_delayRefusal > TimeSpan.Zero)
-                {
-                    await Task.Delay(_delayRefusal);
-                }
-
-                await _output.FlushAsync();
+                await Task.Delay(_delayRefusal);
             }
 
-            if (_gracefulClose || _flushBeforeClose || CloseReason == DisconnectReason.NormalDisconnection)
+            // What is left (a refusal, a DISCONNECT) goes out unless the peer stopped reading; then the socket is cut.
+            if ((_gracefulClose || _flushBeforeClose || CloseReason == DisconnectReason.NormalDisconnection) && await FlushBrieflyAsync())
             {
                 await _output.CompleteAsync();
             }
@@ -502,18 +566,22 @@ internal sealed partial class MqttConnection : ISessionConnection
 
         MqttPacketWriter.WriteDisconnect(_output, (ReasonCode)(byte)reason, properties: null);
         _flushBeforeClose = true;
-        return FlushBrieflyAsync();
+        return FlushBrieflyAsync().AsTask();
     }
 
-    private async Task FlushBrieflyAsync()
+    /// <summary>Flushes for at most a second; false when the peer did not take the bytes (or is gone).</summary>
+    private async ValueTask<bool> FlushBrieflyAsync()
     {
         ValueTask<FlushResult> flush = _output.FlushAsync();
-        if (!flush.IsCompleted)
+        if (flush.IsCompletedSuccessfully)
         {
-            // A peer that no longer reads must not hold the close up.
-            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-            using CancellationTokenRegistration cancel = timeout.Token.Register(static o => ((PipeWriter)o!).CancelPendingFlush(), _output);
-            await flush;
+            return !flush.Result.IsCanceled;
         }
+
+        // A peer that no longer reads must not hold the close up.
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+        using CancellationTokenRegistration cancel = timeout.Token.Register(static o => ((PipeWriter)o!).CancelPendingFlush(), _output);
+        FlushResult result = await flush;
+        return !result.IsCanceled;
     }
 }

@@ -1,0 +1,148 @@
+using System.IO.Pipelines;
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.AspNetCore.Connections;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace SensorNode.Broker.Transport;
+
+/// <summary>
+/// One accepted plain-TCP socket as the engine's connection: the socket's stream read through a pipe reader that
+/// waits for data before renting a buffer (zero-byte reads) and written through a pipe writer that holds a buffer
+/// only between a write and its flush. An idle connection therefore holds no buffer at all, and none of
+/// Kestrel's per-connection pipes, send and receive loops; see <see cref="TcpMqttListener"/>.
+/// </summary>
+internal sealed class SocketConnection : ConnectionContext, IDuplexPipe, IThreadPoolWorkItem
+{
+    // A batch of small PUBLISH packets fits one buffer, so a flush is one send.
+    private const int WriteBufferSize = 16 * 1024;
+
+    private static readonly StreamPipeReaderOptions ReaderOptions = new(bufferSize: 4096, minimumReadSize: 1024, leaveOpen: true, useZeroByteReads: true);
+    private static readonly StreamPipeWriterOptions WriterOptions = new(minimumBufferSize: WriteBufferSize, leaveOpen: true);
+
+    private readonly Socket _socket;
+    private readonly NetworkStream _stream;
+    private readonly TcpMqttListener _listener;
+    private string? _id;
+    private IDictionary<object, object?>? _items;
+    private int _closed;
+
+    public SocketConnection(Socket socket, TcpMqttListener listener)
+    {
+        _socket = socket;
+        _listener = listener;
+        _stream = new NetworkStream(socket, ownsSocket: false);
+        Input = PipeReader.Create(_stream, ReaderOptions);
+        Output = PipeWriter.Create(_stream, WriterOptions);
+    }
+
+    public PipeReader Input { get; }
+
+    public PipeWriter Output { get; }
+
+    public override string ConnectionId
+    {
+        get => _id ??= "tcp-" + _socket.Handle.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        set => _id = value;
+    }
+
+    /// <summary>Plain TCP has no features to offer (no TLS certificate, no lifetime notification).</summary>
+    public override IFeatureCollection Features => NoFeatures.Instance;
+
+    public override IDictionary<object, object?> Items
+    {
+        get => _items ??= new Dictionary<object, object?>();
+        set => _items = value;
+    }
+
+    public override IDuplexPipe Transport
+    {
+        get => this;
+        set => throw new NotSupportedException("the transport of a socket connection is fixed");
+    }
+
+    public override EndPoint? RemoteEndPoint
+    {
+        get => _socket.RemoteEndPoint;
+        set => throw new NotSupportedException();
+    }
+
+    public override EndPoint? LocalEndPoint
+    {
+        get => _socket.LocalEndPoint;
+        set => throw new NotSupportedException();
+    }
+
+    /// <summary>Runs the MQTT connection on a pool thread, so that the accept loop is never held by a client.</summary>
+    public void Execute() => _ = new MqttConnection(this, _listener.Broker, ownsTransport: true).RunAsync();
+
+    public override void Abort(ConnectionAbortedException abortReason) => CloseSocket();
+
+    public override async ValueTask DisposeAsync()
+    {
+        await Input.CompleteAsync();
+
+        // Normally the engine completed the output already (or aborted). Completing flushes what is left, which a
+        // peer that stopped reading must not hold up for long.
+        using (var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(2)))
+        using (timeout.Token.Register(static o => ((PipeWriter)o!).CancelPendingFlush(), Output))
+        {
+            try
+            {
+                await Output.CompleteAsync();
+            }
+            catch (Exception ex) when (ex is IOException or OperationCanceledException or ObjectDisposedException)
+            {
+                // The peer is gone or stalled; the socket is closed below either way.
+            }
+        }
+
+        CloseSocket();
+        _listener.ConnectionEnded();
+        await base.DisposeAsync();
+    }
+
+    private void CloseSocket()
+    {
+        if (Interlocked.Exchange(ref _closed, 1) != 0)
+        {
+            return;
+        }
+
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Both);
+        }
+        catch (SocketException)
+        {
+            // The peer is already gone.
+        }
+
+        _stream.Dispose();
+        _socket.Dispose();
+    }
+
+    /// <summary>An empty, read-only feature collection shared by every plain socket connection.</summary>
+    private sealed class NoFeatures : IFeatureCollection
+    {
+        public static readonly NoFeatures Instance = new();
+
+        public bool IsReadOnly => true;
+
+        public int Revision => 0;
+
+        public object? this[Type key]
+        {
+            get => null;
+            set => throw new NotSupportedException("a plain socket connection has no features");
+        }
+
+        public TFeature? Get<TFeature>() => default;
+
+        public void Set<TFeature>(TFeature? instance) => throw new NotSupportedException("a plain socket connection has no features");
+
+        public IEnumerator<KeyValuePair<Type, object>> GetEnumerator() => Enumerable.Empty<KeyValuePair<Type, object>>().GetEnumerator();
+
+        System.Collections.IEnumerator System.Collections.IEnumerable.GetEnumerator() => GetEnumerator();
+    }
+}

@@ -1,0 +1,142 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+
+namespace SensorNode.Broker.Transport;
+
+/// <summary>
+/// The plain-TCP MQTT listener: an accept loop per bound socket handing each client to an
+/// <see cref="MqttConnection"/> over a <see cref="SocketConnection"/>. MQTT over TLS and WebSocket stay on
+/// Kestrel (their handshakes are what it is for); plain TCP, where thousands of mostly idle sensors sit, does
+/// without Kestrel's two pipes and two socket loops per connection, which cost several KB each (issue #9).
+/// </summary>
+internal sealed class TcpMqttListener : IAsyncDisposable
+{
+    private const int Backlog = 1024;
+
+    private readonly MqttBroker _broker;
+    private readonly ILogger _logger;
+    private readonly List<Socket> _sockets = [];
+    private readonly List<Task> _acceptLoops = [];
+    private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private int _active = 1;
+    private int _stopped;
+
+    public TcpMqttListener(MqttBroker broker)
+    {
+        _broker = broker;
+        _logger = broker.LoggerFactory.CreateLogger("SensorNode.Broker.Listener");
+    }
+
+    /// <summary>The endpoints bound, with the real port where 0 was asked for.</summary>
+    public IReadOnlyList<IPEndPoint> EndPoints => [.. _sockets.Select(s => (IPEndPoint)s.LocalEndPoint!)];
+
+    /// <summary>Binds every endpoint (all or none: a failure closes what was bound) and starts accepting.</summary>
+    public void Start(IEnumerable<IPEndPoint> endPoints)
+    {
+        IPEndPoint? binding = null;
+        try
+        {
+            foreach (IPEndPoint endPoint in endPoints)
+            {
+                binding = endPoint;
+                var socket = new Socket(endPoint.AddressFamily, SocketType.Stream, ProtocolType.Tcp);
+                _sockets.Add(socket);
+                if (endPoint.AddressFamily == AddressFamily.InterNetworkV6 && endPoint.Address.Equals(IPAddress.IPv6Any))
+                {
+                    socket.DualMode = true;
+                }
+
+                // As Kestrel: a restarted broker can bind again at once while old connections sit in TIME_WAIT.
+                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                socket.Bind(endPoint);
+                socket.Listen(Backlog);
+            }
+        }
+        catch (SocketException ex)
+        {
+            CloseListeningSockets();
+            throw new IOException($"{binding}: {ex.Message}", ex);
+        }
+
+        foreach (Socket socket in _sockets)
+        {
+            _acceptLoops.Add(AcceptLoopAsync(socket));
+        }
+    }
+
+    private async Task AcceptLoopAsync(Socket listening)
+    {
+        while (Volatile.Read(ref _stopped) == 0)
+        {
+            Socket client;
+            try
+            {
+                client = await listening.AcceptAsync();
+            }
+            catch (ObjectDisposedException)
+            {
+                return;
+            }
+            catch (SocketException ex) when (Volatile.Read(ref _stopped) != 0 || ex.SocketErrorCode == SocketError.OperationAborted)
+            {
+                return;
+            }
+            catch (SocketException ex)
+            {
+                // Out of descriptors (EMFILE) and the like: refuse this one, keep serving the others, and do not spin.
+                _logger.LogWarning("Accepting an MQTT connection failed: {Error} ({Message})", ex.SocketErrorCode, ex.Message);
+                await Task.Delay(50);
+                continue;
+            }
+
+            client.NoDelay = true;
+            Interlocked.Increment(ref _active);
+            ThreadPool.UnsafeQueueUserWorkItem(new SocketConnection(client, this), preferLocal: false);
+        }
+    }
+
+    public MqttBroker Broker => _broker;
+
+    /// <summary>A connection has closed its socket.</summary>
+    internal void ConnectionEnded()
+    {
+        if (Interlocked.Decrement(ref _active) == 0)
+        {
+            _drained.TrySetResult();
+        }
+    }
+
+    /// <summary>
+    /// Stops accepting and waits (up to <paramref name="timeout"/>) for the connections to end; the broker has
+    /// asked them to flush and close (<see cref="MqttBroker.BeginShutdown"/>).
+    /// </summary>
+    public async Task StopAsync(TimeSpan timeout)
+    {
+        if (Interlocked.Exchange(ref _stopped, 1) != 0)
+        {
+            return;
+        }
+
+        CloseListeningSockets();
+        await Task.WhenAll(_acceptLoops);
+        ConnectionEnded();
+
+        if (await Task.WhenAny(_drained.Task, Task.Delay(timeout)) != _drained.Task)
+        {
+            _logger.LogWarning("{Count} MQTT connections did not close within {Timeout}", Volatile.Read(ref _active), timeout);
+        }
+    }
+
+    private void CloseListeningSockets()
+    {
+        foreach (Socket socket in _sockets)
+        {
+            socket.Dispose();
+        }
+    }
+
+    public TimeSpan ShutdownTimeout => _broker.Options.ShutdownTimeout;
+
+    public async ValueTask DisposeAsync() => await StopAsync(ShutdownTimeout);
+}
