@@ -4,8 +4,10 @@
 # lifted) and an MQTTnet.Server host, each scenario against each broker in one run. The broker is pinned to
 # one core and the load generator to the other with taskset; broker CPU comes from /proc/PID/stat.
 #
-#   bench/run.sh [--reps 3] [--duration 4] [--warmup 1] [--only REGEX] [--brokers "sensornode mosquitto mqttnet"]
+#   bench/run.sh [--reps 3] [--duration 4] [--warmup 1] [--only REGEX] [--brokers "sensornode mosquitto mqttnet"] [--jit]
 #
+# SensorNode runs as it is deployed: the Native AOT publish (deploy/install.sh), which needs clang; --jit (or no
+# clang) runs the framework-dependent Release build instead. SN_BIN=path runs a given binary.
 # Writes bench/results/<timestamp>/{results.jsonl,table.md,machine.txt,*.log} and prints the table.
 # Starts and stops only its own processes, by PID; everything it started is stopped on exit.
 set -euo pipefail
@@ -16,6 +18,7 @@ DURATION=4
 WARMUP=1
 ONLY=""
 BROKERS="sensornode mosquitto mqttnet"
+JIT=0
 BROKER_CPU="${BROKER_CPU:-0}"
 GEN_CPU="${GEN_CPU:-1}"
 SN_PORT="${SN_PORT:-21883}"
@@ -29,7 +32,8 @@ while [ $# -gt 0 ]; do
     --warmup) WARMUP="$2"; shift 2 ;;
     --only) ONLY="$2"; shift 2 ;;
     --brokers) BROKERS="$2"; shift 2 ;;
-    -h|--help) sed -n '2,12p' "$0"; exit 0 ;;
+    --jit) JIT=1; shift ;;
+    -h|--help) sed -n '2,15p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
   esac
 done
@@ -66,7 +70,19 @@ export DOTNET_CLI_TELEMETRY_OPTOUT=1 DOTNET_NOLOGO=1
 for project in broker/SensorNode.Broker.Host tests/SensorNode.LoadGenerator tests/SensorNode.MqttNetBroker; do
   dotnet build "$ROOT/$project" -c Release -nologo -v q >"$OUT/build.log" 2>&1 || { cat "$OUT/build.log"; exit 1; }
 done
-SN_BIN="$ROOT/broker/SensorNode.Broker.Host/bin/Release/net10.0/sensornode-broker"
+SN_BUILD="given"
+if [ -z "${SN_BIN:-}" ]; then
+  SN_BIN="$ROOT/broker/SensorNode.Broker.Host/bin/Release/net10.0/sensornode-broker"
+  SN_BUILD="JIT (framework-dependent Release build)"
+  if [ "$JIT" = 0 ] && command -v clang >/dev/null; then
+    case "$(uname -m)" in aarch64) rid=linux-arm64 ;; *) rid=linux-x64 ;; esac
+    echo "== publishing SensorNode as Native AOT ($rid)"
+    dotnet publish "$ROOT/broker/SensorNode.Broker.Host" -c Release -r "$rid" -p:PublishAot=true -o "$OUT/sensornode-aot" -nologo -v q \
+      >"$OUT/publish.log" 2>&1 || { cat "$OUT/publish.log"; exit 1; }
+    SN_BIN="$OUT/sensornode-aot/sensornode-broker"
+    SN_BUILD="Native AOT ($rid)"
+  fi
+fi
 MN_BIN="$ROOT/tests/SensorNode.MqttNetBroker/bin/Release/net10.0/SensorNode.MqttNetBroker"
 GEN_BIN="$ROOT/tests/SensorNode.LoadGenerator/bin/Release/net10.0/SensorNode.LoadGenerator"
 
@@ -78,6 +94,7 @@ GEN_BIN="$ROOT/tests/SensorNode.LoadGenerator/bin/Release/net10.0/SensorNode.Loa
   echo "memory: $(awk '/MemTotal/ {printf "%.1f GiB", $2/1048576}' /proc/meminfo)"
   echo "dotnet: $(dotnet --version)"
   echo "mosquitto: $( (mosquitto -h 2>&1 || true) | head -1)"
+  echo "sensornode build: $SN_BUILD"
   echo "loadavg at start: $(cat /proc/loadavg)"
   echo "broker cpu: $BROKER_CPU, generator cpu: $GEN_CPU, reps: $REPS, duration: ${DURATION}s, warmup: ${WARMUP}s"
 } >"$OUT/machine.txt"

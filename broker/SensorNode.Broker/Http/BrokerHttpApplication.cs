@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Diagnostics;
 using System.Text.Json;
 using Microsoft.AspNetCore.Builder;
@@ -117,21 +118,37 @@ public static class BrokerHttpApplication
         context.Response.ContentType = "application/json";
         context.Response.Headers.CacheControl = "no-store";
         BrokerSnapshot s = status.Snapshot();
-        var body = new Dictionary<string, object?>
+        if (HttpMethods.IsHead(context.Request.Method))
         {
-            ["status"] = serving ? (storeOk ? "serving" : "store-unavailable") : "stopping",
-            ["version"] = BrokerStatus.Version,
-            ["uptimeSeconds"] = (long)s.Uptime.TotalSeconds,
-            ["store"] = storeOk ? "ok" : "not responding",
-            ["storeKind"] = broker.Options.Persistence == PersistenceMode.Memory && broker.Options.Store is null ? "memory" : "sqlite",
-            ["storeFlushMilliseconds"] = flush is { } f ? Math.Round(f * 1000, 3) : null,
-            ["clientsConnected"] = s.ClientsConnected,
-            ["connections"] = s.Connections,
-        };
-        if (!HttpMethods.IsHead(context.Request.Method))
-        {
-            await context.Response.WriteAsync(JsonSerializer.Serialize(body) + "\n");
+            return;
         }
+
+        // Written field by field (no reflection), so the broker also runs as a Native AOT binary.
+        var json = new ArrayBufferWriter<byte>(512);
+        using (var writer = new Utf8JsonWriter(json))
+        {
+            writer.WriteStartObject();
+            writer.WriteString("status", serving ? (storeOk ? "serving" : "store-unavailable") : "stopping");
+            writer.WriteString("version", BrokerStatus.Version);
+            writer.WriteNumber("uptimeSeconds", (long)s.Uptime.TotalSeconds);
+            writer.WriteString("store", storeOk ? "ok" : "not responding");
+            writer.WriteString("storeKind", broker.Options.Persistence == PersistenceMode.Memory && broker.Options.Store is null ? "memory" : "sqlite");
+            if (flush is { } f)
+            {
+                writer.WriteNumber("storeFlushMilliseconds", Math.Round(f * 1000, 3));
+            }
+            else
+            {
+                writer.WriteNull("storeFlushMilliseconds");
+            }
+
+            writer.WriteNumber("clientsConnected", s.ClientsConnected);
+            writer.WriteNumber("connections", s.Connections);
+            writer.WriteEndObject();
+        }
+
+        json.Write("\n"u8);
+        await context.Response.Body.WriteAsync(json.WrittenMemory);
     }
 
     /// <summary>Seconds a store flush takes (everything submitted becoming durable), or null when it does not finish in time.</summary>

@@ -25,10 +25,14 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     public bool HasExited => _process.HasExited;
 
-    public static BrokerProcess Start(params string[] arguments)
+    public static BrokerProcess Start(params string[] arguments) => StartProgram("dotnet", [ExecutablePath, .. arguments]);
+
+    /// <summary>Starts a published broker executable (single-file or Native AOT) rather than the built assembly.</summary>
+    public static BrokerProcess StartExecutable(string executable, params string[] arguments) => StartProgram(executable, arguments);
+
+    private static BrokerProcess StartProgram(string program, string[] arguments)
     {
-        var start = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        start.ArgumentList.Add(ExecutablePath);
+        var start = new ProcessStartInfo(program) { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         foreach (string argument in arguments)
         {
             start.ArgumentList.Add(argument);

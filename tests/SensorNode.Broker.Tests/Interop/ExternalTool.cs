@@ -19,6 +19,7 @@ public static class ExternalTool
 
     private static readonly Lazy<string?> MosquittoPubPath = new(() => FindOnPath("mosquitto_pub"));
     private static readonly Lazy<string?> MosquittoSubPath = new(() => FindOnPath("mosquitto_sub"));
+    private static readonly Lazy<string?> ClangPath = new(() => FindOnPath("clang"));
     private static readonly Lazy<(string? Path, string Problem)> PahoPython = new(ProbePahoPython);
 
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
@@ -30,6 +31,10 @@ public static class ExternalTool
     /// <summary>Path of mosquitto_sub, or skips (fails on CI) the calling test.</summary>
     public static string RequireMosquittoSub() =>
         MosquittoSubPath.Value ?? Missing("mosquitto_sub was not found on PATH", "mosquitto-clients");
+
+    /// <summary>Path of clang, which Native AOT publishing links with, or skips (fails on CI) the calling test.</summary>
+    public static string RequireClang() =>
+        ClangPath.Value ?? Missing("clang was not found on PATH (Native AOT links with it; it also needs zlib1g-dev)", "clang");
 
     /// <summary>
     /// A Python interpreter that can <c>import paho.mqtt.client</c>: the system <c>/usr/bin/python3</c> (where
