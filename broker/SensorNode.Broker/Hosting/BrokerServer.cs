@@ -102,6 +102,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 services.AddSingleton<BrokerStatus>();
                 services.AddSingleton<SysTopicsPublisher>();
                 services.AddHostedService(sp => sp.GetRequiredService<SysTopicsPublisher>());
+                Dashboard.DashboardService.Register(services, options);
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)
