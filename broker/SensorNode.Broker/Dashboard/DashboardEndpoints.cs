@@ -91,7 +91,7 @@ public static class DashboardEndpoints
                     return true;
                 }
 
-                await WriteJsonAsync(context, FilterBridges(dashboard.Panel, viewer));
+                await WriteJsonAsync(context, FilterBridges(dashboard.CurrentPanel(), viewer));
                 return true;
             case "/api/events" when get:
                 await EventsAsync(context, dashboard, viewer);
@@ -130,6 +130,7 @@ public static class DashboardEndpoints
         (LoginVerdict verdict, string? token) = dashboard.Logins.Login(user, password, context.Connection.RemoteIpAddress);
         if (token is null)
         {
+            await Task.Delay(dashboard.Logins.FailedLoginDelay, context.RequestAborted);
             context.Response.StatusCode = verdict == LoginVerdict.Throttled ? StatusCodes.Status429TooManyRequests : StatusCodes.Status401Unauthorized;
             await WriteJsonAsync(context, new
             {
@@ -284,7 +285,7 @@ public static class DashboardEndpoints
     }
 
     private static BrokerPanel FilterBridges(BrokerPanel panel, Viewer viewer) =>
-        panel with { Bridges = [.. panel.Bridges.Where(b => viewer.CanRead(b.Topic))] };
+        panel with { Bridges = [.. panel.Bridges.Where(b => viewer.CanReadSys(b.Topic))] };
 
     private static bool TryTime(Microsoft.Extensions.Primitives.StringValues value, DateTimeOffset fallback, out DateTimeOffset time)
     {

@@ -19,6 +19,9 @@ public sealed class DashboardLogins(SecurityManager security, DashboardOptions o
 
     private readonly ConcurrentDictionary<string, LoginSession> _sessions = new(StringComparer.Ordinal);
 
+    /// <summary>How long a failed login waits before it is answered (the broker's setting for MQTT logins).</summary>
+    public TimeSpan FailedLoginDelay { get; init; }
+
     /// <summary>True when the broker refuses anonymous clients: then so does the dashboard.</summary>
     public bool LoginRequired => !security.AllowAnonymous;
 
@@ -97,6 +100,9 @@ public sealed class Viewer(string? user, SecurityManager security)
     public AccessRules Rules => _access.Rules;
 
     public bool CanRead(string topic) => Rules.CanRead(topic);
+
+    /// <summary>A $SYS topic: readable by everyone without an ACL, else as the ACL says ('#' alone does not reach '$' topics).</summary>
+    public bool CanReadSys(string topic) => !security.HasAcl || Rules.CanRead(topic);
 
     /// <summary>The broker panel ($SYS numbers) is shown without an ACL, or to users who may read $SYS.</summary>
     public bool CanSeeBroker => !security.HasAcl || Rules.CanRead("$SYS/broker/clients/connected");

@@ -61,7 +61,7 @@ public sealed class DashboardService : IHostedService, IDisposable
         Options = broker.Options.Dashboard;
         Options.Validate();
         _logger = broker.LoggerFactory.CreateLogger("SensorNode.Broker.Dashboard");
-        Logins = new DashboardLogins(broker.Security, Options, clock);
+        Logins = new DashboardLogins(broker.Security, Options, clock) { FailedLoginDelay = broker.Options.Security.FailedLoginDelay };
         _observer = OnDelivered;
     }
 
@@ -92,6 +92,16 @@ public sealed class DashboardService : IHostedService, IDisposable
 
     /// <summary>The broker panel as last sampled (once a second).</summary>
     public BrokerPanel Panel => Volatile.Read(ref _panel);
+
+    /// <summary>The broker panel now: the rates of the last sample, the other numbers as they are.</summary>
+    public BrokerPanel CurrentPanel() => Panel with
+    {
+        ClientsConnected = _broker.Metrics.ClientsConnected,
+        RetainedMessages = _broker.Retained.Count,
+        StoreBytes = _broker.Store.SizeOnDisk,
+        HistoryBytes = History.SizeOnDisk,
+        Bridges = Bridges(),
+    };
 
     /// <summary>Cancelled when the broker stops: open event streams end.</summary>
     public CancellationToken Stopping => _stopping.Token;
