@@ -179,6 +179,10 @@ public sealed class DashboardService : IHostedService, IDisposable
     {
         try
         {
+            // The first event of each kind would otherwise pay for the serializer's set-up while a page waits for it.
+            _ = JsonSerializer.Serialize(new ReadingEvent(string.Empty, string.Empty, 0, default), Json);
+            _ = JsonSerializer.Serialize(new StatusEvent(string.Empty, false, default), Json);
+            _ = JsonSerializer.Serialize(_panel, Json);
             while (await _observed.Reader.WaitToReadAsync(_stopping.Token))
             {
                 lock (_consumeGate)
@@ -211,7 +215,7 @@ public sealed class DashboardService : IHostedService, IDisposable
             if (SensorTopic.ParseStatus(payload) is { } online && Rooms.SetStatus(room, online, at))
             {
                 History.AddStatus(room, online, at);
-                Broadcast(new DashboardEvent("status", topic, JsonSerializer.Serialize(new { room, online, since = at }, Json)));
+                Broadcast(new DashboardEvent("status", topic, JsonSerializer.Serialize(new StatusEvent(room, online, at), Json)));
             }
 
             return;
@@ -221,7 +225,7 @@ public sealed class DashboardService : IHostedService, IDisposable
         {
             Rooms.SetReading(room, type, value, at);
             History.Add(room, type, at, value);
-            Broadcast(new DashboardEvent("reading", topic, JsonSerializer.Serialize(new { room, type, value, at }, Json)));
+            Broadcast(new DashboardEvent("reading", topic, JsonSerializer.Serialize(new ReadingEvent(room, type, value, at), Json)));
         }
     }
 
@@ -346,6 +350,10 @@ public sealed class DashboardService : IHostedService, IDisposable
         _stopping.Dispose();
         History?.Dispose();
     }
+
+    private sealed record ReadingEvent(string Room, string Type, double Value, DateTimeOffset At);
+
+    private sealed record StatusEvent(string Room, bool Online, DateTimeOffset Since);
 
     private readonly record struct Observed(ApplicationMessage Message, DateTimeOffset At);
 }

@@ -1,0 +1,90 @@
+using MQTTnet.Protocol;
+using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Tests.Infrastructure;
+using SensorNode.Broker.Tests.Interop;
+using SensorNode.Broker.Tests.Operations;
+using Xunit.Abstractions;
+
+namespace SensorNode.Broker.Tests.Dashboard;
+
+/// <summary>
+/// The dashboard in Debian's headless Chromium (/usr/bin/chromium, never a downloaded browser), driven by
+/// playwright-core from npm (tests/dashboard-e2e): simulated nodes publish, the page shows their values, a node
+/// killed without DISCONNECT turns its room offline, the chart has points. Screenshots go to TestResults/dashboard/.
+/// </summary>
+public sealed class DashboardBrowserTests(ITestOutputHelper output)
+{
+    private static readonly TimeSpan StepTimeout = TimeSpan.FromSeconds(30);
+
+    [SkippableFact]
+    public async Task Simulated_nodes_appear_on_the_page_live_and_a_killed_node_turns_its_room_offline()
+    {
+        (string node, string script, string chromium) = RequireBrowser();
+        await using DashboardHost host = await DashboardHost.StartAsync();
+
+        // Two simulated nodes as the firmware publishes: status online (retained, LWT offline), then readings (retained).
+        await using RawMqttClient kitchen = await ConnectNodeAsync(host, "kitchen");
+        await using RawMqttClient office = await ConnectNodeAsync(host, "office");
+        await using MqttNetClient readings = await MqttNetClient.ConnectAsync(host.MqttPort, "readings");
+        await readings.PublishAsync("sensor/temperature/kitchen", "21.0", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        await readings.PublishAsync("sensor/temperature/kitchen", "21.4", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        await readings.PublishAsync("sensor/humidity/kitchen", "45", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        await readings.PublishAsync("sensor/temperature/office", "19.8", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        await readings.PublishAsync("sensor/humidity/office", "51", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        await host.SettleAsync(d => d.Rooms.Snapshot(Broker.Security.AccessRules.AllowAll) is { Count: 2 } rooms
+            && rooms.All(r => r.Online == true && r.Readings.Count == 2), "both rooms online with their readings");
+
+        string screenshots = ScreenshotDirectory();
+        await using ExternalProcess browser = ExternalProcess.Start(node, [script, $"http://127.0.0.1:{host.Server.HttpPort}/", screenshots], output, TimeSpan.FromSeconds(120));
+        await browser.WaitForLineAsync(l => l == "VALUES-OK", "the published values on the page", StepTimeout);
+
+        await readings.PublishAsync("sensor/temperature/kitchen", "22.9", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        office.Abort();
+        string latency = await browser.WaitForLineAsync(l => l.StartsWith("LIVE-READING-MS ", StringComparison.Ordinal), "the live reading on the page", StepTimeout);
+        await browser.WaitForLineAsync(l => l == "LIVE-OK", "the office shown offline", StepTimeout);
+        string chart = await browser.WaitForLineAsync(l => l.StartsWith("CHART-OK", StringComparison.Ordinal), "a chart with points", StepTimeout);
+        await browser.WaitForLineAsync(l => l == "DONE", "the screenshots", StepTimeout);
+        await browser.AssertExitsCleanlyAsync(StepTimeout);
+        output.WriteLine($"{latency}; {chart}; screenshots in {screenshots}");
+
+        Assert.True(int.Parse(latency.Split(' ')[1], System.Globalization.CultureInfo.InvariantCulture) < 1000, $"the page showed the reading after {latency}");
+        Assert.True(new FileInfo(Path.Combine(screenshots, "dashboard-desktop.png")).Length > 10_000);
+        Assert.True(new FileInfo(Path.Combine(screenshots, "dashboard-phone.png")).Length > 10_000);
+    }
+
+    private static async Task<RawMqttClient> ConnectNodeAsync(DashboardHost host, string room)
+    {
+        var will = new WillMessage { Topic = $"sensor/status/{room}", Payload = "offline"u8.ToArray(), Qos = 1, Retain = true };
+        RawMqttClient client = await RawMqttClient.ConnectMqttAsync(host.MqttPort, $"sensornode-{room}", will: will);
+        host.Server.Broker.Publish(Broker.Protocol.ApplicationMessage.Create($"sensor/status/{room}", "online"u8, 1, retain: true));
+        return client;
+    }
+
+    /// <summary>TestResults/dashboard/ at the repository root: kept after the run as the test's artifact.</summary>
+    private static string ScreenshotDirectory()
+    {
+        string directory = Path.Combine(ConfigurationTests.RepositoryRoot(), "TestResults", "dashboard");
+        Directory.CreateDirectory(directory);
+        return directory;
+    }
+
+    /// <summary>node, the e2e script with playwright-core installed (npm ci), and the system Chromium; or skips (fails on CI).</summary>
+    private static (string Node, string Script, string Chromium) RequireBrowser()
+    {
+        string directory = Path.Combine(ConfigurationTests.RepositoryRoot(), "tests", "dashboard-e2e");
+        string chromium = Environment.GetEnvironmentVariable("CHROMIUM_PATH") ?? "/usr/bin/chromium";
+        string? node = (Environment.GetEnvironmentVariable("PATH") ?? "").Split(Path.PathSeparator, StringSplitOptions.RemoveEmptyEntries)
+            .Select(d => Path.Combine(d, "node")).FirstOrDefault(File.Exists);
+        string? problem = node is null ? "node was not found on PATH (apt-get install nodejs npm)"
+            : !File.Exists(Path.Combine(directory, "node_modules", "playwright-core", "package.json")) ? $"playwright-core is not installed: run npm ci in {directory}"
+            : !File.Exists(chromium) ? $"{chromium} is missing (apt-get install chromium)"
+            : null;
+        if (problem is not null)
+        {
+            Assert.False(ExternalTool.IsCi, problem + ". CI=true, so the dashboard browser test fails instead of skipping.");
+            Skip.If(true, problem + ". Skipped because CI is not 'true'.");
+        }
+
+        return (node!, Path.Combine(directory, "dashboard.mjs"), chromium);
+    }
+}
