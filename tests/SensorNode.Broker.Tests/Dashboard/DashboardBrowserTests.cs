@@ -52,6 +52,34 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         Assert.True(new FileInfo(Path.Combine(screenshots, "dashboard-phone.png")).Length > 10_000);
     }
 
+    [SkippableFact]
+    public async Task A_broker_that_requires_users_asks_for_a_login_and_shows_only_what_the_acl_allows()
+    {
+        (string node, string script, _) = RequireBrowser();
+        string directory = TestBroker.NewDataDirectory();
+        string users = Security.SecurityTestSupport.WriteUsers(directory, ("alice", "alice-pw"));
+        string acl = Security.SecurityTestSupport.WriteAcl(directory, "user alice\ntopic read sensor/+/kitchen\n");
+        await using DashboardHost host = await DashboardHost.StartAsync(o =>
+        {
+            o.Security.PasswordFile = users;
+            o.Security.AclFile = acl;
+            o.Security.AllowAnonymous = false;
+            o.Security.FailedLoginDelay = TimeSpan.FromMilliseconds(10);
+        });
+        host.Server.Broker.Publish(Broker.Protocol.ApplicationMessage.Create("sensor/temperature/kitchen", "21.4"u8, 1, retain: true));
+        host.Server.Broker.Publish(Broker.Protocol.ApplicationMessage.Create("sensor/temperature/office", "19.8"u8, 1, retain: true));
+        await host.SettleAsync(d => d.Rooms.Snapshot(Broker.Security.AccessRules.AllowAll).Count == 2, "both rooms");
+
+        string login = Path.Combine(Path.GetDirectoryName(script)!, "login.mjs");
+        await using ExternalProcess browser = ExternalProcess.Start(node, [login, $"http://127.0.0.1:{host.Server.HttpPort}/", ScreenshotDirectory(), "alice", "alice-pw", "kitchen", "office"], output, TimeSpan.FromSeconds(120));
+        await browser.WaitForLineAsync(l => l == "LOGIN-FORM", "the login form", StepTimeout);
+        await browser.WaitForLineAsync(l => l == "LOGIN-REFUSED", "a wrong password refused", StepTimeout);
+        string rooms = await browser.WaitForLineAsync(l => l.StartsWith("LOGIN-OK", StringComparison.Ordinal), "the dashboard after logging in", StepTimeout);
+        await browser.WaitForLineAsync(l => l == "DONE", "logging out", StepTimeout);
+        await browser.AssertExitsCleanlyAsync(StepTimeout);
+        Assert.Equal("LOGIN-OK kitchen", rooms);
+    }
+
     private static async Task<RawMqttClient> ConnectNodeAsync(DashboardHost host, string room)
     {
         var will = new WillMessage { Topic = $"sensor/status/{room}", Payload = "offline"u8.ToArray(), Qos = 1, Retain = true };
