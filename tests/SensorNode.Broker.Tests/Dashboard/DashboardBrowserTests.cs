@@ -80,6 +80,40 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         Assert.Equal("LOGIN-OK kitchen", rooms);
     }
 
+    [SkippableFact]
+    public async Task The_page_reconnects_by_itself_when_the_broker_restarts()
+    {
+        (string node, string script, _) = RequireBrowser();
+        string data = TestBroker.NewDataDirectory();
+        DashboardHost first = await DashboardHost.StartAsync(o => o.DataDirectory = data);
+        int port = first.Server.HttpPort;
+        ExternalProcess? browser = null;
+        try
+        {
+            first.Server.Broker.Publish(Broker.Protocol.ApplicationMessage.Create("sensor/temperature/attic", "12.5"u8, 1, retain: true));
+            await first.SettleAsync(d => d.Rooms.Snapshot(Broker.Security.AccessRules.AllowAll).Count == 1, "the attic");
+            string reconnect = Path.Combine(Path.GetDirectoryName(script)!, "reconnect.mjs");
+            browser = ExternalProcess.Start(node, [reconnect, $"http://127.0.0.1:{port}/", "attic", "12.5", "13.0"], output, TimeSpan.FromSeconds(120));
+            await browser.WaitForLineAsync(l => l == "LIVE", "the page live", StepTimeout);
+            await first.DisposeAsync();
+            await browser.WaitForLineAsync(l => l == "LOST", "the page noticing the broker is gone", StepTimeout);
+
+            await using DashboardHost second = await DashboardHost.StartAsync(o => o.DataDirectory = data, port);
+            await second.SettleAsync(d => d.WatcherCount > 0, "the page to reconnect its event stream");
+            second.Server.Broker.Publish(Broker.Protocol.ApplicationMessage.Create("sensor/temperature/attic", "13.0"u8, 1, retain: true));
+            await browser.WaitForLineAsync(l => l == "RECONNECTED", "the page live again with the new value", StepTimeout);
+            await browser.AssertExitsCleanlyAsync(StepTimeout);
+        }
+        finally
+        {
+            await first.DisposeAsync();
+            if (browser is not null)
+            {
+                await browser.DisposeAsync();
+            }
+        }
+    }
+
     private static async Task<RawMqttClient> ConnectNodeAsync(DashboardHost host, string room)
     {
         var will = new WillMessage { Topic = $"sensor/status/{room}", Payload = "offline"u8.ToArray(), Qos = 1, Retain = true };

@@ -32,6 +32,8 @@ public sealed class DashboardHost : IAsyncDisposable
         };
     }
 
+    private int _disposed;
+
     public BrokerServer Server { get; }
 
     public CookieContainer Cookies { get; } = new();
@@ -42,12 +44,12 @@ public sealed class DashboardHost : IAsyncDisposable
 
     public int MqttPort => Server.Port;
 
-    public static async Task<DashboardHost> StartAsync(Action<BrokerOptions>? configure = null)
+    public static async Task<DashboardHost> StartAsync(Action<BrokerOptions>? configure = null, int httpPort = 0)
     {
         BrokerServer server = await TestBroker.StartAsync(o =>
         {
             o.Listeners.Add(new ListenerOptions { Kind = ListenerKind.Mqtt, BindAddress = "127.0.0.1", Port = 0 });
-            o.Listeners.Add(new ListenerOptions { Kind = ListenerKind.Http, BindAddress = "127.0.0.1", Port = 0 });
+            o.Listeners.Add(new ListenerOptions { Kind = ListenerKind.Http, BindAddress = "127.0.0.1", Port = httpPort });
             configure?.Invoke(o);
         });
         return new DashboardHost(server);
@@ -73,6 +75,11 @@ public sealed class DashboardHost : IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) == 1)
+        {
+            return;
+        }
+
         Http.Dispose();
         await Server.DisposeAsync();
     }

@@ -6,6 +6,7 @@ const RANGES = { '1h': 3600e3, '24h': 86400e3, '7d': 7 * 86400e3 };
 const UNITS = { temperature: '°C', humidity: '%' };
 const CHARTED = ['temperature', 'humidity'];
 const STALE_MS = 15 * 60e3;
+const GAP_MS = 15 * 60e3;
 
 const state = {
   rooms: new Map(),      // room -> { online, since, readings: { type: { value, at } } }
@@ -213,8 +214,16 @@ function drawChart(name) {
     let max = Math.max(...points.map((p) => p.v));
     if (max - min < 1) { min -= 0.5; max += 0.5; }
     const y = (v) => top + (1 - (v - min) / (max - min)) * (H - top - bottom);
-    const coords = points.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
-    svg.append(svgEl('polyline', { class: `series-${type}`, points: coords, 'data-type': type, 'data-count': points.length }));
+    // A gap (the node was off) breaks the line instead of bridging it.
+    const segments = [[]];
+    points.forEach((p, i) => {
+      if (i > 0 && p.t - points[i - 1].t > GAP_MS) segments.push([]);
+      segments[segments.length - 1].push(p);
+    });
+    for (const segment of segments) {
+      const coords = segment.map((p) => `${x(p.t).toFixed(1)},${y(p.v).toFixed(1)}`).join(' ');
+      svg.append(svgEl('polyline', { class: `series-${type}`, points: coords, 'data-type': type, 'data-count': segment.length }));
+    }
     if (points.length <= 60) {
       for (const p of points) svg.append(svgEl('circle', { class: `series-${type}`, cx: x(p.t).toFixed(1), cy: y(p.v).toFixed(1), r: 2.2 }));
     }
