@@ -117,7 +117,7 @@ public sealed class DashboardService : IHostedService, IDisposable
         _broker.Router.Delivered += _observer;
         _consumer = Task.Run(ConsumeAsync, CancellationToken.None);
         _ticker = Task.Run(TickAsync, CancellationToken.None);
-        _logger.LogInformation("Dashboard: history in {History}", History.Path ?? "memory");
+        _logger.LogInformation("Dashboard at / on the HTTP and WebSocket listeners; history of sensor readings in {History}", History.Path ?? "memory");
         return Task.CompletedTask;
     }
 
@@ -154,7 +154,7 @@ public sealed class DashboardService : IHostedService, IDisposable
         using var deadline = new CancellationTokenSource(TimeSpan.FromSeconds(10));
         while (_observed.Reader.Count > 0 && !deadline.IsCancellationRequested)
         {
-            await Task.Yield();
+            await Task.Delay(2, CancellationToken.None);
         }
 
         lock (_consumeGate)

@@ -228,6 +228,9 @@ public sealed class DashboardApiTests(ITestOutputHelper output)
         await using RawMqttClient node = await RawMqttClient.ConnectMqttAsync(host.MqttPort, "node-office", will: new Broker.Protocol.Packets.WillMessage { Topic = "sensor/status/office", Payload = "offline"u8.ToArray(), Qos = 1, Retain = true });
         await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(host.MqttPort, "publisher");
 
+        // A first reading warms up the path (JIT of client, broker and serializer); the second one is timed.
+        await publisher.PublishAsync("sensor/humidity/office", "50", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.Equal(50, (await events.NextAsync(e => e == "reading")).Data.GetProperty("value").GetDouble());
         var clock = Stopwatch.StartNew();
         await publisher.PublishAsync("sensor/humidity/office", "52.5", MqttQualityOfServiceLevel.AtLeastOnce);
         (string name, JsonElement data) = await events.NextAsync(e => e != "broker");
