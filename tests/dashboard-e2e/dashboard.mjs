@@ -34,7 +34,7 @@ try {
 
   await expectText('kitchen', '.reading.temperature .value', '21.4');
   await expectText('kitchen', '.reading.temperature .unit', '°C');
-  await expectText('kitchen', '.reading.humidity .value', '45');
+  await expectText('kitchen', '.reading.humidity .value', '45.0');
   await expectText('kitchen', '.reading.humidity .unit', '%');
   await expectText('office', '.reading.temperature .value', '19.8');
   await expectStatus('kitchen', 'online');

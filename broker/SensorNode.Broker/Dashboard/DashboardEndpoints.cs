@@ -305,8 +305,16 @@ public static class DashboardEndpoints
         return DateTimeOffset.TryParse(text, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal | DateTimeStyles.AdjustToUniversal, out time);
     }
 
-    private static string CsvField(string text) =>
-        text.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : text;
+    /// <summary>A text field: quoted when it must be, and never read as a formula by a spreadsheet ("=…" gets a leading ').</summary>
+    private static string CsvField(string text)
+    {
+        if (text.Length > 0 && text[0] is '=' or '+' or '-' or '@')
+        {
+            text = "'" + text;
+        }
+
+        return text.AsSpan().IndexOfAny(",\"\r\n") >= 0 ? "\"" + text.Replace("\"", "\"\"", StringComparison.Ordinal) + "\"" : text;
+    }
 
     private static string SafeFileName(string text) => new([.. text.Select(c => char.IsAsciiLetterOrDigit(c) || c is '-' or '_' ? c : '_')]);
 

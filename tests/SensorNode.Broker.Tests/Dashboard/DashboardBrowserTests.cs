@@ -114,6 +114,34 @@ public sealed class DashboardBrowserTests(ITestOutputHelper output)
         }
     }
 
+    [SkippableFact]
+    public async Task The_firmware_simulators_nodes_show_on_the_page_and_go_offline_when_it_is_killed()
+    {
+        (string node, string script, _) = RequireBrowser();
+        string simulator = typeof(DashboardBrowserTests).Assembly.GetCustomAttributes(typeof(System.Reflection.AssemblyMetadataAttribute), false)
+            .Cast<System.Reflection.AssemblyMetadataAttribute>().Single(a => a.Key == "SimulatorExecutable").Value!;
+        Assert.True(File.Exists(simulator), $"{simulator} is missing (built with the tests)");
+        await using DashboardHost host = await DashboardHost.StartAsync();
+        string[] rooms = ["kitchen", "office"];
+
+        await using (ExternalProcess nodes = ExternalProcess.Start("dotnet", [simulator, "--port", host.MqttPort.ToString(System.Globalization.CultureInfo.InvariantCulture),
+            "--nodes", "2", "--rooms", string.Join(',', rooms), "--interval", "1", "--quiet"], output, TimeSpan.FromSeconds(120)))
+        {
+            // Online with a recorded reading of each (the nodes publish a value when it changes), then killed: no DISCONNECT, the wills fire.
+            await host.SettleAsync(d => rooms.All(room => d.History.Query(room, "temperature", DateTimeOffset.UtcNow.AddHours(-1), DateTimeOffset.UtcNow.AddMinutes(1)).Count >= 1
+                && d.Rooms.Snapshot(Broker.Security.AccessRules.AllowAll).Any(r => r.Room == room && r.Online == true && r.Readings.ContainsKey("humidity"))), "readings from both simulated nodes");
+            await nodes.KillAsync();
+        }
+
+        await host.SettleAsync(d => d.Rooms.Snapshot(Broker.Security.AccessRules.AllowAll).Count(r => r.Online == false) == 2, "both rooms offline after the kill");
+        string[] expected = [.. host.Dashboard.Rooms.Snapshot(Broker.Security.AccessRules.AllowAll).Select(r => string.Create(System.Globalization.CultureInfo.InvariantCulture,
+            $"{r.Room}={r.Readings["temperature"].Value}/{r.Readings["humidity"].Value}"))];
+        string page = Path.Combine(Path.GetDirectoryName(script)!, "simulator.mjs");
+        await using ExternalProcess browser = ExternalProcess.Start(node, [page, $"http://127.0.0.1:{host.Server.HttpPort}/", ScreenshotDirectory(), .. expected], output, TimeSpan.FromSeconds(120));
+        await browser.WaitForLineAsync(l => l == "DONE", "both rooms with their last values, offline, with a chart", StepTimeout);
+        await browser.AssertExitsCleanlyAsync(StepTimeout);
+    }
+
     private static async Task<RawMqttClient> ConnectNodeAsync(DashboardHost host, string room)
     {
         var will = new WillMessage { Topic = $"sensor/status/{room}", Payload = "offline"u8.ToArray(), Qos = 1, Retain = true };

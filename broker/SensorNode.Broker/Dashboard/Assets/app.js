@@ -56,8 +56,9 @@ function clock(time) {
     : d.toLocaleString([], { month: 'short', day: 'numeric', hour: '2-digit', minute: '2-digit' });
 }
 
+// As the nodes publish them: one decimal (°C, % relative humidity).
 function formatValue(type, value) {
-  return type === 'humidity' ? value.toFixed(0) : value.toFixed(1);
+  return value.toFixed(1);
 }
 
 function bytes(n) {
