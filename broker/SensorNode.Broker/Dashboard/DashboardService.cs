@@ -52,6 +52,7 @@ public sealed class DashboardService : IHostedService, IDisposable
     private long _lastSent;
     private long _lastSampleAt;
     private long _dropped;
+    private int _tooManyReported;
     private BrokerPanel _panel = new(0, 0, 0, 0, 0, 0, []);
 
     public DashboardService(MqttBroker broker, TimeProvider clock)
@@ -210,12 +211,25 @@ public sealed class DashboardService : IHostedService, IDisposable
             return;
         }
 
+        if (!Rooms.Admits(room, type))
+        {
+            if (Interlocked.Exchange(ref _tooManyReported, 1) == 0)
+            {
+                _logger.LogWarning("Dashboard: more than {Max} rooms or {MaxTypes} types per room; {Topic} and further new ones are not shown nor recorded", RoomStates.MaxRooms, RoomStates.MaxTypesPerRoom, topic);
+            }
+
+            return;
+        }
+
         if (type == SensorTopic.StatusType)
         {
             if (SensorTopic.ParseStatus(payload) is { } online && Rooms.SetStatus(room, online, at))
             {
                 History.AddStatus(room, online, at);
-                Broadcast(new DashboardEvent("status", topic, JsonSerializer.Serialize(new StatusEvent(room, online, at), Json)));
+                if (!_watchers.IsEmpty)
+                {
+                    Broadcast(new DashboardEvent("status", topic, JsonSerializer.Serialize(new StatusEvent(room, online, at), Json)));
+                }
             }
 
             return;
@@ -225,7 +239,10 @@ public sealed class DashboardService : IHostedService, IDisposable
         {
             Rooms.SetReading(room, type, value, at);
             History.Add(room, type, at, value);
-            Broadcast(new DashboardEvent("reading", topic, JsonSerializer.Serialize(new ReadingEvent(room, type, value, at), Json)));
+            if (!_watchers.IsEmpty)
+            {
+                Broadcast(new DashboardEvent("reading", topic, JsonSerializer.Serialize(new ReadingEvent(room, type, value, at), Json)));
+            }
         }
     }
 

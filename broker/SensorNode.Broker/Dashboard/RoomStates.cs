@@ -14,7 +14,27 @@ public sealed class RoomStates
     private readonly object _gate = new();
     private readonly SortedDictionary<string, Room> _rooms = new(StringComparer.Ordinal);
 
-    /// <summary>Sets a reading; returns false when it is the same value at the same time.</summary>
+    /// <summary>Most rooms shown and recorded: a client publishing endless room names cannot fill the memory or the disk.</summary>
+    public const int MaxRooms = 1000;
+
+    /// <summary>Most reading types per room (status included).</summary>
+    public const int MaxTypesPerRoom = 32;
+
+    /// <summary>True when the room and type are known, or there is still room for them.</summary>
+    public bool Admits(string room, string type)
+    {
+        lock (_gate)
+        {
+            if (!_rooms.TryGetValue(room, out Room? state))
+            {
+                return _rooms.Count < MaxRooms;
+            }
+
+            return type == SensorTopic.StatusType || state.Readings.ContainsKey(type) || state.Readings.Count < MaxTypesPerRoom;
+        }
+    }
+
+    /// <summary>Sets a reading.</summary>
     public void SetReading(string room, string type, double value, DateTimeOffset? at)
     {
         lock (_gate)

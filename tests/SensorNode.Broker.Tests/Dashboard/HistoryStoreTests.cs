@@ -119,3 +119,28 @@ public sealed class HistoryStoreTests
         }
     }
 }
+
+/// <summary>The rooms' live state.</summary>
+public sealed class RoomStatesTests
+{
+    [Fact]
+    public void Status_since_changes_only_when_the_status_does_and_the_number_of_rooms_is_bounded()
+    {
+        var rooms = new RoomStates();
+        var t0 = new DateTimeOffset(2026, 3, 1, 12, 0, 0, TimeSpan.Zero);
+        Assert.True(rooms.SetStatus("kitchen", true, t0));
+        Assert.False(rooms.SetStatus("kitchen", true, t0.AddMinutes(1)));
+        Assert.True(rooms.SetStatus("kitchen", false, t0.AddMinutes(2)));
+        RoomState kitchen = Assert.Single(rooms.Snapshot(Broker.Security.AccessRules.AllowAll));
+        Assert.Equal(t0.AddMinutes(2), kitchen.StatusSince);
+
+        for (int i = 1; i < RoomStates.MaxRooms; i++)
+        {
+            Assert.True(rooms.Admits("room" + i, "temperature"));
+            rooms.SetReading("room" + i, "temperature", i, t0);
+        }
+
+        Assert.False(rooms.Admits("one-too-many", "temperature"));
+        Assert.True(rooms.Admits("room1", "humidity"));
+    }
+}

@@ -89,9 +89,27 @@ function roomFromApi(room) {
 
 async function loadRooms() {
   const body = await api('/api/rooms');
-  state.offset = Date.parse(body.now) - Date.now();
-  state.rooms.clear();
-  for (const room of body.rooms) state.rooms.set(room.room, roomFromApi(room));
+  const snapshotAt = Date.parse(body.now);
+  state.offset = snapshotAt - Date.now();
+  // An event may have arrived while the snapshot was on its way: whatever is newer wins.
+  const fresh = new Map();
+  for (const room of body.rooms) fresh.set(room.room, roomFromApi(room));
+  for (const [name, old] of state.rooms) {
+    const room = fresh.get(name);
+    if (!room) {
+      if ((old.updated || 0) > snapshotAt) fresh.set(name, old);
+      continue;
+    }
+    for (const [type, reading] of Object.entries(old.readings)) {
+      const snap = room.readings[type];
+      if (reading.at !== null && (!snap || snap.at === null || reading.at > snap.at)) room.readings[type] = reading;
+    }
+    if (old.since && (!room.since || old.since > room.since)) {
+      room.online = old.online;
+      room.since = old.since;
+    }
+  }
+  state.rooms = fresh;
   renderRooms();
   await loadCharts();
 }
@@ -292,6 +310,7 @@ function connectEvents() {
     const at = Date.parse(r.at);
     if (!state.rooms.has(r.room)) state.rooms.set(r.room, { online: null, since: null, readings: {} });
     state.rooms.get(r.room).readings[r.type] = { value: r.value, at };
+    state.rooms.get(r.room).updated = at;
     renderRoom(r.room);
     $('empty').hidden = true;
     addToChart(r.room, r.type, r.value, at);
@@ -302,6 +321,7 @@ function connectEvents() {
     const room = state.rooms.get(s.room);
     room.online = s.online;
     room.since = Date.parse(s.since);
+    room.updated = room.since;
     renderRoom(s.room);
     $('empty').hidden = true;
   });
