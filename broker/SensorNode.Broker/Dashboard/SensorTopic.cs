@@ -48,7 +48,13 @@ public static class SensorTopic
 
         Span<char> chars = stackalloc char[64];
         int count = Encoding.UTF8.GetChars(payload, chars);
-        return double.TryParse(chars[..count].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value);
+        if (double.TryParse(chars[..count].Trim(), NumberStyles.Float, CultureInfo.InvariantCulture, out value) && double.IsFinite(value))
+        {
+            return true;
+        }
+
+        value = 0;
+        return false;
     }
 
     /// <summary>"online" or "offline"; null for anything else.</summary>
