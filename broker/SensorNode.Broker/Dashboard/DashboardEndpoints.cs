@@ -93,7 +93,7 @@ public static class DashboardEndpoints
 
                 await WriteJsonAsync(context, FilterBridges(dashboard.CurrentPanel(), viewer));
                 return true;
-            case "/api/events" when get:
+            case "/api/events" when HttpMethods.IsGet(context.Request.Method):
                 await EventsAsync(context, dashboard, viewer);
                 return true;
         }
