@@ -110,7 +110,17 @@ public sealed class DashboardService : IHostedService, IDisposable
     public Task StartAsync(CancellationToken cancellationToken)
     {
         BrokerOptions options = _broker.Options;
-        History = HistoryStore.Open(options.Persistence == PersistenceMode.Sqlite ? options.DataDirectory : null, Options, Clock);
+        try
+        {
+            History = HistoryStore.Open(options.Persistence == PersistenceMode.Sqlite ? options.DataDirectory : null, Options, Clock);
+        }
+        catch (Exception ex) when (ex is Microsoft.Data.Sqlite.SqliteException or IOException or UnauthorizedAccessException)
+        {
+            // The broker's job comes first: a damaged or unwritable history costs the charts their past, nothing more.
+            _logger.LogError("Dashboard: cannot open the history in {Directory} ({Message}); keeping it in memory until the next start", options.DataDirectory, ex.Message);
+            History = HistoryStore.Open(null, Options, Clock);
+        }
+
         Seed();
         _lastReceived = _broker.Metrics.MessagesReceived;
         _lastSent = _broker.Metrics.MessagesSent;

@@ -306,6 +306,19 @@ public sealed class DashboardApiTests(ITestOutputHelper output)
     }
 
     [Fact]
+    public async Task A_history_file_that_cannot_be_opened_costs_the_history_not_the_broker()
+    {
+        string data = TestBroker.NewDataDirectory();
+        Directory.CreateDirectory(Path.Combine(data, HistoryStore.FileName)); // a directory where the database belongs
+        await using DashboardHost host = await DashboardHost.StartAsync(o => o.DataDirectory = data);
+        Assert.Null(host.Dashboard.History.Path);
+        await using MqttNetClient node = await MqttNetClient.ConnectAsync(host.MqttPort, "node");
+        await node.PublishAsync("sensor/temperature/kitchen", "21.4", MqttQualityOfServiceLevel.AtLeastOnce);
+        await host.SettleAsync(d => HasReading(d, "kitchen", "temperature", 21.4), "the reading");
+        Assert.Single((await host.GetJsonAsync("api/history?room=kitchen&type=temperature&resolution=raw")).GetProperty("points").EnumerateArray());
+    }
+
+    [Fact]
     public async Task The_page_is_served_from_the_broker_with_nothing_from_elsewhere()
     {
         await using DashboardHost host = await DashboardHost.StartAsync();
