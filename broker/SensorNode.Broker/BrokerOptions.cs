@@ -110,6 +110,9 @@ public sealed class BrokerOptions
     public IReadOnlyList<Hosting.ListenerOptions> EffectiveListeners =>
         Listeners.Count > 0 ? [.. Listeners] : [new Hosting.ListenerOptions { Kind = Hosting.ListenerKind.Mqtt, BindAddress = BindAddress, Port = Port }];
 
+    /// <summary>The dashboard on the HTTP and WebSocket listeners, and the history of readings it records.</summary>
+    public Dashboard.DashboardOptions Dashboard { get; set; } = new();
+
     /// <summary>MQTT 5 enhanced authentication mechanisms, by Authentication Method (§4.12).</summary>
     public IList<Security.IEnhancedAuthenticator> EnhancedAuthenticators { get; } = [];
 

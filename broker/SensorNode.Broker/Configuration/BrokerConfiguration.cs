@@ -324,6 +324,13 @@ public static class BrokerConfiguration
 
             BindListeners(options);
 
+            Dashboard.DashboardOptions dashboard = options.Dashboard;
+            Bool("dashboard:enabled", v => dashboard.Enabled = v);
+            Int("dashboard:rawRetentionHours", 1, 24 * 366, v => dashboard.RawRetention = TimeSpan.FromHours(v));
+            Int("dashboard:averageRetentionDays", 1, 36_500, v => dashboard.AverageRetention = TimeSpan.FromDays(v));
+            Int("dashboard:averageMinutes", 1, 1440, v => dashboard.AverageInterval = TimeSpan.FromMinutes(v));
+            Int("dashboard:loginDays", 1, 366, v => dashboard.SessionLifetime = TimeSpan.FromDays(v));
+
             return new LoadedConfiguration
             {
                 Options = options,

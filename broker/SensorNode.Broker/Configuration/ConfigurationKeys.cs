@@ -41,6 +41,12 @@ public static class ConfigurationKeys
         ["listeners:#:path"] = EntryKind.Value,
         ["listeners:#:certificate"] = EntryKind.Value,
         ["listeners:#:privateKey"] = EntryKind.Value,
+        ["dashboard"] = EntryKind.Object,
+        ["dashboard:enabled"] = EntryKind.Value,
+        ["dashboard:rawRetentionHours"] = EntryKind.Value,
+        ["dashboard:averageRetentionDays"] = EntryKind.Value,
+        ["dashboard:averageMinutes"] = EntryKind.Value,
+        ["dashboard:loginDays"] = EntryKind.Value,
     };
 
     /// <summary>"listeners:1:port" → "listeners:#:port".</summary>

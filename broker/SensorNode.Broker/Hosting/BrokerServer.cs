@@ -113,6 +113,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 services.AddSingleton<SysTopicsPublisher>();
                 services.AddHostedService(sp => sp.GetRequiredService<SysTopicsPublisher>());
                 services.AddHostedService(sp => tcp.Attach(sp.GetRequiredService<MqttBroker>()));
+                Dashboard.DashboardService.Register(services, options);
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)

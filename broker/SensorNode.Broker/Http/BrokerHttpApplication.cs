@@ -65,6 +65,11 @@ public static class BrokerHttpApplication
             }
         }
 
+        if (await Dashboard.DashboardEndpoints.TryHandleAsync(context))
+        {
+            return;
+        }
+
         context.Response.StatusCode = StatusCodes.Status404NotFound;
         context.Response.ContentType = "text/plain; charset=utf-8";
         await context.Response.WriteAsync(listener is { IsWebSocket: true }

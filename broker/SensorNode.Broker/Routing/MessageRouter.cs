@@ -46,6 +46,12 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
     public RetainedMessageStore Retained { get; } = retained;
 
     /// <summary>
+    /// Told of every message as it takes effect (the dashboard observes readings with it), on the delivering thread:
+    /// a handler must be quick, must not block and must not throw.
+    /// </summary>
+    public event Action<ApplicationMessage>? Delivered;
+
+    /// <summary>
     /// Adds the message's targets to <paramref name="targets"/>. Delivered QoS is min(published, granted)
     /// [MQTT-3.8.4-6]. <paramref name="publisher"/> is left out of its own No Local subscriptions [MQTT-3.8.3-3].
     /// RETAIN is kept only for Retain As Published subscriptions [MQTT-3.3.1-12] [MQTT-3.3.1-13]. A single copy
@@ -126,6 +132,7 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
     /// </summary>
     public void Deliver(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets)
     {
+        Delivered?.Invoke(message);
         if (message.Retain)
         {
             Retained.Apply(message);

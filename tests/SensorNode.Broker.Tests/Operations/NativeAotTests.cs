@@ -15,7 +15,7 @@ namespace SensorNode.Broker.Tests.Operations;
 /// The Native AOT publish (profile linux-x64-aot; what bench/run.sh measures and deploy/install.sh prefers) is a
 /// different program from the JIT build the other tests run: trimming or AOT can drop what reflection needed. So the
 /// published binary itself is driven through every listener kind and command a user touches: passwd, check-config,
-/// MQTT with users, MQTTS, WebSocket, /health and /metrics, $SYS, the SQLite store across a restart, SIGTERM.
+/// MQTT with users, MQTTS, WebSocket, /health and /metrics, the dashboard, $SYS, the SQLite store across a restart, SIGTERM.
 /// Skipped visibly without clang; failed instead under CI=true (.ci/run installs it).
 /// </summary>
 public sealed class NativeAotTests(ITestOutputHelper output)
@@ -109,6 +109,17 @@ public sealed class NativeAotTests(ITestOutputHelper output)
             Assert.Equal("serving", health.RootElement.GetProperty("status").GetString());
             Assert.Equal("sqlite", health.RootElement.GetProperty("storeKind").GetString());
             Assert.Contains("sensornode_", await http.GetStringAsync($"http://127.0.0.1:{ports["http"]}/metrics"), StringComparison.Ordinal);
+
+            // The dashboard (its page from embedded resources, its JSON from generated serializers), after a login.
+            string dashboard = $"http://127.0.0.1:{ports["http"]}";
+            Assert.Contains("<html", await http.GetStringAsync(dashboard + "/"), StringComparison.OrdinalIgnoreCase);
+            using HttpResponseMessage login = await http.PostAsync(dashboard + "/api/login", new FormUrlEncodedContent([new("user", "sensor"), new("password", "s3cret")]));
+            Assert.True(login.IsSuccessStatusCode, $"dashboard login: {(int)login.StatusCode}");
+            using var rooms = new HttpRequestMessage(HttpMethod.Get, dashboard + "/api/rooms");
+            rooms.Headers.Add("Cookie", string.Join("; ", login.Headers.GetValues("Set-Cookie").Select(c => c.Split(';')[0])));
+            using HttpResponseMessage roomsAnswer = await http.SendAsync(rooms);
+            using JsonDocument roomsJson = JsonDocument.Parse(await roomsAnswer.Content.ReadAsStringAsync());
+            Assert.Contains("kitchen", roomsJson.RootElement.GetProperty("rooms").GetRawText(), StringComparison.Ordinal);
 
             first.Terminate();
             Assert.Equal(0, await first.WaitForExitAsync(Timeout));

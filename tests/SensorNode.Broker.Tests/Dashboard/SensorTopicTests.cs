@@ -1,0 +1,46 @@
+using System.Text;
+using SensorNode.Broker.Dashboard;
+
+namespace SensorNode.Broker.Tests.Dashboard;
+
+/// <summary>What the dashboard takes from a topic and a payload.</summary>
+public sealed class SensorTopicTests
+{
+    [Theory]
+    [InlineData("sensor/temperature/kitchen", true, "temperature", "kitchen")]
+    [InlineData("sensor/status/living_room", true, "status", "living_room")]
+    [InlineData("sensor/temperature", false, "", "")]
+    [InlineData("sensor/temperature/kitchen/extra", false, "", "")]
+    [InlineData("sensor//kitchen", false, "", "")]
+    [InlineData("sensor/temperature/", false, "", "")]
+    [InlineData("sensors/temperature/kitchen", false, "", "")]
+    [InlineData("$SYS/broker/bridge/cloud/state", false, "", "")]
+    public void Topics_split_into_type_and_room(string topic, bool ok, string type, string room)
+    {
+        Assert.Equal(ok, SensorTopic.TryParse(topic, out string t, out string r));
+        Assert.Equal((type, room), (t, r));
+    }
+
+    [Theory]
+    [InlineData("21.4", true, 21.4)]
+    [InlineData(" -3.5 ", true, -3.5)]
+    [InlineData("45", true, 45)]
+    [InlineData("21,4", false, 0)]
+    [InlineData("{\"temperature\":21.4}", false, 0)]
+    [InlineData("NaN", false, 0)]
+    [InlineData("", false, 0)]
+    public void Readings_are_plain_invariant_numbers(string payload, bool ok, double value)
+    {
+        Assert.Equal(ok, SensorTopic.TryParseValue(Encoding.UTF8.GetBytes(payload), out double parsed));
+        Assert.Equal(value, parsed);
+    }
+
+    [Fact]
+    public void Status_is_online_or_offline_and_nothing_else()
+    {
+        Assert.True(SensorTopic.ParseStatus("online"u8));
+        Assert.False(SensorTopic.ParseStatus("offline"u8));
+        Assert.Null(SensorTopic.ParseStatus("Online!"u8));
+        Assert.Null(SensorTopic.ParseStatus(""u8));
+    }
+}
