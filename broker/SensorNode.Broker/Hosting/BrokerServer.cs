@@ -102,6 +102,8 @@ public sealed class BrokerServer : IAsyncDisposable
                 services.AddSingleton<BrokerStatus>();
                 services.AddSingleton<SysTopicsPublisher>();
                 services.AddHostedService(sp => sp.GetRequiredService<SysTopicsPublisher>());
+                services.AddSingleton<Bridging.BridgeManager>();
+                services.AddHostedService(sp => sp.GetRequiredService<Bridging.BridgeManager>());
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)

@@ -17,7 +17,7 @@ namespace SensorNode.Broker.Sessions;
 public sealed class Session
 {
     private readonly object _gate = new();
-    private readonly SessionLimits _limits;
+    private SessionLimits _limits;
     private readonly BrokerMetrics _metrics;
     private readonly Dictionary<string, Subscription> _subscriptions = new(StringComparer.Ordinal);
     private readonly Queue<OutboundPacket> _control = new();
@@ -62,7 +62,7 @@ public sealed class Session
                 _lastStoreSequence = Math.Max(_lastStoreSequence, queued.Sequence);
                 if (queued.State == QueuedState.Queued || queued.PacketId == 0)
                 {
-                    _pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence));
+                    _pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, EnqueuedAt: Environment.TickCount64));
                     AddQueuedBytes(queued.Message.Size);
                     continue;
                 }
@@ -87,6 +87,19 @@ public sealed class Session
     }
 
     public string ClientId { get; }
+
+    /// <summary>Gives a broker-internal session (a bridge's store-and-forward queue) bounds of its own.</summary>
+    public void UseLimits(SessionLimits limits)
+    {
+        lock (_gate)
+        {
+            _limits = limits;
+            _inflightWindow = Math.Min(_inflightWindow, limits.MaxInflightMessages);
+        }
+    }
+
+    /// <summary>Told of every queued message this session gives up (bound, budget, expiry or age); called under the session's lock.</summary>
+    public Action<ApplicationMessage, DropReason>? Dropped { get; set; }
 
     /// <summary>Session Expiry Interval meaning "never" (MQTT 5 §3.1.2.11.2), and 3.1.1's CleanSession=0.</summary>
     public const uint NeverExpires = uint.MaxValue;
@@ -263,11 +276,12 @@ public sealed class Session
 
             if (!retainedReplay && !MakeRoom(message.Size))
             {
+                Dropped?.Invoke(message, DropReason.QueueFull);
                 ForgetStored(storeSequence);
                 return;
             }
 
-            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds, sharedVia));
+            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds, sharedVia, Environment.TickCount64));
             AddQueuedBytes(message.Size);
         }
 
@@ -299,6 +313,7 @@ public sealed class Session
             }
 
             Delivery dropped = _pending.Dequeue();
+            Dropped?.Invoke(dropped.Message, reason);
             AddQueuedBytes(-dropped.Message.Size);
             ForgetStored(dropped.Sequence);
         }
@@ -326,6 +341,7 @@ public sealed class Session
                 AddQueuedBytes(-dropped.Message.Size);
                 ForgetStored(dropped.Sequence);
                 _metrics.CountDropped(DropReason.BrokerQueueBudget);
+                Dropped?.Invoke(dropped.Message, DropReason.BrokerQueueBudget);
                 freed += dropped.Message.Size;
             }
         }
@@ -398,13 +414,15 @@ public sealed class Session
             while (_pending.Count > 0 && batch.Count < maxBatch)
             {
                 Delivery next = _pending.Peek();
-                if (next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))
+                if ((next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))
+                    || (_limits.MaxQueuedAge is { } maxAge && next.EnqueuedAt != 0 && Environment.TickCount64 - next.EnqueuedAt > (long)maxAge.TotalMilliseconds))
                 {
                     // An expired message is not delivered [MQTT-3.3.2-5].
                     _pending.Dequeue();
                     AddQueuedBytes(-next.Message.Size);
                     ForgetStored(next.Sequence);
                     _metrics.CountDropped(DropReason.Expired);
+                    Dropped?.Invoke(next.Message, DropReason.Expired);
                     continue;
                 }
 
