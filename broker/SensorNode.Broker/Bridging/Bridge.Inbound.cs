@@ -103,6 +103,7 @@ public sealed partial class Bridge
             case PacketType.SubAck:
                 {
                     SubAckPacket subAck = MqttPacketDecoder.ReadSubAck(body, link.Level);
+                    _subscribed.TrySetResult();
                     if (subAck.ReturnCodes.Any(c => c >= 0x80))
                     {
                         _logger.LogWarning("Bridge {Name}: {Upstream} refused a subscription (SUBACK {Codes})", Name, link.Address, Convert.ToHexString(subAck.ReturnCodes));

@@ -37,6 +37,8 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
     private long _dropped;
     private long _droppedReported;
     private long _connects;
+    private int _disposed;
+    private TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public Bridge(MqttBroker broker, BridgeOptions options)
     {
@@ -275,47 +277,54 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
         using var connection = CancellationTokenSource.CreateLinkedTokenSource(stop);
         CancellationToken token = connection.Token;
         Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
-        Session session = _session!;
+        _subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+
+        // Re-attaching re-sends what is in flight (PUBLISH with DUP=1, PUBREL) before anything new [MQTT-4.4.0-1].
+        _session!.Attach(this, sessionPresent: false, inflightWindow: Math.Min(link.ReceiveMaximum, Options.MaxInflight));
+        Task<string>[] loops = [ReadLoopAsync(link, token), WriteLoopAsync(link, token), KeepAliveLoopAsync(link, token)];
+        Task<string> subscribed = SubscribeUpstreamAsync(link, token);
         string reason;
-        try
+        Task<string> first = await Task.WhenAny([.. loops, subscribed]);
+        if (first == subscribed && subscribed.IsCompletedSuccessfully)
         {
-            await SubscribeUpstreamAsync(link, token);
-
-            // Re-attaching re-sends what is in flight (PUBLISH with DUP=1, PUBREL) before anything new [MQTT-4.4.0-1].
-            session.Attach(this, sessionPresent: false, inflightWindow: Math.Min(link.ReceiveMaximum, Options.MaxInflight));
+            // "connected" once the upstream has answered the subscriptions: from then on nothing is missed.
             SetState(true, "connected", link.Address);
-            Task<string> reader = ReadLoopAsync(link, token);
-            Task<string> writer = WriteLoopAsync(link, token);
-            Task<string> keepAlive = KeepAliveLoopAsync(link, token);
-            Task<string> first = await Task.WhenAny(reader, writer, keepAlive);
-            reason = await first;
-            await connection.CancelAsync();
-            if (stop.IsCancellationRequested)
-            {
-                await link.DisconnectAsync();
-            }
-
-            foreach (Task<string> task in new[] { reader, writer, keepAlive })
-            {
-                try
-                {
-                    await task;
-                }
-                catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
-                {
-                    // Ended by the cancellation above.
-                }
-            }
+            first = await Task.WhenAny(loops);
         }
-        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException)
+
+        reason = await Outcome(first, link);
+        await connection.CancelAsync();
+        if (stop.IsCancellationRequested)
         {
-            reason = ex is OperationCanceledException ? "stopped" : ex.Message;
+            await link.DisconnectAsync();
+        }
+
+        foreach (Task<string> task in loops.Append(subscribed))
+        {
+            await Outcome(task, link);
         }
 
         return reason;
     }
 
-    private async Task SubscribeUpstreamAsync(UpstreamLink link, CancellationToken token)
+    private static async Task<string> Outcome(Task<string> task, UpstreamLink link)
+    {
+        try
+        {
+            return await task;
+        }
+        catch (Exception ex) when (ex is OperationCanceledException or IOException or ObjectDisposedException or InvalidOperationException or TimeoutException or System.Net.Sockets.SocketException)
+        {
+            return ex switch
+            {
+                OperationCanceledException => "stopped",
+                TimeoutException => $"{link.Address} did not answer SUBSCRIBE in time",
+                _ => $"connection to {link.Address} lost: {ex.Message}",
+            };
+        }
+    }
+
+    private async Task<string> SubscribeUpstreamAsync(UpstreamLink link, CancellationToken token)
     {
         var subscriptions = new List<TopicSubscription>();
         foreach (BridgeTopicRule rule in Options.Topics.Where(r => r.IsIn))
@@ -336,11 +345,13 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
 
         if (subscriptions.Count == 0)
         {
-            return;
+            return "subscribed";
         }
 
         var subscribe = new SubscribePacket { PacketId = 1, Subscriptions = subscriptions };
         await link.WriteAsync(output => MqttPacketWriter.Write(output, subscribe, link.Level), token);
+        await _subscribed.Task.WaitAsync(Options.ConnectTimeout, token);
+        return "subscribed";
     }
 
     private async Task<string> WriteLoopAsync(UpstreamLink link, CancellationToken token)
@@ -487,6 +498,11 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
 
     public async ValueTask DisposeAsync()
     {
+        if (Interlocked.Exchange(ref _disposed, 1) != 0)
+        {
+            return;
+        }
+
         await _stop.CancelAsync();
         if (_run is not null)
         {
