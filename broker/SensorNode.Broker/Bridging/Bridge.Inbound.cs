@@ -130,8 +130,8 @@ public sealed partial class Bridge
         PacketType ackType = qos == 2 ? PacketType.PubRec : PacketType.PubAck;
         Interlocked.Increment(ref _received);
 
-        BridgeTopicRule? rule = Options.Topics.FirstOrDefault(r => r.IsIn && TopicMapper.Matches(r.Remote, remote));
-        string? local = rule is null ? null : TopicMapper.Map(remote, rule.Remote, rule.Local);
+        BridgeTopicRule? rule = Options.Topics.FirstOrDefault(r => r.IsIn && TopicMapper.Matches(r.RemoteFilter, remote));
+        string? local = rule is null ? null : TopicMapper.Map(remote, rule.RemoteFilter, rule.Local);
         if (rule is null || local is null || local.StartsWith('$'))
         {
             // Not ours to take (a subscription since removed, or a '$' topic): acknowledged and dropped.

@@ -329,14 +329,14 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
         var subscriptions = new List<TopicSubscription>();
         foreach (BridgeTopicRule rule in Options.Topics.Where(r => r.IsIn))
         {
-            if (subscriptions.Any(s => s.Filter == rule.Remote))
+            if (subscriptions.Any(s => s.Filter == rule.RemoteFilter))
             {
                 continue;
             }
 
             // No Local: the upstream does not send back what the bridge published there [MQTT-3.8.3-3];
             // Retain As Published keeps RETAIN on live messages [MQTT-3.3.1-12].
-            subscriptions.Add(new TopicSubscription(rule.Remote, Math.Min(rule.MaxQos, link.MaximumQos))
+            subscriptions.Add(new TopicSubscription(rule.RemoteFilter, Math.Min(rule.MaxQos, link.MaximumQos))
             {
                 NoLocal = link.IsV5,
                 RetainAsPublished = link.IsV5 && rule.Retain == BridgeRetainMode.Keep,
@@ -434,7 +434,7 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
             return false;
         }
 
-        string remote = TopicMapper.Map(message.Topic, rule.Local, rule.Remote);
+        string remote = TopicMapper.Map(message.Topic, rule.Local, rule.RemoteFilter);
         bool retain = packet.Retain && rule.Retain == BridgeRetainMode.Keep && link.RetainAvailable;
         ApplicationMessage upstream = remote == message.Topic ? message : ApplicationMessage.Create(remote, message.PayloadSpan, packet.Qos, retain);
         if (link.IsV5)

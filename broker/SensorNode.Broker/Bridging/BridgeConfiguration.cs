@@ -302,7 +302,7 @@ public static class BridgeConfiguration
 
             rule.Local = local;
             rule.Remote = remote ?? (remotePrefix ?? string.Empty) + local;
-            if (TopicMapper.Check(rule.Local, rule.Remote) is { } problem)
+            if (TopicMapper.Check(rule.Local, rule.RemoteFilter) is { } problem)
             {
                 string culprit = remote is not null ? ":remote" : remotePrefix is not null ? ":remotePrefix" : ":local";
                 r.Errors.Add(r.Entry(key + culprit, ruleEntry).Error(problem));

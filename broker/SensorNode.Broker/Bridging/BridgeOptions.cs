@@ -39,8 +39,11 @@ public sealed class BridgeTopicRule
     /// <summary>Local topic filter, e.g. <c>sensor/#</c>.</summary>
     public string Local { get; set; } = "#";
 
-    /// <summary>Remote topic filter; the same as <see cref="Local"/> unless a prefix or a remap is given.</summary>
-    public string Remote { get; set; } = "#";
+    /// <summary>Remote topic filter (a remap); null for the same as <see cref="Local"/>.</summary>
+    public string? Remote { get; set; }
+
+    /// <summary>The filter used at the upstream: <see cref="Remote"/>, or <see cref="Local"/>.</summary>
+    public string RemoteFilter => Remote ?? Local;
 
     /// <summary>Highest QoS used on this rule in either direction (cloud services without QoS 2 take 1).</summary>
     public byte MaxQos { get; set; } = 2;

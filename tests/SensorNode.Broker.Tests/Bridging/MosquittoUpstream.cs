@@ -30,6 +30,10 @@ public sealed class MosquittoUpstream : IAsyncDisposable
         File.WriteAllText(ConfigPath, string.Join('\n',
             $"listener {port.ToString(CultureInfo.InvariantCulture)} 127.0.0.1",
             "allow_anonymous true",
+
+            // Run as whoever runs the tests: as root mosquitto would otherwise switch to its own user, which may not
+            // write to the test's temp directory.
+            $"user {Environment.UserName}",
             "persistence true",
             $"persistence_location {directory}/",
             "autosave_interval 0",
