@@ -326,17 +326,31 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
 
     private async Task<string> SubscribeUpstreamAsync(UpstreamLink link, CancellationToken token)
     {
+        // A filter another one covers is not subscribed: the upstream could send a message once per matching
+        // subscription [MQTT-3.3.4-2], and each copy would be published here. The covering one takes the highest QoS.
         var subscriptions = new List<TopicSubscription>();
-        foreach (BridgeTopicRule rule in Options.Topics.Where(r => r.IsIn))
+        List<BridgeTopicRule> inbound = [.. Options.Topics.Where(r => r.IsIn)];
+        for (int i = 0; i < inbound.Count; i++)
         {
-            if (subscriptions.Any(s => s.Filter == rule.RemoteFilter))
+            BridgeTopicRule rule = inbound[i];
+            string filter = rule.RemoteFilter;
+            bool covered = false;
+            for (int j = 0; j < inbound.Count && !covered; j++)
+            {
+                string other = inbound[j].RemoteFilter;
+                covered = j != i && TopicMapper.Covers(other, filter) && (other != filter || j < i);
+            }
+
+            if (covered)
             {
                 continue;
             }
 
+            byte qos = inbound.Where(r => TopicMapper.Covers(filter, r.RemoteFilter)).Max(r => r.MaxQos);
+
             // No Local: the upstream does not send back what the bridge published there [MQTT-3.8.3-3];
             // Retain As Published keeps RETAIN on live messages [MQTT-3.3.1-12].
-            subscriptions.Add(new TopicSubscription(rule.RemoteFilter, Math.Min(rule.MaxQos, link.MaximumQos))
+            subscriptions.Add(new TopicSubscription(filter, Math.Min(qos, link.MaximumQos))
             {
                 NoLocal = link.IsV5,
                 RetainAsPublished = link.IsV5 && rule.Retain == BridgeRetainMode.Keep,

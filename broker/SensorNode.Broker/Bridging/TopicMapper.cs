@@ -51,6 +51,43 @@ public static class TopicMapper
 
     public static bool Matches(string filter, string topic) => TopicRules.Matches(filter, topic);
 
+    /// <summary>True when every topic <paramref name="inner"/> matches is also matched by <paramref name="outer"/>.</summary>
+    public static bool Covers(string outer, string inner)
+    {
+        string[] o = outer.Split('/');
+        string[] i = inner.Split('/');
+        for (int level = 0; level < o.Length; level++)
+        {
+            if (o[level] == "#")
+            {
+                // "a/#" also matches "a"; a '$' topic is not matched by a leading wildcard [MQTT-4.7.2-1].
+                return level > 0 || (i.Length > 0 && !i[0].StartsWith('$'));
+            }
+
+            if (level >= i.Length || i[level] == "#")
+            {
+                return false;
+            }
+
+            if (o[level] == "+")
+            {
+                if (level == 0 && i[0].StartsWith('$'))
+                {
+                    return false;
+                }
+
+                continue;
+            }
+
+            if (o[level] != i[level])
+            {
+                return false;
+            }
+        }
+
+        return o.Length == i.Length;
+    }
+
     /// <summary>The levels before the first wildcard, with their trailing '/' ("sensor/#" → "sensor/").</summary>
     private static string Fixed(string filter)
     {
