@@ -278,6 +278,15 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
         CancellationToken token = connection.Token;
         Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
         _subscribed = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        if (!link.SessionPresent)
+        {
+            // A new upstream session will not release QoS 2 messages it sent before; their identifiers are free again.
+            List<StoreOperation> forget = _session!.ForgetInboundQos2();
+            if (forget.Count > 0)
+            {
+                _broker.Store.Submit(CollectionsMarshal.AsSpan(forget));
+            }
+        }
 
         // Re-attaching re-sends what is in flight (PUBLISH with DUP=1, PUBREL) before anything new [MQTT-4.4.0-1].
         _session!.Attach(this, sessionPresent: false, inflightWindow: Math.Min(link.ReceiveMaximum, Options.MaxInflight));

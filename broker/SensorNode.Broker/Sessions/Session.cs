@@ -620,6 +620,28 @@ public sealed class Session
     /// </summary>
     public StoreOperation? ReleaseInboundQos2(ushort packetId) => ReleaseInboundQos2(packetId, out _);
 
+    /// <summary>
+    /// Forgets every inbound QoS 2 identifier awaiting PUBREL, when the peer started a new session and will never
+    /// release them (a bridge whose upstream lost its session); returns the store writes that make it durable.
+    /// </summary>
+    public List<StoreOperation> ForgetInboundQos2()
+    {
+        lock (_gate)
+        {
+            var operations = new List<StoreOperation>(_store is null ? 0 : _awaitingRelease.Count);
+            foreach (ushort packetId in _awaitingRelease)
+            {
+                if (_store is not null)
+                {
+                    operations.Add(StoreOperation.DeleteInbound(ClientId, packetId));
+                }
+            }
+
+            _awaitingRelease.Clear();
+            return operations;
+        }
+    }
+
     /// <summary>As <see cref="ReleaseInboundQos2(ushort)"/>; <paramref name="known"/> tells whether the identifier was awaiting PUBREL.</summary>
     public StoreOperation? ReleaseInboundQos2(ushort packetId, out bool known)
     {
