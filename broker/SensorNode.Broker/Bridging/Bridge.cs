@@ -290,6 +290,12 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
 
         // Re-attaching re-sends what is in flight (PUBLISH with DUP=1, PUBREL) before anything new [MQTT-4.4.0-1].
         _session!.Attach(this, sessionPresent: false, inflightWindow: Math.Min(link.ReceiveMaximum, Options.MaxInflight));
+        byte highest = Options.Topics.Where(r => r.IsOut).Select(r => r.MaxQos).DefaultIfEmpty((byte)0).Max();
+        if (highest > link.MaximumQos)
+        {
+            _logger.LogWarning("Bridge {Name}: {Upstream} takes at most QoS {Max}, but a rule allows QoS {Qos}: set \"qos\": {Max} on the bridge's rules", Name, link.Address, link.MaximumQos, highest, link.MaximumQos);
+        }
+
         Task<string>[] loops = [ReadLoopAsync(link, token), WriteLoopAsync(link, token), KeepAliveLoopAsync(link, token)];
         Task<string> subscribed = SubscribeUpstreamAsync(link, token);
         string reason;
@@ -363,6 +369,9 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
             {
                 NoLocal = link.IsV5,
                 RetainAsPublished = link.IsV5 && rule.Retain == BridgeRetainMode.Keep,
+
+                // Retained messages only for a new subscription: a resumed upstream session does not replay them.
+                RetainHandling = (byte)(link.IsV5 ? 1 : 0),
             });
         }
 
@@ -458,11 +467,25 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
         }
 
         string remote = TopicMapper.Map(message.Topic, rule.Local, rule.RemoteFilter);
+        MqttProperties? properties = link.IsV5 ? ForwardedProperties(message, now) : null;
+        if (link.IsV5 && 16L + System.Text.Encoding.UTF8.GetByteCount(remote) + message.PayloadSpan.Length + (properties is null ? 0 : Protocol.V5.MqttPropertiesWriter.MeasureContent(properties)) > link.MaximumPacketSize)
+        {
+            // Larger than the upstream takes [MQTT-3.1.2-24]: sending it would end the connection, again on every reconnect.
+            _logger.LogWarning("Bridge {Name}: dropping a message on '{Topic}' ({Bytes} bytes): larger than {Upstream}'s Maximum Packet Size {Max}", Name, message.Topic, message.PayloadSpan.Length, link.Address, link.MaximumPacketSize);
+            if (packet.Qos > 0)
+            {
+                _session!.Abandon(packet.PacketId);
+            }
+
+            Interlocked.Increment(ref _dropped);
+            return false;
+        }
+
         bool retain = packet.Retain && rule.Retain == BridgeRetainMode.Keep && link.RetainAvailable;
         ApplicationMessage upstream = remote == message.Topic ? message : ApplicationMessage.Create(remote, message.PayloadSpan, packet.Qos, retain);
         if (link.IsV5)
         {
-            MqttPacketWriter.WritePublish(output, upstream, packet.Qos, retain, packet.Dup, packet.PacketId, ForwardedProperties(message, now));
+            MqttPacketWriter.WritePublish(output, upstream, packet.Qos, retain, packet.Dup, packet.PacketId, properties);
         }
         else
         {

@@ -52,6 +52,9 @@ internal sealed class UpstreamLink : IAsyncDisposable
     /// <summary>False when the upstream said it does not take retained messages (5.0 Retain Available = 0).</summary>
     public bool RetainAvailable { get; private set; } = true;
 
+    /// <summary>The upstream's Maximum Packet Size (5.0 CONNACK), or int.MaxValue.</summary>
+    public long MaximumPacketSize { get; private set; } = int.MaxValue;
+
     /// <summary>Keep alive in force: ours, or the upstream's Server Keep Alive (5.0).</summary>
     public ushort KeepAliveSeconds { get; private set; }
 
@@ -209,6 +212,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
             MaximumQos = properties.MaximumQos ?? 2;
             RetainAvailable = properties.RetainAvailable ?? true;
             KeepAliveSeconds = properties.ServerKeepAlive ?? KeepAliveSeconds;
+            MaximumPacketSize = properties.MaximumPacketSize ?? int.MaxValue;
         }
     }
 
