@@ -208,4 +208,45 @@ public sealed class BridgeStoreAndForwardTests
         Assert.Equal("to-primary", (await onPrimary.NextAsync(Wait)).Payload);
         Assert.True(bridge.Connects >= 2);
     }
+    [SkippableFact]
+    public async Task A_backlog_drains_in_order_at_the_configured_rate()
+    {
+        int port = MosquittoUpstream.FreePort();
+        await using MosquittoUpstream upstream = await MosquittoUpstream.StartAsync(port: port, start: false);
+        BridgeOptions options = Options("paced", mqtt5: true, port);
+        options.DrainRatePerSecond = 40;
+        options.Topics.Add(new BridgeTopicRule { Local = "data/#", MaxQos = 1 });
+        await using BrokerServer server = await StartBrokerAsync(options);
+        Bridge bridge = Assert.Single(server.Broker.Bridges);
+        await using MqttNetClient publisher = await ClientAsync(server.Port);
+        const int count = 40;
+        for (int i = 0; i < count; i++)
+        {
+            await publisher.PublishAsync("data/r", Text(i), MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        await upstream.StartAgainAsync();
+        await using MqttNetClient remote = await ClientAsync(port);
+        await remote.SubscribeAsync("data/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        await WaitConnectedAsync(bridge);
+        var clock = System.Diagnostics.Stopwatch.StartNew();
+        List<ReceivedMessage> arrived = await ReceiveUntilAsync(remote, Text(count - 1));
+        AssertAllInOrder(arrived.Select(m => m.Payload), count);
+
+        // 40 messages at 40 per second: a lower bound only (pacing can only slow the drain down).
+        Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(600), $"drained in {clock.Elapsed}");
+    }
+
+    [SkippableFact]
+    public async Task A_refused_connection_is_reported_with_the_reason_and_retried()
+    {
+        await using MosquittoUpstream upstream = await MosquittoUpstream.StartAsync("allow_anonymous false");
+        BridgeOptions options = Options("refused", mqtt5: true, upstream.Port);
+        options.Topics.Add(new BridgeTopicRule { Local = "data/#" });
+        await using BrokerServer server = await StartBrokerAsync(options);
+        Bridge bridge = Assert.Single(server.Broker.Bridges);
+        await WaitForAsync(bridge, b => b.State.Contains("refused the connection", StringComparison.Ordinal), "refused");
+        Assert.Matches("^disconnected: 127\\.0\\.0\\.1:\\d+ refused the connection: (NotAuthorized|BadUserNameOrPassword)$", bridge.State);
+        Assert.False(bridge.IsConnected);
+    }
 }
