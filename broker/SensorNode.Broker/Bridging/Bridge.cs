@@ -238,6 +238,12 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
                 {
                     return;
                 }
+                catch (Exception ex) when (ex is not OperationCanceledException)
+                {
+                    // A bad certificate file, an unexpected answer: reported, and the bridge keeps trying.
+                    reason = $"{address}: {ex.Message}";
+                    _logger.LogError(ex, "Bridge {Name}: connecting to {Upstream} failed", Name, address);
+                }
             }
 
             if (link is not null)
@@ -322,7 +328,7 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
         return reason;
     }
 
-    private static async Task<string> Outcome(Task<string> task, UpstreamLink link)
+    private async Task<string> Outcome(Task<string> task, UpstreamLink link)
     {
         try
         {
@@ -336,6 +342,12 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
                 TimeoutException => $"{link.Address} did not answer SUBSCRIBE in time",
                 _ => $"connection to {link.Address} lost: {ex.Message}",
             };
+        }
+        catch (Exception ex)
+        {
+            // Whatever went wrong ends this connection only; the bridge reconnects.
+            _logger.LogError(ex, "Bridge {Name}: connection to {Upstream} failed", Name, link.Address);
+            return $"connection to {link.Address} failed: {ex.Message}";
         }
     }
 
