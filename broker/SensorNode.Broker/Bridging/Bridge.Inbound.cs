@@ -63,7 +63,15 @@ public sealed partial class Bridge
                         _logger.LogWarning("Bridge {Name}: {Upstream} refused message {PacketId}: {Reason}", Name, link.Address, packetId, reason);
                     }
 
-                    session.OnPubAck(packetId);
+                    if (_downgraded.TryRemove(packetId, out _))
+                    {
+                        session.OnDowngradedPubAck(packetId);
+                    }
+                    else
+                    {
+                        session.OnPubAck(packetId);
+                    }
+
                     return null;
                 }
 

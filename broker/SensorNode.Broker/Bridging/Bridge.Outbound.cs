@@ -105,14 +105,31 @@ public sealed partial class Bridge
         }
 
         bool retain = packet.Retain && rule.Retain == BridgeRetainMode.Keep && link.RetainAvailable;
-        ApplicationMessage upstream = remote == message.Topic ? message : ApplicationMessage.Create(remote, message.PayloadSpan, packet.Qos, retain);
+        byte qos = packet.Qos;
+        if (qos > link.MaximumQos && qos > 0)
+        {
+            // An MQTT 5 upstream that takes at most QoS 1 (CONNACK Maximum QoS) gets QoS 1 [MQTT-3.2.2-11]; its PUBACK
+            // completes the message. A QoS 0-only upstream gets QoS 0 and the message is complete once written.
+            qos = link.MaximumQos;
+            if (qos == 1)
+            {
+                _downgraded[packet.PacketId] = 0;
+            }
+        }
+
+        ApplicationMessage upstream = remote == message.Topic ? message : ApplicationMessage.Create(remote, message.PayloadSpan, qos, retain);
         if (link.IsV5)
         {
-            MqttPacketWriter.WritePublish(output, upstream, packet.Qos, retain, packet.Dup, packet.PacketId, properties);
+            MqttPacketWriter.WritePublish(output, upstream, qos, retain, packet.Dup && qos > 0, qos == 0 ? (ushort)0 : packet.PacketId, properties);
         }
         else
         {
-            MqttPacketWriter.WritePublish(output, upstream, packet.Qos, retain, packet.Dup, packet.PacketId);
+            MqttPacketWriter.WritePublish(output, upstream, qos, retain, packet.Dup, packet.PacketId);
+        }
+
+        if (qos == 0 && packet.Qos > 0)
+        {
+            _session!.Abandon(packet.PacketId);
         }
 
         return true;

@@ -38,6 +38,9 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
     private long _droppedReported;
     private long _connects;
     private int _disposed;
+
+    /// <summary>Packet ids of QoS 2 messages sent at QoS 1 on the current connection (the upstream's Maximum QoS is 1).</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<ushort, byte> _downgraded = new();
     private TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
 
     public Bridge(MqttBroker broker, BridgeOptions options)
@@ -296,10 +299,11 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
 
         // Re-attaching re-sends what is in flight (PUBLISH with DUP=1, PUBREL) before anything new [MQTT-4.4.0-1].
         _session!.Attach(this, sessionPresent: false, inflightWindow: Math.Min(link.ReceiveMaximum, Options.MaxInflight));
+        _downgraded.Clear();
         byte highest = Options.Topics.Where(r => r.IsOut).Select(r => r.MaxQos).DefaultIfEmpty((byte)0).Max();
         if (highest > link.MaximumQos)
         {
-            _logger.LogWarning("Bridge {Name}: {Upstream} takes at most QoS {Max}, but a rule allows QoS {Qos}: set \"qos\": {Max} on the bridge's rules", Name, link.Address, link.MaximumQos, highest, link.MaximumQos);
+            _logger.LogWarning("Bridge {Name}: {Upstream} takes at most QoS {Max}: messages queued at QoS {Qos} are sent at QoS {Max}", Name, link.Address, link.MaximumQos, highest, link.MaximumQos);
         }
 
         Task<string>[] loops = [ReadLoopAsync(link, token), WriteLoopAsync(link, token), KeepAliveLoopAsync(link, token)];

@@ -518,6 +518,12 @@ public sealed class Session
     /// <summary>PUBACK from the client completes a QoS 1 delivery (§4.3.2).</summary>
     public void OnPubAck(ushort packetId) => Complete(packetId, InflightState.AwaitingPubAck);
 
+    /// <summary>
+    /// PUBACK for a QoS 2 message the peer was sent at QoS 1 because it takes no more (a bridge's upstream with MQTT 5
+    /// Maximum QoS 1): completes it.
+    /// </summary>
+    public void OnDowngradedPubAck(ushort packetId) => Complete(packetId, InflightState.AwaitingPubRec);
+
     /// <summary>PUBCOMP from the client completes a QoS 2 delivery (§4.3.3).</summary>
     public void OnPubComp(ushort packetId) => Complete(packetId, InflightState.AwaitingPubComp);
 

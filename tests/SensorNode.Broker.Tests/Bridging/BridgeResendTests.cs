@@ -91,4 +91,33 @@ public sealed class BridgeResendTests
             await server.DisposeAsync();
         }
     }
+    [Fact]
+    public async Task An_upstream_with_maximum_qos_1_gets_qos_2_messages_at_qos_1_and_its_puback_completes_them()
+    {
+        await using var upstream = new FakeUpstream();
+        BridgeOptions options = Options("maxqos", mqtt5: true, upstream.Port);
+        options.Topics.Add(new BridgeTopicRule { Local = "data/#", MaxQos = 2 });
+        await using BrokerServer server = await StartBrokerAsync(options);
+        var maximumQos1 = new Broker.Protocol.V5.MqttProperties { MaximumQos = 1 };
+        await using (FakeUpstream.Connection first = await upstream.AcceptAsync(mqtt5: true, sessionPresent: false, Wait, maximumQos1))
+        {
+            await WaitConnectedAsync(Assert.Single(server.Broker.Bridges));
+            await using MqttNetClient publisher = await ClientAsync(server.Port);
+            await publisher.PublishAsync("data/a", "two", MqttQualityOfServiceLevel.ExactlyOnce);
+            SeenPacket sent = await first.NextAsync();
+            Assert.Equal((PacketType.Publish, (byte)1, "two"), (sent.Type, sent.Qos, sent.Payload));
+            await first.AckAsync(PacketType.PubAck, sent.PacketId);
+            await publisher.PublishAsync("data/a", "after", MqttQualityOfServiceLevel.AtLeastOnce);
+            SeenPacket after = await first.NextAsync();
+            Assert.Equal("after", after.Payload);
+            await first.AckAsync(PacketType.PubAck, after.PacketId);
+        }
+
+        // Both were completed: nothing is re-sent on the next connection, new traffic comes first.
+        await using FakeUpstream.Connection second = await upstream.AcceptAsync(mqtt5: true, sessionPresent: true, Wait, maximumQos1);
+        await using MqttNetClient late = await ClientAsync(server.Port);
+        await late.PublishAsync("data/a", "fence", MqttQualityOfServiceLevel.AtLeastOnce);
+        SeenPacket fence = await second.NextAsync();
+        Assert.Equal((PacketType.Publish, false, "fence"), (fence.Type, fence.Dup, fence.Payload));
+    }
 }

@@ -23,7 +23,7 @@ public sealed class FakeUpstream : IAsyncDisposable
     public int Port => ((IPEndPoint)_listener.LocalEndpoint).Port;
 
     /// <summary>Accepts the bridge's next connection, checks its CONNECT and answers CONNACK.</summary>
-    public async Task<Connection> AcceptAsync(bool mqtt5, bool sessionPresent, TimeSpan timeout)
+    public async Task<Connection> AcceptAsync(bool mqtt5, bool sessionPresent, TimeSpan timeout, Broker.Protocol.V5.MqttProperties? connAckProperties = null)
     {
         using var cts = new CancellationTokenSource(timeout);
         TcpClient client = await _listener.AcceptTcpClientAsync(cts.Token);
@@ -36,7 +36,7 @@ public sealed class FakeUpstream : IAsyncDisposable
         {
             if (mqtt5)
             {
-                MqttPacketWriter.WriteConnAck(output, sessionPresent, ReasonCode.Success, null);
+                MqttPacketWriter.WriteConnAck(output, sessionPresent, ReasonCode.Success, connAckProperties);
             }
             else
             {
