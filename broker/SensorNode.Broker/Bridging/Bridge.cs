@@ -39,6 +39,9 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
     private long _connects;
     private int _disposed;
 
+    /// <summary>3.1.1 upstreams that refused the bridge protocol flag.</summary>
+    private readonly System.Collections.Concurrent.ConcurrentDictionary<UpstreamAddress, byte> _noBridgeFlag = new();
+
     /// <summary>Packet ids of QoS 2 messages sent at QoS 1 on the current connection (the upstream's Maximum QoS is 1).</summary>
     private readonly System.Collections.Concurrent.ConcurrentDictionary<ushort, byte> _downgraded = new();
     private TaskCompletionSource _subscribed = new(TaskCreationOptions.RunContinuationsAsynchronously);
@@ -227,25 +230,40 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
             string reason = "no upstream address";
             foreach (UpstreamAddress address in Options.Addresses)
             {
-                try
+                for (int attempt = 0; attempt < 2 && link is null; attempt++)
                 {
-                    link = await UpstreamLink.ConnectAsync(Options, address, stop);
+                    try
+                    {
+                        link = await UpstreamLink.ConnectAsync(Options, address, stop, bridgeFlag: !_noBridgeFlag.ContainsKey(address));
+                    }
+                    catch (UpstreamException ex)
+                    {
+                        reason = ex.Message;
+                        _logger.LogDebug("Bridge {Name}: {Reason}", Name, reason);
+                        if (!ex.BridgeFlagRefused || !_noBridgeFlag.TryAdd(address, 0))
+                        {
+                            break;
+                        }
+
+                        // An upstream that does not know Mosquitto's bridge mode: plain 3.1.1 from now on (it may echo).
+                        _logger.LogWarning("Bridge {Name}: {Upstream} refused the bridge protocol flag ({Reason}); connecting as a plain MQTT 3.1.1 client", Name, address, ex.Message);
+                    }
+                    catch (OperationCanceledException) when (stop.IsCancellationRequested)
+                    {
+                        return;
+                    }
+                    catch (Exception ex) when (ex is not OperationCanceledException)
+                    {
+                        // A bad certificate file, an unexpected answer: reported, and the bridge keeps trying.
+                        reason = $"{address}: {ex.Message}";
+                        _logger.LogError(ex, "Bridge {Name}: connecting to {Upstream} failed", Name, address);
+                        break;
+                    }
+                }
+
+                if (link is not null)
+                {
                     break;
-                }
-                catch (UpstreamException ex)
-                {
-                    reason = ex.Message;
-                    _logger.LogDebug("Bridge {Name}: {Reason}", Name, reason);
-                }
-                catch (OperationCanceledException) when (stop.IsCancellationRequested)
-                {
-                    return;
-                }
-                catch (Exception ex) when (ex is not OperationCanceledException)
-                {
-                    // A bad certificate file, an unexpected answer: reported, and the bridge keeps trying.
-                    reason = $"{address}: {ex.Message}";
-                    _logger.LogError(ex, "Bridge {Name}: connecting to {Upstream} failed", Name, address);
                 }
             }
 

@@ -11,7 +11,11 @@ using SensorNode.Broker.Protocol.V5;
 namespace SensorNode.Broker.Bridging;
 
 /// <summary>A bridge's attempt to reach an upstream failed before the MQTT session was up; the message says why.</summary>
-public sealed class UpstreamException(string message, Exception? inner = null) : Exception(message, inner);
+public sealed class UpstreamException(string message, Exception? inner = null) : Exception(message, inner)
+{
+    /// <summary>A 3.1.1 CONNECT with the bridge protocol flag (level 0x84) was refused as an unacceptable protocol version [MQTT-3.1.2-2]: retry without it.</summary>
+    public bool BridgeFlagRefused { get; init; }
+}
 
 /// <summary>
 /// One network connection to an upstream broker on the broker's own codec: TCP or TLS (CA file, client certificate,
@@ -58,7 +62,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
     /// <summary>Keep alive in force: ours, or the upstream's Server Keep Alive (5.0).</summary>
     public ushort KeepAliveSeconds { get; private set; }
 
-    public static async Task<UpstreamLink> ConnectAsync(BridgeOptions options, UpstreamAddress address, CancellationToken cancellationToken)
+    public static async Task<UpstreamLink> ConnectAsync(BridgeOptions options, UpstreamAddress address, CancellationToken cancellationToken, bool bridgeFlag = true)
     {
         using var timeout = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken);
         timeout.CancelAfter(options.ConnectTimeout);
@@ -85,7 +89,7 @@ internal sealed class UpstreamLink : IAsyncDisposable
             var link = new UpstreamLink(tcp, stream, level) { Address = address };
             try
             {
-                await link.HandshakeAsync(options, timeout.Token);
+                await link.HandshakeAsync(options, bridgeFlag && options.BridgeProtocolFlag && !options.Mqtt5, timeout.Token);
                 return link;
             }
             catch
@@ -176,11 +180,11 @@ internal sealed class UpstreamLink : IAsyncDisposable
         return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
     }
 
-    private async Task HandshakeAsync(BridgeOptions options, CancellationToken cancellationToken)
+    private async Task HandshakeAsync(BridgeOptions options, bool bridgeFlag, CancellationToken cancellationToken)
     {
         var connect = new ConnectPacket
         {
-            ProtocolLevel = IsV5 ? ProtocolLevel.V500 : options.BridgeProtocolFlag ? (ProtocolLevel)0x84 : ProtocolLevel.V311,
+            ProtocolLevel = IsV5 ? ProtocolLevel.V500 : bridgeFlag ? (ProtocolLevel)0x84 : ProtocolLevel.V311,
             CleanSession = options.CleanStart,
             KeepAliveSeconds = options.KeepAliveSeconds,
             ClientId = options.EffectiveClientId,
@@ -202,7 +206,10 @@ internal sealed class UpstreamLink : IAsyncDisposable
         {
             throw new UpstreamException(IsV5
                 ? $"{Address} refused the connection: {connAck.ReasonCode}"
-                : $"{Address} refused the connection: {connAck.ReturnCode}");
+                : $"{Address} refused the connection: {connAck.ReturnCode}")
+            {
+                BridgeFlagRefused = bridgeFlag && connAck.ReturnCode == ConnectReturnCode.UnacceptableProtocolVersion,
+            };
         }
 
         SessionPresent = connAck.SessionPresent;

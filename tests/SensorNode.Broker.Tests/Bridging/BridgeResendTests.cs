@@ -120,4 +120,18 @@ public sealed class BridgeResendTests
         SeenPacket fence = await second.NextAsync();
         Assert.Equal((PacketType.Publish, false, "fence"), (fence.Type, fence.Dup, fence.Payload));
     }
+    [Fact]
+    public async Task A_311_upstream_that_refuses_the_bridge_flag_gets_a_plain_311_connect()
+    {
+        await using var upstream = new FakeUpstream();
+        BridgeOptions options = Options("noflag", mqtt5: false, upstream.Port);
+        options.Topics.Add(new BridgeTopicRule { Local = "data/#", MaxQos = 1 });
+        await using BrokerServer server = await StartBrokerAsync(options);
+
+        // Refused as an unacceptable protocol version [MQTT-3.1.2-2]: the bridge retries at once with level 4.
+        Assert.Equal(0x84, await upstream.RefuseAsync(Wait));
+        await using FakeUpstream.Connection plain = await upstream.AcceptAsync(mqtt5: false, sessionPresent: false, Wait);
+        Assert.Equal(4, plain.ConnectLevel);
+        await WaitConnectedAsync(Assert.Single(server.Broker.Bridges));
+    }
 }

@@ -46,6 +46,18 @@ public sealed class FakeUpstream : IAsyncDisposable
         return connection;
     }
 
+    /// <summary>Accepts a 3.1.1 connection and refuses it with CONNACK 0x01 (unacceptable protocol version); returns the level asked for.</summary>
+    public async Task<byte> RefuseAsync(TimeSpan timeout)
+    {
+        using var cts = new CancellationTokenSource(timeout);
+        TcpClient client = await _listener.AcceptTcpClientAsync(cts.Token);
+        await using var connection = new Connection(client, ProtocolLevel.V311, timeout);
+        (byte header, byte[] body) = await connection.ReadFrameAsync();
+        Assert.Equal(PacketType.Connect, MqttPacketDecoder.TypeOf(header));
+        await connection.SendAsync(output => MqttPacketWriter.WriteConnAck(output, false, ConnectReturnCode.UnacceptableProtocolVersion));
+        return body[6];
+    }
+
     public ValueTask DisposeAsync()
     {
         _listener.Stop();
