@@ -28,6 +28,17 @@ public sealed class BridgeManager(MqttBroker broker, BrokerOptions options) : IH
 
     public Task StartAsync(CancellationToken cancellationToken)
     {
+        // The configuration file checks this with file and line; options built in code are checked here.
+        foreach (IGrouping<string, BridgeOptions> same in options.Bridges.GroupBy(b => b.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
+        {
+            throw new ArgumentException($"two bridges are named '{same.Key}'", nameof(options));
+        }
+
+        if (options.Bridges.FirstOrDefault(b => string.IsNullOrWhiteSpace(b.Name) || b.Name.AsSpan().IndexOfAny("/+#$ ") >= 0) is { } unnamed)
+        {
+            throw new ArgumentException($"bridge name '{unnamed.Name}' must be non-empty without '/', '+', '#', '$' or spaces", nameof(options));
+        }
+
         var configured = options.Bridges.Select(b => b.LocalClientId).ToHashSet(StringComparer.Ordinal);
         foreach (Session stale in broker.Sessions.Sessions.Where(s => s.ClientId.StartsWith(SessionPrefix, StringComparison.Ordinal) && !configured.Contains(s.ClientId)).ToList())
         {
