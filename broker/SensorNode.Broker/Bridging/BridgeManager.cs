@@ -31,12 +31,12 @@ public sealed class BridgeManager(MqttBroker broker, BrokerOptions options) : IH
         // The configuration file checks this with file and line; options built in code are checked here.
         foreach (IGrouping<string, BridgeOptions> same in options.Bridges.GroupBy(b => b.Name, StringComparer.Ordinal).Where(g => g.Count() > 1))
         {
-            throw new ArgumentException($"two bridges are named '{same.Key}'", nameof(options));
+            throw new InvalidOperationException($"two bridges are named '{same.Key}'");
         }
 
         if (options.Bridges.FirstOrDefault(b => string.IsNullOrWhiteSpace(b.Name) || b.Name.AsSpan().IndexOfAny("/+#$ ") >= 0) is { } unnamed)
         {
-            throw new ArgumentException($"bridge name '{unnamed.Name}' must be non-empty without '/', '+', '#', '$' or spaces", nameof(options));
+            throw new InvalidOperationException($"bridge name '{unnamed.Name}' must be non-empty without '/', '+', '#', '$' or spaces");
         }
 
         var configured = options.Bridges.Select(b => b.LocalClientId).ToHashSet(StringComparer.Ordinal);
