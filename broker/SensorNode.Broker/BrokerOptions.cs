@@ -103,6 +103,9 @@ public sealed class BrokerOptions
     /// </summary>
     public IList<Hosting.ListenerOptions> Listeners { get; } = [];
 
+    /// <summary>Bridges to upstream brokers or clusters (issue #10); see <see cref="Bridging.BridgeOptions"/>.</summary>
+    public IList<Bridging.BridgeOptions> Bridges { get; } = [];
+
     /// <summary>How often the <c>$SYS/broker/...</c> topics are published; zero (the embedded default) publishes none.</summary>
     public TimeSpan SysInterval { get; set; } = TimeSpan.Zero;
 

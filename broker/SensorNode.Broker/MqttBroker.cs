@@ -103,6 +103,9 @@ public sealed class MqttBroker : IDisposable
 
     public SessionRegistry Sessions { get; }
 
+    /// <summary>The bridges to upstream brokers (issue #10), set once they are started.</summary>
+    public IReadOnlyList<Bridging.Bridge> Bridges { get; internal set; } = [];
+
     public ILoggerFactory LoggerFactory { get; }
 
     internal ILogger Logger { get; }

@@ -323,6 +323,7 @@ public static class BrokerConfiguration
             Bool("sessions:queueQos0WhileOffline", v => sessions.QueueQos0WhileOffline = v);
 
             BindListeners(options);
+            Bridging.BridgeConfiguration.Bind(entries, errors, configPath, options.Bridges);
 
             Dashboard.DashboardOptions dashboard = options.Dashboard;
             Bool("dashboard:enabled", v => dashboard.Enabled = v);

@@ -11,7 +11,7 @@ public static class ConfigurationKeys
     public const string ConfigPathVariable = "SENSORNODE_CONFIG";
 
     /// <summary>Every key, in the order of the documentation; "#" stands for a list index.</summary>
-    public static IReadOnlyDictionary<string, EntryKind> Schema { get; } = new Dictionary<string, EntryKind>(StringComparer.OrdinalIgnoreCase)
+    public static IReadOnlyDictionary<string, EntryKind> Schema { get; } = new Dictionary<string, EntryKind>(Bridging.BridgeConfiguration.Keys, StringComparer.OrdinalIgnoreCase)
     {
         ["dataDirectory"] = EntryKind.Value,
         ["persistence"] = EntryKind.Value,

@@ -114,6 +114,8 @@ public sealed class BrokerServer : IAsyncDisposable
                 services.AddHostedService(sp => sp.GetRequiredService<SysTopicsPublisher>());
                 services.AddHostedService(sp => tcp.Attach(sp.GetRequiredService<MqttBroker>()));
                 Dashboard.DashboardService.Register(services, options);
+                services.AddSingleton<Bridging.BridgeManager>();
+                services.AddHostedService(sp => sp.GetRequiredService<Bridging.BridgeManager>());
                 services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)

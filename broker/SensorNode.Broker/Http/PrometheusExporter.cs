@@ -62,6 +62,8 @@ public static class PrometheusExporter
         Metric(text, "sensornode_protocol_errors_total", "counter", "Connections closed for a protocol violation.", m.ProtocolErrors);
         Metric(text, "sensornode_auth_failures_total", "counter", "CONNECTs refused for credentials or authorisation.", m.AuthFailures);
 
+        Bridging.BridgeMetricsText.Render(text, status.Broker.Bridges);
+
         using Process process = Process.GetCurrentProcess();
         Metric(text, "process_resident_memory_bytes", "gauge", "Resident memory size in bytes.", process.WorkingSet64);
         Metric(text, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", process.TotalProcessorTime.TotalSeconds);

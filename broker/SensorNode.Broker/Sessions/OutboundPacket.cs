@@ -46,9 +46,10 @@ public struct OutboundPacket
 
 /// <summary>
 /// A message waiting in a session's queue for a packet identifier and the writer. <paramref name="Sequence"/>
-/// is its key in the durable store, 0 when it is kept in memory only.
+/// is its key in the durable store, 0 when it is kept in memory only. <paramref name="EnqueuedAt"/> is when it was
+/// queued (<see cref="Environment.TickCount64"/>; 0 unknown), for <see cref="SessionLimits.MaxQueuedAge"/>.
 /// </summary>
-public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain, long Sequence = 0, uint[]? SubscriptionIds = null, Routing.Subscription? SharedVia = null);
+public readonly record struct Delivery(ApplicationMessage Message, byte Qos, bool Retain, long Sequence = 0, uint[]? SubscriptionIds = null, Routing.Subscription? SharedVia = null, long EnqueuedAt = 0);
 
 /// <summary>Where an unacknowledged outbound QoS 1/2 message stands (§4.3.2, §4.3.3).</summary>
 public enum InflightState : byte

@@ -17,7 +17,7 @@ namespace SensorNode.Broker.Sessions;
 public sealed class Session
 {
     private readonly object _gate = new();
-    private readonly SessionLimits _limits;
+    private SessionLimits _limits;
     private readonly BrokerMetrics _metrics;
     // Created on first use: most sensors never subscribe and never publish at QoS 2, and thousands sit idle.
     private Dictionary<string, Subscription>? _subscriptions;
@@ -63,7 +63,7 @@ public sealed class Session
                 _lastStoreSequence = Math.Max(_lastStoreSequence, queued.Sequence);
                 if (queued.State == QueuedState.Queued || queued.PacketId == 0)
                 {
-                    _pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence));
+                    _pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, EnqueuedAt: Environment.TickCount64));
                     AddQueuedBytes(queued.Message.Size);
                     continue;
                 }
@@ -88,6 +88,19 @@ public sealed class Session
     }
 
     public string ClientId { get; }
+
+    /// <summary>Gives a broker-internal session (a bridge's store-and-forward queue) bounds of its own.</summary>
+    public void UseLimits(SessionLimits limits)
+    {
+        lock (_gate)
+        {
+            _limits = limits;
+            _inflightWindow = Math.Min(_inflightWindow, limits.MaxInflightMessages);
+        }
+    }
+
+    /// <summary>Told of every queued message this session gives up (bound, budget, expiry or age); called under the session's lock.</summary>
+    public Action<ApplicationMessage, DropReason>? Dropped { get; set; }
 
     /// <summary>Session Expiry Interval meaning "never" (MQTT 5 §3.1.2.11.2), and 3.1.1's CleanSession=0.</summary>
     public const uint NeverExpires = uint.MaxValue;
@@ -265,11 +278,12 @@ public sealed class Session
 
             if (!retainedReplay && !MakeRoom(message.Size))
             {
+                Dropped?.Invoke(message, DropReason.QueueFull);
                 ForgetStored(storeSequence);
                 return;
             }
 
-            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds, sharedVia));
+            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds, sharedVia, Environment.TickCount64));
             AddQueuedBytes(message.Size);
         }
 
@@ -301,6 +315,7 @@ public sealed class Session
             }
 
             Delivery dropped = _pending.Dequeue();
+            Dropped?.Invoke(dropped.Message, reason);
             AddQueuedBytes(-dropped.Message.Size);
             ForgetStored(dropped.Sequence);
         }
@@ -328,6 +343,7 @@ public sealed class Session
                 AddQueuedBytes(-dropped.Message.Size);
                 ForgetStored(dropped.Sequence);
                 _metrics.CountDropped(DropReason.BrokerQueueBudget);
+                Dropped?.Invoke(dropped.Message, DropReason.BrokerQueueBudget);
                 freed += dropped.Message.Size;
             }
         }
@@ -400,13 +416,15 @@ public sealed class Session
             while (_pending.Count > 0 && batch.Count < maxBatch)
             {
                 Delivery next = _pending.Peek();
-                if (next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))
+                if ((next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))
+                    || (_limits.MaxQueuedAge is { } maxAge && next.EnqueuedAt != 0 && Environment.TickCount64 - next.EnqueuedAt > (long)maxAge.TotalMilliseconds))
                 {
                     // An expired message is not delivered [MQTT-3.3.2-5].
                     _pending.Dequeue();
                     AddQueuedBytes(-next.Message.Size);
                     ForgetStored(next.Sequence);
                     _metrics.CountDropped(DropReason.Expired);
+                    Dropped?.Invoke(next.Message, DropReason.Expired);
                     continue;
                 }
 
@@ -501,6 +519,12 @@ public sealed class Session
 
     /// <summary>PUBACK from the client completes a QoS 1 delivery (§4.3.2).</summary>
     public void OnPubAck(ushort packetId) => Complete(packetId, InflightState.AwaitingPubAck);
+
+    /// <summary>
+    /// PUBACK for a QoS 2 message the peer was sent at QoS 1 because it takes no more (a bridge's upstream with MQTT 5
+    /// Maximum QoS 1): completes it.
+    /// </summary>
+    public void OnDowngradedPubAck(ushort packetId) => Complete(packetId, InflightState.AwaitingPubRec);
 
     /// <summary>PUBCOMP from the client completes a QoS 2 delivery (§4.3.3).</summary>
     public void OnPubComp(ushort packetId) => Complete(packetId, InflightState.AwaitingPubComp);
@@ -603,6 +627,33 @@ public sealed class Session
     /// (null for a session that is not stored); the caller sends PUBCOMP once it is.
     /// </summary>
     public StoreOperation? ReleaseInboundQos2(ushort packetId) => ReleaseInboundQos2(packetId, out _);
+
+    /// <summary>
+    /// Forgets every inbound QoS 2 identifier awaiting PUBREL, when the peer started a new session and will never
+    /// release them (a bridge whose upstream lost its session); returns the store writes that make it durable.
+    /// </summary>
+    public List<StoreOperation> ForgetInboundQos2()
+    {
+        lock (_gate)
+        {
+            if (_awaitingRelease is null)
+            {
+                return [];
+            }
+
+            var operations = new List<StoreOperation>(_store is null ? 0 : _awaitingRelease.Count);
+            foreach (ushort packetId in _awaitingRelease)
+            {
+                if (_store is not null)
+                {
+                    operations.Add(StoreOperation.DeleteInbound(ClientId, packetId));
+                }
+            }
+
+            _awaitingRelease.Clear();
+            return operations;
+        }
+    }
 
     /// <summary>As <see cref="ReleaseInboundQos2(ushort)"/>; <paramref name="known"/> tells whether the identifier was awaiting PUBREL.</summary>
     public StoreOperation? ReleaseInboundQos2(ushort packetId, out bool known)

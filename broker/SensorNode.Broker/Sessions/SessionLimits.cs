@@ -32,4 +32,7 @@ public sealed class SessionLimits
 
     /// <summary>Whether QoS 0 messages are queued for an offline persistent session (3.1.1 §3.1.2.4 allows it).</summary>
     public bool QueueQos0WhileOffline { get; set; }
+
+    /// <summary>Queued messages older than this are dropped (counted as expired) instead of sent; null keeps them (bridges use it).</summary>
+    public TimeSpan? MaxQueuedAge { get; set; }
 }

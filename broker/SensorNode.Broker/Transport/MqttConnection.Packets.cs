@@ -207,6 +207,12 @@ internal sealed partial class MqttConnection
                 : RejectConnect(ConnectReturnCode.ServerUnavailable, $"connection limit reached ({refusal0})");
         }
 
+        if (clientId.StartsWith(Bridging.BridgeManager.SessionPrefix, StringComparison.Ordinal))
+        {
+            // Reserved for the local sessions of bridges: a client taking one over would steal their queues.
+            return RejectConnect(ConnectReturnCode.IdentifierRejected, "client identifiers starting with '$bridge/' are reserved for bridges");
+        }
+
         if (clientId.Length > _broker.Options.MaxClientIdLength)
         {
             return RejectConnect(ConnectReturnCode.IdentifierRejected, $"client identifier longer than {_broker.Options.MaxClientIdLength}");

@@ -1,0 +1,156 @@
+using System.Buffers;
+using Microsoft.Extensions.Logging;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.V5;
+using SensorNode.Broker.Sessions;
+
+namespace SensorNode.Broker.Bridging;
+
+/// <summary>What goes up: the local session's queue drained in order under its packet identifiers, renamed by the rules.</summary>
+public sealed partial class Bridge
+{
+    private async Task<string> WriteLoopAsync(UpstreamLink link, CancellationToken token)
+    {
+        var batch = new List<OutboundPacket>(MaxBatch);
+        Session session = _session!;
+        SignalOutput();
+        while (await _output.Reader.WaitToReadAsync(token))
+        {
+            _output.Reader.TryRead(out _);
+            for (int round = 0; round < 1_000_000; round++)
+            {
+                batch.Clear();
+                int max = Options.DrainRatePerSecond > 0 ? Math.Clamp(Options.DrainRatePerSecond / 10, 1, MaxBatch) : MaxBatch;
+                if (session.DrainOutbound(this, batch, max))
+                {
+                    // A stored QoS 2 message's packet identifier is durable before its PUBLISH goes out.
+                    await _broker.Store.FlushAsync();
+                }
+
+                if (batch.Count == 0)
+                {
+                    break;
+                }
+
+                int published = 0;
+                await link.WriteAsync(output => published = WriteBatch(output, link, batch), token);
+                Interlocked.Add(ref _forwarded, published);
+                if (Options.DrainRatePerSecond > 0 && published > 0)
+                {
+                    // A paced drain: a backlog goes up at the configured rate, leaving room for live traffic upstream.
+                    await Task.Delay(TimeSpan.FromMilliseconds(published * 1000.0 / Options.DrainRatePerSecond), token);
+                }
+            }
+        }
+
+        return "stopped";
+    }
+
+    private int WriteBatch(IBufferWriter<byte> output, UpstreamLink link, List<OutboundPacket> batch)
+    {
+        int published = 0;
+        long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
+        foreach (OutboundPacket packet in batch)
+        {
+            switch (packet.Type)
+            {
+                case PacketType.Publish:
+                    if (WritePublish(output, link, packet, now))
+                    {
+                        published++;
+                    }
+
+                    break;
+                case PacketType.PubRel:
+                    MqttPacketWriter.WriteAck(output, PacketType.PubRel, packet.PacketId);
+                    break;
+                default:
+                    // The CONNACK a session queues on attach, and nothing else, is meant for a client.
+                    break;
+            }
+        }
+
+        return published;
+    }
+
+    private bool WritePublish(IBufferWriter<byte> output, UpstreamLink link, in OutboundPacket packet, long now)
+    {
+        ApplicationMessage message = packet.Message!;
+        BridgeTopicRule? rule = Options.Topics.FirstOrDefault(r => r.IsOut && TopicMapper.Matches(r.Local, message.Topic));
+        if (rule is null)
+        {
+            // Queued under a rule that is no longer configured.
+            if (packet.Qos > 0)
+            {
+                _session!.Abandon(packet.PacketId);
+            }
+
+            Interlocked.Increment(ref _dropped);
+            return false;
+        }
+
+        string remote = TopicMapper.Map(message.Topic, rule.Local, rule.RemoteFilter);
+        MqttProperties? properties = link.IsV5 ? ForwardedProperties(message, now) : null;
+        if (link.IsV5 && 16L + System.Text.Encoding.UTF8.GetByteCount(remote) + message.PayloadSpan.Length + (properties is null ? 0 : Protocol.V5.MqttPropertiesWriter.MeasureContent(properties)) > link.MaximumPacketSize)
+        {
+            // Larger than the upstream takes [MQTT-3.1.2-24]: sending it would end the connection, again on every reconnect.
+            _logger.LogWarning("Bridge {Name}: dropping a message on '{Topic}' ({Bytes} bytes): larger than {Upstream}'s Maximum Packet Size {Max}", Name, message.Topic, message.PayloadSpan.Length, link.Address, link.MaximumPacketSize);
+            if (packet.Qos > 0)
+            {
+                _session!.Abandon(packet.PacketId);
+            }
+
+            Interlocked.Increment(ref _dropped);
+            return false;
+        }
+
+        bool retain = packet.Retain && rule.Retain == BridgeRetainMode.Keep && link.RetainAvailable;
+        byte qos = packet.Qos;
+        if (qos > link.MaximumQos && qos > 0)
+        {
+            // An MQTT 5 upstream that takes at most QoS 1 (CONNACK Maximum QoS) gets QoS 1 [MQTT-3.2.2-11]; its PUBACK
+            // completes the message. A QoS 0-only upstream gets QoS 0 and the message is complete once written.
+            qos = link.MaximumQos;
+            if (qos == 1)
+            {
+                _downgraded[packet.PacketId] = 0;
+            }
+        }
+
+        ApplicationMessage upstream = remote == message.Topic ? message : ApplicationMessage.Create(remote, message.PayloadSpan, qos, retain);
+        if (link.IsV5)
+        {
+            MqttPacketWriter.WritePublish(output, upstream, qos, retain, packet.Dup && qos > 0, qos == 0 ? (ushort)0 : packet.PacketId, properties);
+        }
+        else
+        {
+            MqttPacketWriter.WritePublish(output, upstream, qos, retain, packet.Dup, packet.PacketId);
+        }
+
+        if (qos == 0 && packet.Qos > 0)
+        {
+            _session!.Abandon(packet.PacketId);
+        }
+
+        return true;
+    }
+
+    /// <summary>The message's MQTT 5 properties with what is left of its expiry interval [MQTT-3.3.2-6].</summary>
+    private static MqttProperties? ForwardedProperties(ApplicationMessage message, long now)
+    {
+        if (message.Properties is not { } kept)
+        {
+            return null;
+        }
+
+        return new MqttProperties
+        {
+            PayloadFormatIndicator = kept.PayloadFormatIndicator,
+            ContentType = kept.ContentType,
+            ResponseTopic = kept.ResponseTopic,
+            CorrelationData = kept.CorrelationData,
+            UserProperties = kept.UserProperties,
+            MessageExpiryInterval = message.ExpiresAtUnixMs != 0 ? message.RemainingExpirySeconds(now) : null,
+        };
+    }
+}
