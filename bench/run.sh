@@ -182,7 +182,7 @@ SCENARIOS=(
   "fanout100-q1|fanout --subscribers 100 --qos 1|memory"
   "fanout1000-q0|fanout --subscribers 1000 --qos 0|memory"
   "fanout1000-q1|fanout --subscribers 1000 --qos 1|memory"
-  "idle|idle --connections 10000 --parallel 64|memory|rep"
+  "idle|idle --connections 10000 --parallel 256|memory|rep"
   "retained|retained --count 100000|memory|rep"
   "durable-q1|durable --publishers 100 --qos 1 --mode max|sqlite"
 )

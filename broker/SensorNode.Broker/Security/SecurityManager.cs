@@ -51,6 +51,9 @@ public sealed class SecurityManager : IDisposable
 
     public bool HasAcl => _acl is not null;
 
+    /// <summary>True when logins are checked against a users file (a PBKDF2 hash the first time a password is seen).</summary>
+    public bool ChecksPasswords => Volatile.Read(ref _passwords) is not null;
+
     public long AuthFailures => Interlocked.Read(ref _authFailures);
 
     /// <summary>Checks a CONNECT's user name and password; counts and throttles failures per address and user.</summary>

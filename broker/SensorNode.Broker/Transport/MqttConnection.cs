@@ -50,6 +50,14 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     private bool _writerStarted;
     private TaskCompletionSource? _writerDone;
 
+    // Writers signalled while a reader thread handles a batch of packets start on that thread once the batch is
+    // done, rather than as pool work items: at light load a message then goes from the publisher's socket to the
+    // subscribers' sockets without a thread hop, and a batch still makes one flush per subscriber.
+    [ThreadStatic]
+    private static List<MqttConnection>? t_deferredWriters;
+    [ThreadStatic]
+    private static bool t_handlingBatch;
+
     private readonly bool _ownsTransport;
 
     /// <param name="ownsTransport">True when the connection disposes <paramref name="context"/> once it has closed (transports other than Kestrel's).</param>
@@ -110,7 +118,9 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
                 long received = buffer.Length;
                 bool keepReading = true;
                 bool throttled = false;
+                (byte Header, ReadOnlySequence<byte> Body)? login = null;
                 int rate = _broker.Options.MaxPublishRatePerClient;
+                t_handlingBatch = true;
                 try
                 {
                     while (keepReading && !buffer.IsEmpty)
@@ -132,21 +142,34 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
 
                         // Only whole packets count as activity for keep alive [MQTT-3.1.2-24]: a trickle of bytes does not.
                         Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
+                        if (_session is null && LoginMayBeSlow)
+                        {
+                            // Handled below on a pool thread; the rest of the buffer waits for the next round.
+                            login = (header, body);
+                            break;
+                        }
+
                         keepReading = HandlePacket(header, body);
                     }
                 }
                 catch (MqttProtocolException ex)
                 {
-                    _broker.Metrics.CountProtocolError();
-                    SetCloseReason(ex.Reason);
-                    _logger.LogWarning("Closing {Remote} ({ClientId}): {Reason}: {Message}", RemoteEndPoint, _session?.ClientId ?? "before CONNECT", ex.Reason, ex.Message);
-                    keepReading = false;
+                    keepReading = OnProtocolError(ex);
+                }
+                finally
+                {
+                    EndBatch();
+                }
+
+                if (login is { } frame)
+                {
+                    keepReading = await Task.Run(() => HandleLogin(frame.Header, frame.Body));
                 }
 
                 _broker.Metrics.CountReceived(received - buffer.Length);
 
-                // A throttled read leaves its rest unexamined, so the next read returns it at once.
-                _input.AdvanceTo(buffer.Start, throttled ? buffer.Start : buffer.End);
+                // A throttled read (or one stopped after a login) leaves its rest unexamined, so the next read returns it at once.
+                _input.AdvanceTo(buffer.Start, throttled || login is not null ? buffer.Start : buffer.End);
                 if (!keepReading)
                 {
                     break;
@@ -252,7 +275,61 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         Volatile.Write(ref _outputPending, 1);
         if (Interlocked.CompareExchange(ref _writerState, WriterRunning, WriterIdle) == WriterIdle)
         {
-            ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            if (t_handlingBatch)
+            {
+                (t_deferredWriters ??= []).Add(this);
+            }
+            else
+            {
+                ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
+            }
+        }
+    }
+
+    /// <summary>
+    /// Socket completions run on the socket engine's threads (see Program.cs of the host), which must never wait: a
+    /// CONNECT (or AUTH) that may hash a password or call an authenticator is handled on a pool thread instead.
+    /// </summary>
+    private bool LoginMayBeSlow => _broker.Security.ChecksPasswords || _broker.Options.Authenticator is not null || _broker.Options.EnhancedAuthenticators.Count > 0;
+
+    private bool HandleLogin(byte header, ReadOnlySequence<byte> body)
+    {
+        t_handlingBatch = true;
+        try
+        {
+            return HandlePacket(header, body);
+        }
+        catch (MqttProtocolException ex)
+        {
+            return OnProtocolError(ex);
+        }
+        finally
+        {
+            EndBatch();
+        }
+    }
+
+    /// <summary>A malformed or forbidden packet: counted, logged, and the connection closes with its reason.</summary>
+    private bool OnProtocolError(MqttProtocolException ex)
+    {
+        _broker.Metrics.CountProtocolError();
+        SetCloseReason(ex.Reason);
+        _logger.LogWarning("Closing {Remote} ({ClientId}): {Reason}: {Message}", RemoteEndPoint, _session?.ClientId ?? "before CONNECT", ex.Reason, ex.Message);
+        return false;
+    }
+
+    /// <summary>Starts the writers the batch just handled on this thread signalled (each runs until its first wait).</summary>
+    private static void EndBatch()
+    {
+        t_handlingBatch = false;
+        if (t_deferredWriters is { Count: > 0 } writers)
+        {
+            foreach (MqttConnection writer in writers)
+            {
+                _ = writer.WritePassAsync();
+            }
+
+            writers.Clear();
         }
     }
 
