@@ -5,7 +5,8 @@
 #   sudo deploy/install.sh [--from DIR] [--prefix DIR] [--dry-run] [--no-start]
 #
 #   --from DIR    directory of the published broker: sensornode-broker and libe_sqlite3.so
-#                 (default: the directory of this script if it holds them, else artifacts/publish/<this machine's RID>)
+#                 (default: the directory of this script if it holds them, else artifacts/publish/<this machine's RID>-aot
+#                 when it exists, else artifacts/publish/<RID>)
 #   --prefix DIR  install below DIR instead of / (a test or packaging root): no user, no chown, no systemctl
 #   --dry-run     print every command instead of running it
 #   --no-start    install and enable, but do not (re)start the service
@@ -53,7 +54,12 @@ if [ -z "$from" ]; then
       armv7l|armv6l|arm*) rid=linux-arm ;;
       *) rid=linux-x64 ;;
     esac
-    from="$repo_root/artifacts/publish/$rid"
+    # The Native AOT publish (linux-x64-aot, linux-arm64-aot) when there is one: less memory, no JIT.
+    if [ -x "$repo_root/artifacts/publish/$rid-aot/sensornode-broker" ]; then
+      from="$repo_root/artifacts/publish/$rid-aot"
+    else
+      from="$repo_root/artifacts/publish/$rid"
+    fi
   fi
 fi
 if [ ! -f "$from/sensornode-broker" ]; then

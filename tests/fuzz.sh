@@ -11,7 +11,7 @@ cd "$(dirname "$0")/.."
 seconds="${1:-3600}"
 shift || true
 targets=("$@")
-[ "${#targets[@]}" -eq 0 ] && targets=(decoder-v311 decoder-v500 acl passwd firmware-config)
+[ "${#targets[@]}" -eq 0 ] && targets=(decoder-v311 decoder-v500 acl passwd firmware-config broker-config)
 
 setup_failed() { echo "fuzz: setup failed: $*"; exit 3; }
 if ! command -v afl-fuzz >/dev/null; then

@@ -20,7 +20,10 @@ public static class FuzzTargets
         ["acl"] = Acl,
         ["passwd"] = Passwd,
         ["firmware-config"] = FirmwareConfig,
+        ["broker-config"] = BrokerConfig,
     };
+
+    private static readonly string ConfigPath = Path.Combine(Path.GetTempPath(), $"sensornode-fuzz-{Environment.ProcessId}", "broker.json");
 
     /// <summary>
     /// A byte stream as a connection would receive it: frames read with the broker's frame reader (1 MiB limit), each
@@ -109,6 +112,24 @@ public static class FuzzTargets
     {
         ConfigParseResult result = ConfigParser.Parse(Encoding.UTF8.GetString(data));
         _ = result.Errors;
+    }
+
+    /// <summary>
+    /// The broker's configuration file (JSON with comments, every key bound and validated): a bad file is refused with a
+    /// <see cref="Broker.Configuration.ConfigurationException"/> naming file, line and key, never anything else.
+    /// </summary>
+    public static void BrokerConfig(byte[] data)
+    {
+        Directory.CreateDirectory(Path.GetDirectoryName(ConfigPath)!);
+        File.WriteAllBytes(ConfigPath, data);
+        try
+        {
+            _ = Broker.Configuration.BrokerConfiguration.Load(ConfigPath);
+        }
+        catch (Broker.Configuration.ConfigurationException ex)
+        {
+            _ = ex.Message;
+        }
     }
 
     private static string[] Lines(byte[] data) => Encoding.UTF8.GetString(data).Split('\n');

@@ -39,6 +39,8 @@ public static class SeedCorpus
         WriteText(root, "passwd", "bad", "bob:plaintext\n:nouser\nnocolon\n# comment\n\n");
         WriteText(root, "firmware-config", "full", "# node\nwifi_ssid=HomeNet\nwifi_password=\"secret pass\"\nmqtt_host=192.168.1.10\nmqtt_port=1883\nmqtt_tls=false\nmqtt_keepalive_s=60\nroom=kitchen\nnode_id=n1\nsensor_model=DHT22\nled_pin=2\nled_inverted=true\nread_interval_s=30\nheartbeat_s=300\ndeadband_temperature=0.2\ndeadband_humidity=1.5\nmedian_window=5\ndiscovery=true\ndiscovery_prefix=homeassistant\nbackoff_min_s=1\nbackoff_max_s=60\nwatchdog_s=120\n");
         WriteText(root, "firmware-config", "bad", "\uFEFFmqtt_port=99999\nunknown=1\nmqtt_port=1\nroom=\"unterminated\n=novalue\ndeadband_temperature=-1e309\nmedian_window=0\n");
+        WriteText(root, "broker-config", "small", "{ \"persistence\": \"memory\", \"logLevel\": \"Warning\", \"listeners\": [ { \"kind\": \"mqtt\", \"bind\": \"localhost\", \"port\": 0 } ],\n  \"sessions\": { \"maxQueuedMessages\": 10, \"overflowPolicy\": \"dropNewest\" } }\n");
+        WriteText(root, "broker-config", "bad", "// not quite right\n{ \"maxPacketSize\": -1, \"listeners\": [ { \"kind\": \"wss\", \"port\": 70000 }, ], \"sessions\": { \"maxQueuedBytes\": \"lots\" },\n  \"bridges\": [ { \"name\": \"x\", \"addresses\": [ \"h:99999\" ], \"topics\": [ { \"direction\": \"sideways\", \"local\": \"a/#/b\" } ] } ],\n  \"dashboard\": { \"rawRetentionHours\": 0 }, \"unknown\": true,\n");
     }
 
     private static void WriteText(string root, string target, string name, string text)

@@ -87,6 +87,11 @@ public sealed class ConfigurationEntries : IEnumerable<ConfigurationEntry>
         }
 
         int offset = bytes.Length - json.Length;
+        if (FirstInvalidUtf8(json) is { } bad)
+        {
+            throw new ConfigurationException(new ConfigurationError(source, LineOf(bytes, offset + bad), null, $"the file is not valid UTF-8 (byte 0x{json[bad]:X2}); save it as UTF-8"));
+        }
+
         var reader = new Utf8JsonReader(json, new JsonReaderOptions { CommentHandling = JsonCommentHandling.Skip, AllowTrailingCommas = true });
         try
         {
@@ -118,6 +123,23 @@ public sealed class ConfigurationEntries : IEnumerable<ConfigurationEntry>
 
             throw new ConfigurationException(new ConfigurationError(source, line, null, $"invalid JSON: {reason}"));
         }
+    }
+
+    /// <summary>Index of the first byte that is not part of valid UTF-8, or null.</summary>
+    private static int? FirstInvalidUtf8(ReadOnlySpan<byte> text)
+    {
+        int index = 0;
+        while (index < text.Length)
+        {
+            if (System.Text.Rune.DecodeFromUtf8(text[index..], out _, out int consumed) != System.Buffers.OperationStatus.Done)
+            {
+                return index;
+            }
+
+            index += consumed;
+        }
+
+        return null;
     }
 
     private void ReadObject(ref Utf8JsonReader reader, byte[] bytes, int offset, string source, string? prefix)

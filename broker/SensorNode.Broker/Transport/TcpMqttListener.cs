@@ -19,6 +19,10 @@ internal sealed class TcpMqttListener : IAsyncDisposable
     private readonly List<Socket> _sockets = [];
     private readonly List<Task> _acceptLoops = [];
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
+    private readonly Lock _reserveGate = new();
+    private Microsoft.Win32.SafeHandles.SafeFileHandle? _reserve;
+    private int _refusedForDescriptors;
+    private long _lastDescriptorWarning = long.MinValue / 2;
     private int _active = 1;
     private int _stopped;
 
@@ -59,6 +63,7 @@ internal sealed class TcpMqttListener : IAsyncDisposable
             throw new IOException($"{binding}: {ex.Message}", ex);
         }
 
+        TakeReserve();
         foreach (Socket socket in _sockets)
         {
             _acceptLoops.Add(AcceptLoopAsync(socket));
@@ -82,9 +87,15 @@ internal sealed class TcpMqttListener : IAsyncDisposable
             {
                 return;
             }
+            catch (SocketException ex) when (ex.SocketErrorCode is SocketError.TooManyOpenSockets or SocketError.NoBufferSpaceAvailable)
+            {
+                // Out of descriptors: the connection waiting in the backlog is closed at once (with the reserve
+                // descriptor) rather than left hanging, the clients already here keep being served, and no loop spins.
+                await RefuseOneAsync(listening, ex);
+                continue;
+            }
             catch (SocketException ex)
             {
-                // Out of descriptors (EMFILE) and the like: refuse this one, keep serving the others, and do not spin.
                 _logger.LogWarning("Accepting an MQTT connection failed: {Error} ({Message})", ex.SocketErrorCode, ex.Message);
                 await Task.Delay(50);
                 continue;
@@ -97,6 +108,62 @@ internal sealed class TcpMqttListener : IAsyncDisposable
     }
 
     public MqttBroker Broker => _broker;
+
+    /// <summary>
+    /// Out of file descriptors: gives the reserve one back, accepts the next waiting connection only to close it (its
+    /// client sees the connection end and retries later, instead of hanging unanswered), and takes the reserve again.
+    /// Logged once per 10 seconds with the count.
+    /// </summary>
+    private async Task RefuseOneAsync(Socket listening, SocketException error)
+    {
+        int refused = Interlocked.Increment(ref _refusedForDescriptors);
+        long now = Environment.TickCount64;
+        if (now - Interlocked.Read(ref _lastDescriptorWarning) >= 10_000)
+        {
+            Interlocked.Exchange(ref _lastDescriptorWarning, now);
+            _logger.LogWarning(
+                "Out of file descriptors ({Message}): refusing new MQTT connections ({Count} so far); raise the limit (LimitNOFILE, ulimit -n) or lower the load",
+                error.Message, refused);
+        }
+
+        lock (_reserveGate)
+        {
+            _reserve?.Dispose();
+            _reserve = null;
+        }
+
+        try
+        {
+            using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
+            using Socket refusedSocket = await listening.AcceptAsync(timeout.Token);
+            refusedSocket.LingerState = new LingerOption(true, 0);
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // Nothing was waiting, or still no descriptor: wait a little rather than spin.
+            await Task.Delay(50);
+        }
+        finally
+        {
+            TakeReserve();
+        }
+    }
+
+    /// <summary>Holds one descriptor (/dev/null) in reserve for refusing connections once the process runs out.</summary>
+    private void TakeReserve()
+    {
+        lock (_reserveGate)
+        {
+            try
+            {
+                _reserve ??= OperatingSystem.IsWindows() ? null : File.OpenHandle("/dev/null");
+            }
+            catch (IOException)
+            {
+                // Taken back on the next refusal.
+            }
+        }
+    }
 
     /// <summary>A connection has closed its socket.</summary>
     internal void ConnectionEnded()
@@ -130,6 +197,12 @@ internal sealed class TcpMqttListener : IAsyncDisposable
 
     private void CloseListeningSockets()
     {
+        lock (_reserveGate)
+        {
+            _reserve?.Dispose();
+            _reserve = null;
+        }
+
         foreach (Socket socket in _sockets)
         {
             socket.Dispose();

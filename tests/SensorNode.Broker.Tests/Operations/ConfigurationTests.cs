@@ -32,6 +32,17 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void A_file_that_is_not_utf8_is_refused_with_its_line_not_a_crash()
+    {
+        // Found by the broker-config fuzz target: a Latin-1 byte inside a key used to escape as InvalidOperationException.
+        string path = Path.Combine(_directory, "latin1.json");
+        File.WriteAllBytes(path, [.. "{\n  \"logLevel\": \"Debug\",\n  \"l"u8, 0xEC, .. "steners\": []\n}\n"u8]);
+        ConfigurationError error = LoadFails(path);
+        Assert.Equal((path, 3), (error.Source, error.Line));
+        Assert.Contains("not valid UTF-8", error.Reason, StringComparison.Ordinal);
+    }
+
+    [Fact]
     public void A_good_file_with_comments_sets_every_key()
     {
         string path = Write("""

@@ -21,19 +21,11 @@ namespace SensorNode.Broker.Tests.Operations;
 public sealed class NativeAotTests(ITestOutputHelper output)
 {
     private static readonly TimeSpan Timeout = TimeSpan.FromSeconds(30);
-    private static readonly SemaphoreSlim PublishGate = new(1, 1);
-    private static string? s_published;
 
     [SkippableFact]
     public async Task The_native_aot_broker_serves_every_listener_kind_and_keeps_its_state_across_a_restart()
     {
-        if (!OperatingSystem.IsLinux() || System.Runtime.InteropServices.RuntimeInformation.OSArchitecture != System.Runtime.InteropServices.Architecture.X64)
-        {
-            Skip.If(true, "the Native AOT test publishes for linux-x64");
-        }
-
-        ExternalTool.RequireClang();
-        string broker = await PublishOnceAsync(output);
+        string broker = await NativeAotPublish.ExecutableAsync(output);
 
         // Users and a TLS certificate, made with the AOT binary's own passwd command and a test CA.
         TestPki pki = TestPki.Create();
@@ -158,35 +150,5 @@ public sealed class NativeAotTests(ITestOutputHelper output)
 
         Assert.True(ports.Count == 3, "listener lines missing:\n" + string.Join('\n', broker.Output));
         return ports;
-    }
-
-    /// <summary>dotnet publish with the linux-x64-aot profile, once per test run, into a directory of its own.</summary>
-    private static async Task<string> PublishOnceAsync(ITestOutputHelper output)
-    {
-        await PublishGate.WaitAsync();
-        try
-        {
-            if (s_published is not null)
-            {
-                return s_published;
-            }
-
-            string root = ConfigurationTests.RepositoryRoot();
-            string publishDirectory = Path.Combine(Path.GetTempPath(), "sensornode-aot-" + Environment.ProcessId);
-            var clock = Stopwatch.StartNew();
-            ProcessResult publish = await ExternalTool.RunAsync("dotnet",
-                ["publish", Path.Combine(root, "broker", "SensorNode.Broker.Host"), "-p:PublishProfile=linux-x64-aot", $"-p:PublishDir={publishDirectory}/", "-nodeReuse:false", "-v", "q"],
-                output, TimeSpan.FromMinutes(8));
-            output.WriteLine($"dotnet publish -p:PublishProfile=linux-x64-aot: exit {publish.ExitCode} after {clock.Elapsed.TotalSeconds:F0} s");
-            publish.AssertSuccess();
-            string executable = Path.Combine(publishDirectory, "sensornode-broker");
-            Assert.True(File.Exists(executable), $"{executable} was not published");
-            s_published = executable;
-            return executable;
-        }
-        finally
-        {
-            PublishGate.Release();
-        }
     }
 }
