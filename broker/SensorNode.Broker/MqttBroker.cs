@@ -409,6 +409,15 @@ public sealed class MqttBroker : IDisposable
 
     internal void Unregister(MqttConnection connection) => _connections.TryRemove(connection, out _);
 
+    /// <summary>Closes every connection now, without waiting for what is queued (the end of a shutdown that took too long).</summary>
+    internal void CloseAll(DisconnectReason reason)
+    {
+        foreach (MqttConnection connection in _connections.Keys)
+        {
+            connection.Close(reason);
+        }
+    }
+
     /// <summary>Stops taking new clients and asks every connection to flush what it has queued and close.</summary>
     public void BeginShutdown()
     {

@@ -133,7 +133,12 @@ internal sealed class UpstreamLink : IAsyncDisposable
             authentication.ClientCertificates = [LoadClientCertificate(options.Certificate, options.PrivateKey)];
         }
 
-        if (options.CaFile is not null)
+        if (options.CaFile is null)
+        {
+            // The system's CAs; the chain is built inside the handshake, on a socket thread: it must not fetch certificates.
+            authentication.CertificateChainPolicy = new X509ChainPolicy { DisableCertificateDownloads = true };
+        }
+        else
         {
             X509Certificate2Collection roots = LoadCaFile(options.CaFile);
             authentication.RemoteCertificateValidationCallback = (_, certificate, _, errors) =>
@@ -148,6 +153,9 @@ internal sealed class UpstreamLink : IAsyncDisposable
                 chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
                 chain.ChainPolicy.CustomTrustStore.AddRange(roots);
                 chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+
+                // Chain building runs inside the handshake, on a socket thread: it must not fetch certificates.
+                chain.ChainPolicy.DisableCertificateDownloads = true;
                 using var leaf = new X509Certificate2(certificate);
                 return chain.Build(leaf);
             };

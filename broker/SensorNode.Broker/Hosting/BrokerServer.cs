@@ -116,7 +116,7 @@ public sealed class BrokerServer : IAsyncDisposable
                 Dashboard.DashboardService.Register(services, options);
                 services.AddSingleton<Bridging.BridgeManager>();
                 services.AddHostedService(sp => sp.GetRequiredService<Bridging.BridgeManager>());
-                services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + TimeSpan.FromSeconds(2));
+                services.Configure<HostOptions>(o => o.ShutdownTimeout = options.ShutdownTimeout + (2 * TcpMqttListener.CloseAllowance) + TimeSpan.FromSeconds(2));
                 services.Configure<ConsoleLifetimeOptions>(o => o.SuppressStatusMessages = true);
                 if (!handleConsoleSignals)
                 {

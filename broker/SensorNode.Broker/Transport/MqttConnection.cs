@@ -18,6 +18,7 @@ namespace SensorNode.Broker.Transport;
 internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWorkItem
 {
     private const int MaxBatchPackets = 256;
+    private const int MaxInlineWriters = 16;
     private const int NoReason = -1;
 
     private readonly ConnectionContext _context;
@@ -35,6 +36,10 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     private int _closeReason = NoReason;
     private volatile bool _gracefulClose;
     private bool _flushBeforeClose;
+
+    // A flush was cancelled in the middle: what reached the socket is unknown (a packet may be cut short, and flushing
+    // again would repeat part of it), so nothing more is written and the connection is cut.
+    private bool _outputBroken;
     private bool _flushAfterRead;
     private int _publishesThisSecond;
     private long _rateWindowStart = Environment.TickCount64;
@@ -142,7 +147,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
 
                         // Only whole packets count as activity for keep alive [MQTT-3.1.2-24]: a trickle of bytes does not.
                         Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
-                        if (_session is null && LoginMayBeSlow)
+                        if ((_session is null && LoginMayBeSlow) || (MqttPacketDecoder.TypeOf(header) == PacketType.Auth && _broker.Options.EnhancedAuthenticators.Count > 0))
                         {
                             // Handled below on a pool thread; the rest of the buffer waits for the next round.
                             login = (header, body);
@@ -219,20 +224,49 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         }
         finally
         {
+            await EndConnectionAsync(closeRequested);
+        }
+    }
+
+    /// <summary>
+    /// Everything a closing connection must do, each step run even when an earlier one fails (a failure is logged):
+    /// a connection that skipped its unregistering or its socket's disposal would leak both.
+    /// </summary>
+    private async Task EndConnectionAsync(CancellationTokenRegistration closeRequested)
+    {
+        try
+        {
             await closeRequested.DisposeAsync();
             await StopWriterAsync();
             EndSession();
+        }
+        catch (Exception ex)
+        {
+            _logger.LogError(ex, "Ending the session of {Remote} ({ClientId}) failed", RemoteEndPoint, _session?.ClientId);
+        }
+        finally
+        {
             _broker.Unregister(this);
             _broker.Release(RemoteAddress);
-            await CloseTransportAsync();
-            if (_scratch is not null)
+            try
             {
-                ArrayPool<byte>.Shared.Return(_scratch);
+                await CloseTransportAsync();
             }
-
-            if (_ownsTransport)
+            catch (Exception ex)
             {
-                await _context.DisposeAsync();
+                _logger.LogError(ex, "Closing {Remote} failed", RemoteEndPoint);
+            }
+            finally
+            {
+                if (_scratch is not null)
+                {
+                    ArrayPool<byte>.Shared.Return(_scratch);
+                }
+
+                if (_ownsTransport)
+                {
+                    await _context.DisposeAsync();
+                }
             }
         }
     }
@@ -288,7 +322,8 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
 
     /// <summary>
     /// Socket completions run on the socket engine's threads (see Program.cs of the host), which must never wait: a
-    /// CONNECT (or AUTH) that may hash a password or call an authenticator is handled on a pool thread instead.
+    /// CONNECT that may hash a password or call an authenticator, and every AUTH exchange (re-authentication included),
+    /// are handled on a pool thread instead.
     /// </summary>
     private bool LoginMayBeSlow => _broker.Security.ChecksPasswords || _broker.Options.Authenticator is not null || _broker.Options.EnhancedAuthenticators.Count > 0;
 
@@ -324,9 +359,18 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         t_handlingBatch = false;
         if (t_deferredWriters is { Count: > 0 } writers)
         {
-            foreach (MqttConnection writer in writers)
+            // A few inline (the common case: the publisher's own acknowledgement and a subscriber or two); a wide
+            // fan-out goes to the pool so that one socket engine thread does not write to hundreds of sockets.
+            for (int i = 0; i < writers.Count; i++)
             {
-                _ = writer.WritePassAsync();
+                if (i < MaxInlineWriters)
+                {
+                    _ = writers[i].WritePassAsync();
+                }
+                else
+                {
+                    ThreadPool.UnsafeQueueUserWorkItem(writers[i], preferLocal: false);
+                }
             }
 
             writers.Clear();
@@ -340,8 +384,21 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     {
         if (SetCloseReason(reason))
         {
-            _input.CancelPendingRead();
-            _output.CancelPendingFlush();
+            try
+            {
+                _input.CancelPendingRead();
+
+                // Only a flush in progress is cancelled: a cancellation nobody consumes would fail a later flush
+                // (a refusal's CONNACK, a DISCONNECT) that had every chance to go out.
+                if (Volatile.Read(ref _writerState) == WriterRunning)
+                {
+                    _output.CancelPendingFlush();
+                }
+            }
+            catch (ObjectDisposedException)
+            {
+                // The transport closed meanwhile: nothing left to cancel.
+            }
         }
     }
 
@@ -421,16 +478,26 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     /// <summary>One writer pass: writes until nothing is pending, then goes idle (or ends, once stopped).</summary>
     private async Task WritePassAsync()
     {
-        do
+        try
         {
-            Interlocked.Exchange(ref _outputPending, 0);
-            if (!await WriteOrCloseAsync())
+            do
             {
-                EndWriter();
-                return;
+                Interlocked.Exchange(ref _outputPending, 0);
+                if (!await WriteOrCloseAsync())
+                {
+                    EndWriter();
+                    return;
+                }
             }
+            while (ContinueWriting());
         }
-        while (ContinueWriting());
+        catch (Exception ex)
+        {
+            // A bug must cost this connection, never leave it hanging with a writer that looks busy forever.
+            _logger.LogError(ex, "Writing to {Remote} ({ClientId}) failed", RemoteEndPoint, _session?.ClientId);
+            Close(DisconnectReason.ImplementationSpecificError);
+            EndWriter();
+        }
     }
 
     /// <summary>Goes idle; true when output came meanwhile and this pass may go on, false when it ends.</summary>
@@ -528,6 +595,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             FlushResult flush = await _output.FlushAsync();
             if (flush.IsCompleted || flush.IsCanceled)
             {
+                _outputBroken |= flush.IsCanceled;
                 return false;
             }
         }
@@ -613,7 +681,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             }
 
             // What is left (a refusal, a DISCONNECT) goes out unless the peer stopped reading; then the socket is cut.
-            if ((_gracefulClose || _flushBeforeClose || CloseReason == DisconnectReason.NormalDisconnection) && await FlushBrieflyAsync())
+            if (!_outputBroken && (_gracefulClose || _flushBeforeClose || CloseReason == DisconnectReason.NormalDisconnection) && await FlushBrieflyAsync())
             {
                 await _output.CompleteAsync();
             }
@@ -635,7 +703,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     /// </summary>
     private Task? TellClientWhyAsync()
     {
-        if (_level != ProtocolLevel.V500 || _session is null || _flushBeforeClose
+        if (_level != ProtocolLevel.V500 || _session is null || _flushBeforeClose || _outputBroken
             || CloseReason is not { } reason || reason is DisconnectReason.NormalDisconnection or DisconnectReason.UnspecifiedError)
         {
             return null;
@@ -650,15 +718,20 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     private async ValueTask<bool> FlushBrieflyAsync()
     {
         ValueTask<FlushResult> flush = _output.FlushAsync();
+        FlushResult result;
         if (flush.IsCompletedSuccessfully)
         {
-            return !flush.Result.IsCanceled;
+            result = flush.Result;
+        }
+        else
+        {
+            // A peer that no longer reads must not hold the close up.
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            using CancellationTokenRegistration cancel = timeout.Token.Register(static o => ((PipeWriter)o!).CancelPendingFlush(), _output);
+            result = await flush;
         }
 
-        // A peer that no longer reads must not hold the close up.
-        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
-        using CancellationTokenRegistration cancel = timeout.Token.Register(static o => ((PipeWriter)o!).CancelPendingFlush(), _output);
-        FlushResult result = await flush;
+        _outputBroken |= result.IsCanceled;
         return !result.IsCanceled;
     }
 }

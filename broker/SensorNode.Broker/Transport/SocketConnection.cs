@@ -81,6 +81,7 @@ internal sealed class SocketConnection : ConnectionContext, IDuplexPipe, IThread
     public override async ValueTask DisposeAsync()
     {
         await Input.CompleteAsync();
+        bool aborted = Volatile.Read(ref _closed) != 0;
 
         // Normally the engine completed the output already (or aborted). Completing flushes what is left, which a
         // peer that stopped reading must not hold up for long.
@@ -97,9 +98,47 @@ internal sealed class SocketConnection : ConnectionContext, IDuplexPipe, IThread
             }
         }
 
+        if (!aborted)
+        {
+            await LingerAsync();
+        }
+
         CloseSocket();
         _listener.ConnectionEnded();
         await base.DisposeAsync();
+    }
+
+    /// <summary>
+    /// A graceful close: our side is shut (FIN after the last byte), then what the peer still sends (a PUBACK, a
+    /// PINGREQ) is read and dropped until it closes too, for at most a second. Closing a socket with unread input
+    /// would send a reset instead, which makes the peer's stack drop the last packets we sent it.
+    /// </summary>
+    private async ValueTask LingerAsync()
+    {
+        byte[] sink = System.Buffers.ArrayPool<byte>.Shared.Rent(4096);
+        try
+        {
+            _socket.Shutdown(SocketShutdown.Send);
+            using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
+            for (int total = 0; total < 64 * 1024;)
+            {
+                int read = await _socket.ReceiveAsync(sink, SocketFlags.None, timeout.Token);
+                if (read == 0)
+                {
+                    break;
+                }
+
+                total += read;
+            }
+        }
+        catch (Exception ex) when (ex is SocketException or OperationCanceledException or ObjectDisposedException)
+        {
+            // The peer reset, is gone, or keeps sending: the socket is closed now either way.
+        }
+        finally
+        {
+            System.Buffers.ArrayPool<byte>.Shared.Return(sink);
+        }
     }
 
     private void CloseSocket()

@@ -14,6 +14,9 @@ internal sealed class TcpMqttListener : IAsyncDisposable
 {
     private const int Backlog = 1024;
 
+    /// <summary>What a closing connection may take beyond the flush deadline: its last flushes and the linger.</summary>
+    public static readonly TimeSpan CloseAllowance = TimeSpan.FromSeconds(3);
+
     private readonly MqttBroker _broker;
     private readonly ILogger _logger;
     private readonly List<Socket> _sockets = [];
@@ -101,9 +104,19 @@ internal sealed class TcpMqttListener : IAsyncDisposable
                 continue;
             }
 
-            client.NoDelay = true;
-            Interlocked.Increment(ref _active);
-            ThreadPool.UnsafeQueueUserWorkItem(new SocketConnection(client, this), preferLocal: false);
+            try
+            {
+                client.NoDelay = true;
+                var connection = new SocketConnection(client, this);
+                Interlocked.Increment(ref _active);
+                ThreadPool.UnsafeQueueUserWorkItem(connection, preferLocal: false);
+            }
+            catch (Exception ex) when (ex is SocketException or ObjectDisposedException)
+            {
+                // The peer reset before we got to it.
+                _logger.LogDebug("Accepted MQTT connection lost at once: {Message}", ex.Message);
+                client.Dispose();
+            }
         }
     }
 
@@ -154,6 +167,11 @@ internal sealed class TcpMqttListener : IAsyncDisposable
     {
         lock (_reserveGate)
         {
+            if (Volatile.Read(ref _stopped) != 0)
+            {
+                return;
+            }
+
             try
             {
                 _reserve ??= OperatingSystem.IsWindows() ? null : File.OpenHandle("/dev/null");
@@ -186,12 +204,27 @@ internal sealed class TcpMqttListener : IAsyncDisposable
         }
 
         CloseListeningSockets();
-        await Task.WhenAll(_acceptLoops);
+        foreach (Task loop in _acceptLoops)
+        {
+            try
+            {
+                await loop;
+            }
+            catch (Exception ex)
+            {
+                _logger.LogError(ex, "An MQTT accept loop failed");
+            }
+        }
+
         ConnectionEnded();
 
-        if (await Task.WhenAny(_drained.Task, Task.Delay(timeout)) != _drained.Task)
+        // The connections were asked to flush and close (MqttBroker.BeginShutdown); their close takes its own flushes
+        // and a linger on top of the flush deadline. Those still open after that are cut.
+        if (await Task.WhenAny(_drained.Task, Task.Delay(timeout + CloseAllowance)) != _drained.Task)
         {
-            _logger.LogWarning("{Count} MQTT connections did not close within {Timeout}", Volatile.Read(ref _active), timeout);
+            _logger.LogWarning("{Count} MQTT connections did not close within {Timeout}: cutting them", Volatile.Read(ref _active), timeout + CloseAllowance);
+            _broker.CloseAll(Protocol.DisconnectReason.ServerShuttingDown);
+            await Task.WhenAny(_drained.Task, Task.Delay(CloseAllowance));
         }
     }
 
