@@ -15,7 +15,7 @@ namespace SensorNode.Broker;
 
 /// <summary>
 /// The MQTT engine: sessions, subscriptions, retained messages and the live connections, independent of
-/// how bytes arrive. Transports hand it connections; <see cref="Hosting.BrokerServer"/> wires it to Kestrel.
+/// how bytes arrive. Transports hand it connections; <see cref="Hosting.BrokerServer"/> wires it to its listeners (its own for plain TCP, Kestrel for TLS, WebSocket and HTTP).
 /// </summary>
 public sealed class MqttBroker : IDisposable
 {
