@@ -295,6 +295,7 @@ public static class BrokerConfiguration
 
     /// <summary>Turns entries into options, adding an error for each bad value.</summary>
     private sealed class Binder(ConfigurationEntries entries, List<ConfigurationError> errors, string? configPath)
+        : ConfigurationReader(entries, errors, configPath)
     {
         public LoadedConfiguration Bind()
         {
@@ -323,7 +324,7 @@ public static class BrokerConfiguration
             Bool("sessions:queueQos0WhileOffline", v => sessions.QueueQos0WhileOffline = v);
 
             BindListeners(options);
-            Bridging.BridgeConfiguration.Bind(entries, errors, configPath, options.Bridges);
+            Bridging.BridgeConfiguration.Bind(Entries, Errors, ConfigPath, options.Bridges);
 
             Dashboard.DashboardOptions dashboard = options.Dashboard;
             Bool("dashboard:enabled", v => dashboard.Enabled = v);
@@ -336,23 +337,23 @@ public static class BrokerConfiguration
             {
                 Options = options,
                 LogLevel = logLevel,
-                ConfigFile = configPath is null ? null : Path.GetFullPath(configPath),
-                Entries = [.. entries.Where(e => e.Kind == EntryKind.Value).OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase)],
+                ConfigFile = ConfigPath is null ? null : Path.GetFullPath(ConfigPath),
+                Entries = [.. Entries.Where(e => e.Kind == EntryKind.Value).OrderBy(e => e.Key, StringComparer.OrdinalIgnoreCase)],
             };
         }
 
         private void BindListeners(BrokerOptions options)
         {
-            ConfigurationEntry? list = entries["listeners"];
+            ConfigurationEntry? list = Entries["listeners"];
             if (list is null || list.Kind != EntryKind.Array)
             {
                 return;
             }
 
-            int count = entries.Where(e => ConfigurationKeys.Pattern(e.Key).Equals("listeners:#", StringComparison.OrdinalIgnoreCase)).Count();
+            int count = Entries.Where(e => ConfigurationKeys.Pattern(e.Key).Equals("listeners:#", StringComparison.OrdinalIgnoreCase)).Count();
             if (count == 0)
             {
-                errors.Add(list.Error("at least one listener is needed"));
+                Errors.Add(list.Error("at least one listener is needed"));
                 return;
             }
 
@@ -360,25 +361,25 @@ public static class BrokerConfiguration
             for (int i = 0; i < count; i++)
             {
                 string prefix = $"listeners:{i}";
-                ConfigurationEntry? item = entries[prefix];
+                ConfigurationEntry? item = Entries[prefix];
                 if (item is null)
                 {
-                    errors.Add(list.Error($"listener {i} is missing: list indices must run 0..{count - 1} without gaps"));
+                    Errors.Add(list.Error($"listener {i} is missing: list indices must run 0..{count - 1} without gaps"));
                     continue;
                 }
 
                 var listener = new ListenerOptions();
-                ConfigurationEntry? kindEntry = entries[prefix + ":kind"];
+                ConfigurationEntry? kindEntry = Entries[prefix + ":kind"];
                 if (kindEntry?.Value is null)
                 {
-                    errors.Add(item.Error($"kind is required: one of {string.Join(", ", ListenerOptions.KindNames.Values)}"));
+                    Errors.Add(item.Error($"kind is required: one of {string.Join(", ", ListenerOptions.KindNames.Values)}"));
                     continue;
                 }
 
                 KeyValuePair<ListenerKind, string> kind = ListenerOptions.KindNames.FirstOrDefault(k => k.Value.Equals(kindEntry.Value, StringComparison.OrdinalIgnoreCase));
                 if (kind.Value is null)
                 {
-                    errors.Add(new ConfigurationError(kindEntry.Source, kindEntry.Line, ConfigurationKeys.Display(kindEntry.Key),
+                    Errors.Add(new ConfigurationError(kindEntry.Source, kindEntry.Line, ConfigurationKeys.Display(kindEntry.Key),
                         $"'{kindEntry.Value}' is not a listener kind: one of {string.Join(", ", ListenerOptions.KindNames.Values)}"));
                     continue;
                 }
@@ -400,16 +401,16 @@ public static class BrokerConfiguration
 
                 if (!IsValidBind(listener.BindAddress))
                 {
-                    errors.Add(Entry(prefix + ":bind", item).Error($"'{listener.BindAddress}' is not 'localhost', 'any' or an IP address"));
+                    Errors.Add(Entry(prefix + ":bind", item).Error($"'{listener.BindAddress}' is not 'localhost', 'any' or an IP address"));
                 }
 
                 if (listener.IsWebSocket && !listener.Path.StartsWith('/'))
                 {
-                    errors.Add(Entry(prefix + ":path", item).Error($"'{listener.Path}' must start with '/'"));
+                    Errors.Add(Entry(prefix + ":path", item).Error($"'{listener.Path}' must start with '/'"));
                 }
-                else if (!listener.IsWebSocket && entries[prefix + ":path"] is { } path)
+                else if (!listener.IsWebSocket && Entries[prefix + ":path"] is { } path)
                 {
-                    errors.Add(path.Error($"only websocket and wss listeners have a path"));
+                    Errors.Add(path.Error($"only websocket and wss listeners have a path"));
                 }
 
                 if (listener.IsTls)
@@ -420,9 +421,9 @@ public static class BrokerConfiguration
                 {
                     foreach (string tlsKey in new[] { ":certificate", ":privateKey" })
                     {
-                        if (entries[prefix + tlsKey] is { } tls)
+                        if (Entries[prefix + tlsKey] is { } tls)
                         {
-                            errors.Add(tls.Error($"only mqtts and wss listeners take a certificate (this one is {listener.KindName})"));
+                            Errors.Add(tls.Error($"only mqtts and wss listeners take a certificate (this one is {listener.KindName})"));
                         }
                     }
                 }
@@ -432,7 +433,7 @@ public static class BrokerConfiguration
                     string bindKey = listener.BindAddress.ToLowerInvariant();
                     if (used.TryGetValue((bindKey, listener.Port), out int other))
                     {
-                        errors.Add(Entry(prefix + ":port", item).Error($"port {listener.Port} is also used by listener {other}"));
+                        Errors.Add(Entry(prefix + ":port", item).Error($"port {listener.Port} is also used by listener {other}"));
                     }
 
                     used[(bindKey, listener.Port)] = i;
@@ -450,12 +451,12 @@ public static class BrokerConfiguration
                 ConfigurationEntry entry = Entry(prefix + key, item);
                 if (string.IsNullOrEmpty(path))
                 {
-                    errors.Add(new ConfigurationError(item.Source, item.Line, ConfigurationKeys.Display(prefix + key), $"a {listener.KindName} listener needs a PEM {what} file"));
+                    Errors.Add(new ConfigurationError(item.Source, item.Line, ConfigurationKeys.Display(prefix + key), $"a {listener.KindName} listener needs a PEM {what} file"));
                     ok = false;
                 }
                 else if (!File.Exists(path))
                 {
-                    errors.Add(entry.Error($"{what} file '{path}' does not exist"));
+                    Errors.Add(entry.Error($"{what} file '{path}' does not exist"));
                     ok = false;
                 }
             }
@@ -467,106 +468,18 @@ public static class BrokerConfiguration
                     using X509Certificate2 certificate = X509Certificate2.CreateFromPemFile(listener.CertificatePath!, listener.PrivateKeyPath);
                     if (!certificate.HasPrivateKey)
                     {
-                        errors.Add(Entry(prefix + ":privateKey", item).Error("the private key does not match the certificate"));
+                        Errors.Add(Entry(prefix + ":privateKey", item).Error("the private key does not match the certificate"));
                     }
                 }
                 catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
                 {
-                    errors.Add(Entry(prefix + ":certificate", item).Error($"cannot load the certificate and key: {ex.Message}"));
+                    Errors.Add(Entry(prefix + ":certificate", item).Error($"cannot load the certificate and key: {ex.Message}"));
                 }
             }
         }
 
-        private ConfigurationEntry Entry(string key, ConfigurationEntry fallback) => entries[key] ?? fallback with { Key = key };
-
         private static bool IsValidBind(string bind) =>
             bind.Trim().ToLowerInvariant() is "localhost" or "loopback" or "any" or "*" or "0.0.0.0" or "::" or "[::]"
             || System.Net.IPAddress.TryParse(bind.Trim('[', ']'), out _);
-
-        private bool TryValue(string key, out ConfigurationEntry entry)
-        {
-            entry = entries[key]!;
-            return entry is { Kind: EntryKind.Value };
-        }
-
-        private void String(string key, Action<string> set, bool path = false)
-        {
-            if (!TryValue(key, out ConfigurationEntry entry))
-            {
-                return;
-            }
-
-            if (string.IsNullOrWhiteSpace(entry.Value))
-            {
-                errors.Add(entry.Error("must not be empty"));
-                return;
-            }
-
-            string value = entry.Value;
-            if (path && configPath is not null && entry.Source == configPath && !Path.IsPathRooted(value))
-            {
-                // Paths in the file are relative to the file, as in most daemons' configuration.
-                value = Path.GetFullPath(Path.Combine(Path.GetDirectoryName(Path.GetFullPath(configPath))!, value));
-            }
-
-            set(value);
-        }
-
-        private void Int(string key, int min, int max, Action<int> set) => Long(key, min, max, v => set((int)v));
-
-        private void Long(string key, long min, long max, Action<long> set)
-        {
-            if (!TryValue(key, out ConfigurationEntry entry))
-            {
-                return;
-            }
-
-            if (!long.TryParse(entry.Value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out long value))
-            {
-                errors.Add(entry.Error($"'{entry.Value}' is not a whole number ({min}..{max})"));
-                return;
-            }
-
-            if (value < min || value > max)
-            {
-                errors.Add(entry.Error($"{value} is out of range ({min}..{max})"));
-                return;
-            }
-
-            set(value);
-        }
-
-        private void Bool(string key, Action<bool> set)
-        {
-            if (!TryValue(key, out ConfigurationEntry entry))
-            {
-                return;
-            }
-
-            if (!bool.TryParse(entry.Value, out bool value))
-            {
-                errors.Add(entry.Error($"'{entry.Value}' is not true or false"));
-                return;
-            }
-
-            set(value);
-        }
-
-        private void Enum<T>(string key, Action<T> set)
-            where T : struct, System.Enum
-        {
-            if (!TryValue(key, out ConfigurationEntry entry))
-            {
-                return;
-            }
-
-            if (entry.Value is null || entry.Value.Any(char.IsAsciiDigit) || !System.Enum.TryParse(entry.Value, ignoreCase: true, out T value))
-            {
-                errors.Add(entry.Error($"'{entry.Value}' is not one of {string.Join(", ", System.Enum.GetNames<T>())}"));
-                return;
-            }
-
-            set(value);
-        }
     }
 }

@@ -19,7 +19,7 @@ internal sealed class TcpListenersService : IHostedService
     {
         int index = _requested.Count;
         _requested.Add(endPoint);
-        return () => _listener is { } listener && index < listener.EndPoints.Count ? listener.EndPoints[index] : null;
+        return () => _listener?.EndPoints is { } bound && index < bound.Count ? bound[index] : null;
     }
 
     public TcpListenersService Attach(MqttBroker broker)
