@@ -19,6 +19,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
 {
     private const int MaxBatchPackets = 256;
     private const int MaxInlineWriters = 16;
+    private static readonly TimeSpan StalledWriteGrace = TimeSpan.FromSeconds(1);
     private const int NoReason = -1;
 
     private readonly ConnectionContext _context;
@@ -386,14 +387,9 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         {
             try
             {
+                // The reader ends; a flush in progress is left to StopWriterAsync, which gives it a moment before
+                // cancelling it (a cancelled flush leaves the output unusable, and the DISCONNECT would not go out).
                 _input.CancelPendingRead();
-
-                // Only a flush in progress is cancelled: a cancellation nobody consumes would fail a later flush
-                // (a refusal's CONNACK, a DISCONNECT) that had every chance to go out.
-                if (Volatile.Read(ref _writerState) == WriterRunning)
-                {
-                    _output.CancelPendingFlush();
-                }
             }
             catch (ObjectDisposedException)
             {
@@ -460,7 +456,10 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         using var deadline = new CancellationTokenSource(_broker.Options.ShutdownTimeout);
         if (running)
         {
-            if (!_gracefulClose || await Task.WhenAny(done.Task, Task.Delay(Timeout.Infinite, deadline.Token)) != done.Task)
+            // A healthy peer takes what is being written at once; a stalled one has its flush cancelled, after the
+            // shutdown deadline when closing gracefully, else after a moment.
+            Task patience = _gracefulClose ? Task.Delay(Timeout.Infinite, deadline.Token) : Task.Delay(StalledWriteGrace);
+            if (await Task.WhenAny(done.Task, patience) != done.Task)
             {
                 _output.CancelPendingFlush();
             }
