@@ -461,9 +461,10 @@ public sealed class MqttBroker : IDisposable
     private void CheckTimeouts()
     {
         long now = Environment.TickCount64;
-        foreach (MqttConnection connection in _connections.Keys)
+        // The dictionary itself, not its Keys (a copy of every key, several times a second).
+        foreach (KeyValuePair<MqttConnection, byte> entry in _connections)
         {
-            connection.CheckTimeouts(now);
+            entry.Key.CheckTimeouts(now);
         }
     }
 

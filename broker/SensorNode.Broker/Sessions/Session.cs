@@ -21,9 +21,11 @@ public sealed class Session
     private readonly BrokerMetrics _metrics;
     // Created on first use: most sensors never subscribe and never publish at QoS 2, and thousands sit idle.
     private Dictionary<string, Subscription>? _subscriptions;
-    private readonly Queue<OutboundPacket> _control = new();
-    private readonly Queue<Delivery> _pending = new();
-    private readonly Dictionary<ushort, InflightEntry> _inflight = [];
+    // Sized for the CONNACK: an idle session's queue would otherwise hold room for four packets.
+    private readonly Queue<OutboundPacket> _control = new(1);
+    // Created on first use: most sensors only publish, and an idle session should cost little (issue #9).
+    private Queue<Delivery>? _pending;
+    private Dictionary<ushort, InflightEntry>? _inflight;
     private HashSet<ushort>? _awaitingRelease;
     private readonly IBrokerStore? _store;
     private readonly QueueBudget? _budget;
@@ -63,12 +65,12 @@ public sealed class Session
                 _lastStoreSequence = Math.Max(_lastStoreSequence, queued.Sequence);
                 if (queued.State == QueuedState.Queued || queued.PacketId == 0)
                 {
-                    _pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, EnqueuedAt: Environment.TickCount64));
+                    Pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, EnqueuedAt: Environment.TickCount64));
                     AddQueuedBytes(queued.Message.Size);
                     continue;
                 }
 
-                _inflight[queued.PacketId] = new InflightEntry
+                Inflight[queued.PacketId] = new InflightEntry
                 {
                     Message = queued.Message,
                     Qos = queued.Qos,
@@ -106,6 +108,14 @@ public sealed class Session
     public const uint NeverExpires = uint.MaxValue;
 
     private uint _expiryInterval;
+
+    private Queue<Delivery> Pending => _pending ??= new();
+
+    private Dictionary<ushort, InflightEntry> Inflight => _inflight ??= [];
+
+    private int PendingCount => _pending?.Count ?? 0;
+
+    private int InflightNow => _inflight?.Count ?? 0;
 
     /// <summary>
     /// Seconds the session outlives its connection: 0 ends it with the connection (3.1.1 CleanSession=1),
@@ -155,7 +165,7 @@ public sealed class Session
         {
             lock (_gate)
             {
-                return _pending.Count;
+                return PendingCount;
             }
         }
     }
@@ -166,7 +176,7 @@ public sealed class Session
         {
             lock (_gate)
             {
-                return _inflight.Count;
+                return InflightNow;
             }
         }
     }
@@ -184,7 +194,7 @@ public sealed class Session
             OfflineSince = null;
             _control.Clear();
             _control.Enqueue(OutboundPacket.ConnAck(sessionPresent, ConnectReturnCode.Accepted, connAckProperties));
-            _resendInflight = _inflight.Count > 0;
+            _resendInflight = InflightNow > 0;
         }
 
         connection.SignalOutput();
@@ -283,7 +293,7 @@ public sealed class Session
                 return;
             }
 
-            _pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds, sharedVia, Environment.TickCount64));
+            Pending.Enqueue(new Delivery(message, qos, retain, storeSequence, subscriptionIds, sharedVia, Environment.TickCount64));
             AddQueuedBytes(message.Size);
         }
 
@@ -296,10 +306,10 @@ public sealed class Session
 
     private bool MakeRoom(int size)
     {
-        while (_pending.Count > 0)
+        while (PendingCount > 0)
         {
             DropReason reason;
-            if (_pending.Count >= _limits.MaxQueuedMessages || _pendingBytes + size > _limits.MaxQueuedBytes)
+            if (PendingCount >= _limits.MaxQueuedMessages || _pendingBytes + size > _limits.MaxQueuedBytes)
             {
                 reason = DropReason.QueueFull;
             }
@@ -314,7 +324,7 @@ public sealed class Session
                 return false;
             }
 
-            Delivery dropped = _pending.Dequeue();
+            Delivery dropped = Pending.Dequeue();
             Dropped?.Invoke(dropped.Message, reason);
             AddQueuedBytes(-dropped.Message.Size);
             ForgetStored(dropped.Sequence);
@@ -337,9 +347,9 @@ public sealed class Session
         long freed = 0;
         lock (_gate)
         {
-            while (freed < bytes && _pending.Count > 0)
+            while (freed < bytes && PendingCount > 0)
             {
-                Delivery dropped = _pending.Dequeue();
+                Delivery dropped = Pending.Dequeue();
                 AddQueuedBytes(-dropped.Message.Size);
                 ForgetStored(dropped.Sequence);
                 _metrics.CountDropped(DropReason.BrokerQueueBudget);
@@ -413,14 +423,14 @@ public sealed class Session
             }
 
             long now = 0;
-            while (_pending.Count > 0 && batch.Count < maxBatch)
+            while (PendingCount > 0 && batch.Count < maxBatch)
             {
-                Delivery next = _pending.Peek();
+                Delivery next = Pending.Peek();
                 if ((next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))
                     || (_limits.MaxQueuedAge is { } maxAge && next.EnqueuedAt != 0 && Environment.TickCount64 - next.EnqueuedAt > (long)maxAge.TotalMilliseconds))
                 {
                     // An expired message is not delivered [MQTT-3.3.2-5].
-                    _pending.Dequeue();
+                    Pending.Dequeue();
                     AddQueuedBytes(-next.Message.Size);
                     ForgetStored(next.Sequence);
                     _metrics.CountDropped(DropReason.Expired);
@@ -432,13 +442,13 @@ public sealed class Session
                 if (next.Qos > 0)
                 {
                     // The window is the lower of ours and the client's Receive Maximum [MQTT-3.3.4-9].
-                    if (_inflight.Count >= _inflightWindow)
+                    if (InflightNow >= _inflightWindow)
                     {
                         break;
                     }
 
                     packetId = NextPacketId();
-                    _inflight[packetId] = new InflightEntry
+                    Inflight[packetId] = new InflightEntry
                     {
                         Message = next.Message,
                         Qos = next.Qos,
@@ -460,7 +470,7 @@ public sealed class Session
                     ForgetStored(next.Sequence);
                 }
 
-                _pending.Dequeue();
+                Pending.Dequeue();
                 AddQueuedBytes(-next.Message.Size);
                 Volatile.Write(ref _lastDrainedAt, Environment.TickCount64);
                 batch.Add(OutboundPacket.Publish(next.Message, next.Qos, next.Retain, dup: false, packetId, next.SubscriptionIds));
@@ -472,7 +482,7 @@ public sealed class Session
 
     private void AddResends(List<OutboundPacket> batch)
     {
-        var entries = new List<KeyValuePair<ushort, InflightEntry>>(_inflight);
+        var entries = new List<KeyValuePair<ushort, InflightEntry>>(Inflight);
         entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
         foreach ((ushort packetId, InflightEntry entry) in entries)
         {
@@ -489,7 +499,7 @@ public sealed class Session
         {
             _lastPacketId = _lastPacketId == ushort.MaxValue ? (ushort)1 : (ushort)(_lastPacketId + 1);
         }
-        while (_inflight.ContainsKey(_lastPacketId));
+        while (Inflight.ContainsKey(_lastPacketId));
         return _lastPacketId;
     }
 
@@ -502,13 +512,13 @@ public sealed class Session
         bool wake;
         lock (_gate)
         {
-            if (!_inflight.Remove(packetId, out InflightEntry entry))
+            if (!Inflight.Remove(packetId, out InflightEntry entry))
             {
                 return;
             }
 
             ForgetStored(entry.StoreSequence);
-            wake = _pending.Count > 0 && _connection is not null;
+            wake = PendingCount > 0 && _connection is not null;
         }
 
         if (wake)
@@ -539,7 +549,7 @@ public sealed class Session
         long storeSequence = 0;
         lock (_gate)
         {
-            ref InflightEntry entry = ref CollectionsMarshal.GetValueRefOrNullRef(_inflight, packetId);
+            ref InflightEntry entry = ref CollectionsMarshal.GetValueRefOrNullRef(Inflight, packetId);
             if (!Unsafe.IsNullRef(ref entry) && entry.State == InflightState.AwaitingPubRec)
             {
                 entry.State = InflightState.AwaitingPubComp;
@@ -565,14 +575,14 @@ public sealed class Session
         bool wake;
         lock (_gate)
         {
-            if (!_inflight.TryGetValue(packetId, out InflightEntry entry) || entry.State != expected)
+            if (!Inflight.TryGetValue(packetId, out InflightEntry entry) || entry.State != expected)
             {
                 return;
             }
 
-            _inflight.Remove(packetId);
+            Inflight.Remove(packetId);
             ForgetStored(entry.StoreSequence);
-            wake = _pending.Count > 0 && _connection is not null;
+            wake = PendingCount > 0 && _connection is not null;
         }
 
         if (wake)
@@ -590,7 +600,7 @@ public sealed class Session
         var taken = new List<Delivery>();
         lock (_gate)
         {
-            foreach (Delivery delivery in _pending)
+            foreach (Delivery delivery in Pending)
             {
                 if (delivery.SharedVia is not null)
                 {
@@ -598,7 +608,7 @@ public sealed class Session
                 }
             }
 
-            foreach (InflightEntry entry in _inflight.Values)
+            foreach (InflightEntry entry in Inflight.Values)
             {
                 if (entry.SharedVia is not null && entry.State != InflightState.AwaitingPubComp)
                 {

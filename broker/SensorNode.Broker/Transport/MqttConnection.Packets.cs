@@ -22,8 +22,15 @@ internal sealed partial class MqttConnection
 
     /// <summary>Created on the first PUBLISH: a subscriber-only connection never needs it.</summary>
     private TopicNameCache Topics => _topicCache ??= new TopicNameCache();
-    private readonly List<RouteTarget> _targets = [];
-    private readonly List<StoreOperation> _operations = [];
+
+    // Created with the first packet that needs them (a connection that only pings never does).
+    private List<RouteTarget>? _targets;
+    private List<StoreOperation>? _operations;
+
+    private List<RouteTarget> Targets => _targets ??= [];
+
+    private List<StoreOperation> Operations => _operations ??= [];
+
     private int _awaitingDurable;
     private int _inboundUnacknowledged;
     private uint _connectSessionExpiry;
@@ -77,10 +84,10 @@ internal sealed partial class MqttConnection
             case PacketType.PubRel:
                 {
                     ushort packetId = ReadAck(type, span, out _);
-                    _operations.Clear();
+                    _operations?.Clear();
                     if (session.ReleaseInboundQos2(packetId, out bool known) is { } forget)
                     {
-                        _operations.Add(forget);
+                        Operations.Add(forget);
                     }
 
                     if (known)
@@ -297,10 +304,15 @@ internal sealed partial class MqttConnection
         }
 
         _broker.Metrics.CountClientConnected(1);
-        _logger.LogInformation(
-            "Client {ClientId} connected from {Remote} (MQTT {Level}, clean {Clean}, session expiry {Expiry}, keep alive {KeepAlive}s, session present {Present})",
-            clientId, RemoteEndPoint, _level switch { ProtocolLevel.V500 => "5.0", ProtocolLevel.V311 => "3.1.1", _ => "3.1" },
-            connect.CleanSession, opened.Session.ExpiryInterval, keepAlive, opened.SessionPresent);
+
+        // Checked first: the arguments (boxed values, the formatted address kept for later lines) cost every connect.
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            _logger.LogInformation(
+                "Client {ClientId} connected from {Remote} (MQTT {Level}, clean {Clean}, session expiry {Expiry}, keep alive {KeepAlive}s, session present {Present})",
+                clientId, RemoteEndPoint, _level switch { ProtocolLevel.V500 => "5.0", ProtocolLevel.V311 => "3.1.1", _ => "3.1" },
+                connect.CleanSession, opened.Session.ExpiryInterval, keepAlive, opened.SessionPresent);
+        }
         return true;
     }
 
@@ -374,7 +386,7 @@ internal sealed partial class MqttConnection
     {
         PublishView publish = MqttPacketDecoder.ReadPublish(header, body, _level, out MqttProperties? properties);
         _broker.Metrics.CountMessageReceived(publish.Qos);
-        _operations.Clear();
+        _operations?.Clear();
         PacketType ackType = publish.Qos == 2 ? PacketType.PubRec : PacketType.PubAck;
 
         // QoS 2 is delivered on first receipt; a re-sent PUBLISH with the same identifier before PUBREL is only
@@ -468,26 +480,26 @@ internal sealed partial class MqttConnection
         ApplicationMessage message = properties is null
             ? ApplicationMessage.Create(topic, topicUtf8, publish.Payload, publish.Qos, publish.Retain)
             : ApplicationMessage.FromPublish(topic, topicUtf8, publish.Payload, publish.Qos, publish.Retain, properties, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
-        _targets.Clear();
-        _broker.PreparePublish(message, _targets, _operations, session);
+        _targets?.Clear();
+        _broker.PreparePublish(message, Targets, Operations, session);
         if (publish.Qos == 2 && session.IsStored)
         {
-            _operations.Add(StoreOperation.PutInbound(session.ClientId, publish.PacketId));
+            Operations.Add(StoreOperation.PutInbound(session.ClientId, publish.PacketId));
         }
 
         // MQTT 5 tells the publisher when nobody was listening (0x10), which is still a success.
         OutboundPacket? ack = publish.Qos == 0 ? null : OutboundPacket.Ack(
             ackType,
             publish.PacketId,
-            IsV5 && _targets.Count == 0 && !publish.Retain ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
+            IsV5 && Targets.Count == 0 && !publish.Retain ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
         if (!MustWaitForStore)
         {
-            _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(_targets));
+            _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(Targets));
             Acknowledge(session, ack);
             return;
         }
 
-        RouteTarget[] targets = [.. _targets];
+        RouteTarget[] targets = [.. Targets];
         WhenDurable(() =>
         {
             _broker.Router.Deliver(message, targets);
@@ -514,7 +526,7 @@ internal sealed partial class MqttConnection
     private void HandleSubscribe(Session session, ReadOnlySpan<byte> body)
     {
         SubscribePacket subscribe = MqttPacketDecoder.ReadSubscribe(body, _level);
-        _operations.Clear();
+        _operations?.Clear();
         uint identifier = subscribe.Properties?.SubscriptionIdentifiers is [uint id, ..] ? id : 0;
         var requests = new SubscriptionRequest[subscribe.Subscriptions.Count];
         for (int i = 0; i < requests.Length; i++)
@@ -527,7 +539,7 @@ internal sealed partial class MqttConnection
         }
 
         var retainedDue = new List<Subscription>();
-        byte[] codes = _broker.Subscribe(session, requests, _operations, IsV5, retainedDue);
+        byte[] codes = _broker.Subscribe(session, requests, Operations, IsV5, retainedDue);
         WhenDurable(() =>
         {
             session.EnqueueControl(OutboundPacket.SubAck(subscribe.PacketId, codes));
@@ -538,11 +550,11 @@ internal sealed partial class MqttConnection
     private void HandleUnsubscribe(Session session, ReadOnlySpan<byte> body)
     {
         UnsubscribePacket unsubscribe = MqttPacketDecoder.ReadUnsubscribe(body, _level);
-        _operations.Clear();
+        _operations?.Clear();
         ReasonCode[] codes = new ReasonCode[unsubscribe.Filters.Count];
         for (int i = 0; i < codes.Length; i++)
         {
-            codes[i] = _broker.Unsubscribe(session, unsubscribe.Filters[i], _operations) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
+            codes[i] = _broker.Unsubscribe(session, unsubscribe.Filters[i], Operations) ? ReasonCode.Success : ReasonCode.NoSubscriptionExisted;
         }
 
         // UNSUBACK even when no filter matched [MQTT-3.10.4-5]; 5.0 says which did, per filter [MQTT-3.11.3-1].
@@ -552,7 +564,7 @@ internal sealed partial class MqttConnection
     }
 
     /// <summary>True when the pending <see cref="_operations"/> or an earlier packet of this connection still await the store.</summary>
-    private bool MustWaitForStore => _operations.Count > 0 || Volatile.Read(ref _awaitingDurable) > 0;
+    private bool MustWaitForStore => (_operations?.Count ?? 0) > 0 || Volatile.Read(ref _awaitingDurable) > 0;
 
     /// <summary>Submits <see cref="_operations"/> and runs <paramref name="effect"/> once they and everything before are durable.</summary>
     private void WhenDurable(Action effect)
@@ -564,7 +576,7 @@ internal sealed partial class MqttConnection
         }
 
         Interlocked.Increment(ref _awaitingDurable);
-        _broker.Store.Submit(CollectionsMarshal.AsSpan(_operations), () =>
+        _broker.Store.Submit(CollectionsMarshal.AsSpan(Operations), () =>
         {
             try
             {
@@ -575,7 +587,7 @@ internal sealed partial class MqttConnection
                 Interlocked.Decrement(ref _awaitingDurable);
             }
         });
-        _operations.Clear();
+        _operations?.Clear();
     }
 
     private void RespondWhenDurable(Session session, OutboundPacket packet)
@@ -619,10 +631,10 @@ internal sealed partial class MqttConnection
             else
             {
                 // Through this connection's ordered path, so a will never overtakes the client's own last messages.
-                _operations.Clear();
-                _targets.Clear();
-                _broker.PreparePublish(message, _targets, _operations, session);
-                RouteTarget[] targets = [.. _targets];
+                _operations?.Clear();
+                _targets?.Clear();
+                _broker.PreparePublish(message, Targets, Operations, session);
+                RouteTarget[] targets = [.. Targets];
                 WhenDurable(() => _broker.Router.Deliver(message, targets));
             }
         }
@@ -637,6 +649,9 @@ internal sealed partial class MqttConnection
             _broker.Store.Submit(StoreOperation.MarkSessionOffline(session.ClientId, session.OfflineSince ?? DateTimeOffset.UtcNow));
         }
 
-        _logger.LogInformation("Client {ClientId} at {Remote} disconnected: {Reason}", session.ClientId, RemoteEndPoint, reason);
+        if (_logger.IsEnabled(LogLevel.Information))
+        {
+            _logger.LogInformation("Client {ClientId} at {Remote} disconnected: {Reason}", session.ClientId, RemoteEndPoint, reason);
+        }
     }
 }

@@ -20,6 +20,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     private const int MaxBatchPackets = 256;
     private const int MaxInlineWriters = 16;
     private static readonly TimeSpan StalledWriteGrace = TimeSpan.FromSeconds(1);
+    private static readonly ConnectionAbortedException OwnTransportAbort = new("closed by the broker");
     private const int NoReason = -1;
 
     private readonly ConnectionContext _context;
@@ -167,15 +168,20 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
                     EndBatch();
                 }
 
+                _broker.Metrics.CountReceived(received - buffer.Length);
+                bool ended = result.IsCompleted;
+                bool midPacket = !buffer.IsEmpty;
                 if (login is { } frame)
                 {
-                    keepReading = await Task.Run(() => HandleLogin(frame.Header, frame.Body));
+                    // The login's packet stays in the buffer until it is handled; then the rest is read again at once.
+                    keepReading = await HandleLoginOnPoolAsync(frame.Header, frame.Body, buffer.Start);
+                }
+                else
+                {
+                    // A throttled read leaves its rest unexamined, so the next read returns it at once.
+                    _input.AdvanceTo(buffer.Start, throttled ? buffer.Start : buffer.End);
                 }
 
-                _broker.Metrics.CountReceived(received - buffer.Length);
-
-                // A throttled read (or one stopped after a login) leaves its rest unexamined, so the next read returns it at once.
-                _input.AdvanceTo(buffer.Start, throttled || login is not null ? buffer.Start : buffer.End);
                 if (!keepReading)
                 {
                     break;
@@ -201,10 +207,10 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
                     await _output.FlushAsync();
                 }
 
-                if (result.IsCompleted)
+                if (ended)
                 {
                     SetCloseReason(DisconnectReason.UnspecifiedError);
-                    if (!buffer.IsEmpty)
+                    if (midPacket)
                     {
                         _logger.LogInformation("Connection {Remote} ({ClientId}) closed in the middle of a packet", RemoteEndPoint, _session?.ClientId);
                     }
@@ -328,6 +334,15 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     /// </summary>
     private bool LoginMayBeSlow => _broker.Security.ChecksPasswords || _broker.Options.Authenticator is not null || _broker.Options.EnhancedAuthenticators.Count > 0;
 
+    // Not inline in the read loop, whose state machine every connection carries: the closure, the packet and the
+    // buffer position would be fields of it.
+    private async Task<bool> HandleLoginOnPoolAsync(byte header, ReadOnlySequence<byte> body, SequencePosition unread)
+    {
+        bool keepReading = await Task.Run(() => HandleLogin(header, body));
+        _input.AdvanceTo(unread, unread);
+        return keepReading;
+    }
+
     private bool HandleLogin(byte header, ReadOnlySequence<byte> body)
     {
         t_handlingBatch = true;
@@ -450,6 +465,10 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
         Volatile.Write(ref _writerDone, done);
         bool running = Interlocked.Exchange(ref _writerState, WriterStopped) == WriterRunning;
+        if (!running && !_gracefulClose)
+        {
+            return;
+        }
 
         // On shutdown the writer sends what is queued, for a bounded time; otherwise a peer that stopped
         // reading must not keep the writer (and so this connection) waiting on a flush.
@@ -686,7 +705,8 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             }
             else
             {
-                _context.Abort(new ConnectionAbortedException(CloseReason?.ToString() ?? "closed"));
+                // Our own transports ignore the reason; Kestrel's logs it.
+                _context.Abort(_ownsTransport ? OwnTransportAbort : new ConnectionAbortedException(CloseReason?.ToString() ?? "closed"));
             }
         }
         catch (Exception ex) when (ex is IOException or ConnectionAbortedException or ConnectionResetException or InvalidOperationException or OperationCanceledException)

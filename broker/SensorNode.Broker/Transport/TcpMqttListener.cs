@@ -5,10 +5,12 @@ using Microsoft.Extensions.Logging;
 namespace SensorNode.Broker.Transport;
 
 /// <summary>
-/// The plain-TCP MQTT listener: an accept loop per bound socket handing each client to an
-/// <see cref="MqttConnection"/> over a <see cref="SocketConnection"/>. MQTT over TLS and WebSocket stay on
-/// Kestrel (their handshakes are what it is for); plain TCP, where thousands of mostly idle sensors sit, does
-/// without Kestrel's two pipes and two socket loops per connection, which cost several KB each (issue #9).
+/// The plain-TCP MQTT listener, handing each client to an <see cref="MqttConnection"/>. On Linux the clients are
+/// served by the epoll transport (<see cref="Epoll.EpollConnection"/>: no .NET socket objects, no buffer while
+/// idle); elsewhere, or with <see cref="BrokerOptions.UseEpollTransport"/> off, by an accept loop per bound socket
+/// and a <see cref="SocketConnection"/>. MQTT over TLS and WebSocket stay on Kestrel (their handshakes are what it
+/// is for); plain TCP, where thousands of mostly idle sensors sit, does without Kestrel's two pipes and two socket
+/// loops per connection, which cost several KB each (issue #9).
 /// </summary>
 internal sealed class TcpMqttListener : IAsyncDisposable
 {
@@ -21,6 +23,7 @@ internal sealed class TcpMqttListener : IAsyncDisposable
     private readonly ILogger _logger;
     private readonly List<Socket> _sockets = [];
     private readonly List<Task> _acceptLoops = [];
+    private readonly List<Epoll.EpollAcceptor> _acceptors = [];
     private readonly TaskCompletionSource _drained = new(TaskCreationOptions.RunContinuationsAsynchronously);
     private readonly Lock _reserveGate = new();
     private Microsoft.Win32.SafeHandles.SafeFileHandle? _reserve;
@@ -69,9 +72,31 @@ internal sealed class TcpMqttListener : IAsyncDisposable
         TakeReserve();
         foreach (Socket socket in _sockets)
         {
-            _acceptLoops.Add(AcceptLoopAsync(socket));
+            if (_broker.Options.UseEpollTransport && OperatingSystem.IsLinux())
+            {
+                _acceptors.Add(Epoll.EpollAcceptor.Start(socket, this));
+            }
+            else
+            {
+                _acceptLoops.Add(AcceptLoopAsync(socket));
+            }
         }
     }
+
+    /// <summary>A client accepted by the epoll transport: its MQTT connection starts here, on the engine's thread.</summary>
+    internal void Accepted(int descriptor, in Epoll.EpollConnection.PeerAddress peer)
+    {
+        if (Epoll.EpollConnection.Register(descriptor, peer, this) is not { } connection)
+        {
+            _logger.LogWarning("An accepted MQTT connection could not be registered with epoll: {Error}", Epoll.LinuxSockets.Describe(Epoll.LinuxSockets.Errno));
+            return;
+        }
+
+        Interlocked.Increment(ref _active);
+        _ = new MqttConnection(connection, _broker, ownsTransport: true).RunAsync();
+    }
+
+    internal void AcceptFailed(string error) => _logger.LogWarning("Accepting an MQTT connection failed: {Error}", error);
 
     private async Task AcceptLoopAsync(Socket listening)
     {
@@ -129,22 +154,8 @@ internal sealed class TcpMqttListener : IAsyncDisposable
     /// </summary>
     private async Task RefuseOneAsync(Socket listening, SocketException error)
     {
-        int refused = Interlocked.Increment(ref _refusedForDescriptors);
-        long now = Environment.TickCount64;
-        if (now - Interlocked.Read(ref _lastDescriptorWarning) >= 10_000)
-        {
-            Interlocked.Exchange(ref _lastDescriptorWarning, now);
-            _logger.LogWarning(
-                "Out of file descriptors ({Message}): refusing new MQTT connections ({Count} so far); raise the limit (LimitNOFILE, ulimit -n) or lower the load",
-                error.Message, refused);
-        }
-
-        lock (_reserveGate)
-        {
-            _reserve?.Dispose();
-            _reserve = null;
-        }
-
+        NoteOutOfDescriptors(error.Message);
+        ReleaseReserve();
         try
         {
             using var timeout = new CancellationTokenSource(TimeSpan.FromMilliseconds(100));
@@ -162,8 +173,31 @@ internal sealed class TcpMqttListener : IAsyncDisposable
         }
     }
 
+    /// <summary>Counts a connection refused for lack of descriptors; logged once per 10 seconds with the count.</summary>
+    internal void NoteOutOfDescriptors(string error)
+    {
+        int refused = Interlocked.Increment(ref _refusedForDescriptors);
+        long now = Environment.TickCount64;
+        if (now - Interlocked.Read(ref _lastDescriptorWarning) >= 10_000)
+        {
+            Interlocked.Exchange(ref _lastDescriptorWarning, now);
+            _logger.LogWarning(
+                "Out of file descriptors ({Message}): refusing new MQTT connections ({Count} so far); raise the limit (LimitNOFILE, ulimit -n) or lower the load",
+                error, refused);
+        }
+    }
+
+    internal void ReleaseReserve()
+    {
+        lock (_reserveGate)
+        {
+            _reserve?.Dispose();
+            _reserve = null;
+        }
+    }
+
     /// <summary>Holds one descriptor (/dev/null) in reserve for refusing connections once the process runs out.</summary>
-    private void TakeReserve()
+    internal void TakeReserve()
     {
         lock (_reserveGate)
         {
@@ -230,10 +264,10 @@ internal sealed class TcpMqttListener : IAsyncDisposable
 
     private void CloseListeningSockets()
     {
-        lock (_reserveGate)
+        ReleaseReserve();
+        foreach (Epoll.EpollAcceptor acceptor in _acceptors)
         {
-            _reserve?.Dispose();
-            _reserve = null;
+            acceptor.Close();
         }
 
         foreach (Socket socket in _sockets)
