@@ -1,0 +1,154 @@
+using System.Diagnostics;
+using System.Net.Sockets;
+using MQTTnet.Protocol;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Tests.Infrastructure;
+
+namespace SensorNode.Broker.Tests.Transport;
+
+/// <summary>
+/// The plain-TCP transports at their edges, each test run on both: the Linux epoll transport (the default there) and
+/// the .NET socket one (other systems, or <c>SENSORNODE_TCP_TRANSPORT=sockets</c>). Packets split across reads, packets
+/// far larger than a read or write buffer, a subscriber whose socket is full for a while, a peer that resets.
+/// </summary>
+public sealed class PlainTcpTransportTests
+{
+    public static TheoryData<bool> Transports => OperatingSystem.IsLinux() ? new TheoryData<bool> { true, false } : new TheoryData<bool> { false };
+
+    private static Task<SensorNode.Broker.Hosting.BrokerServer> StartAsync(bool epoll, Action<BrokerOptions>? configure = null) => TestBroker.StartAsync(o =>
+    {
+        o.Persistence = PersistenceMode.Memory;
+        o.UseEpollTransport = epoll;
+        configure?.Invoke(o);
+    });
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_packet_trickled_one_byte_at_a_time_is_read_whole(bool epoll)
+    {
+        await using var server = await StartAsync(epoll);
+        await using RawMqttClient client = await RawMqttClient.ConnectAsync(server.Port);
+        byte[] connect = MqttPacketWriter.ToArray(new ConnectPacket { ClientId = "trickle", CleanSession = true, KeepAliveSeconds = 60 }, ProtocolLevel.V311);
+        foreach (byte b in connect)
+        {
+            await client.SendAsync([b]);
+        }
+
+        var connAck = Assert.IsType<ConnAckPacket>(await client.ReceiveAsync());
+        Assert.Equal(ConnectReturnCode.Accepted, connAck.ReturnCode);
+
+        // Two PINGREQs and half of a third in one write, the rest later: two answers at once, the third after [MQTT-3.12.4-1].
+        await client.SendAsync([0xC0, 0x00, 0xC0, 0x00, 0xC0]);
+        Assert.Same(EmptyPacket.PingResp, await client.ReceiveAsync());
+        Assert.Same(EmptyPacket.PingResp, await client.ReceiveAsync());
+        await client.SendAsync([0x00]);
+        Assert.Same(EmptyPacket.PingResp, await client.ReceiveAsync());
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_payload_of_several_megabytes_arrives_intact_through_MQTTnet(bool epoll)
+    {
+        const int Size = 6 * 1024 * 1024;
+        await using var server = await StartAsync(epoll, o => o.MaxPacketSize = 8 * 1024 * 1024);
+        await using MqttNetClient subscriber = await MqttNetClient.ConnectAsync(server.Port);
+        await subscriber.SubscribeAsync("big/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(server.Port);
+
+        string payload = string.Create(Size, 0, static (span, _) =>
+        {
+            for (int i = 0; i < span.Length; i++)
+            {
+                span[i] = (char)('a' + (i * 7 % 26));
+            }
+        });
+        await publisher.PublishAsync("big/one", payload, MqttQualityOfServiceLevel.AtLeastOnce);
+        await publisher.PublishAsync("big/two", "after", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        ReceivedMessage first = await subscriber.NextAsync(TimeSpan.FromSeconds(30));
+        Assert.Equal("big/one", first.Topic);
+        Assert.Equal(Size, first.Payload.Length);
+        Assert.True(first.Payload == payload, "the payload changed on its way");
+        Assert.Equal("after", (await subscriber.NextAsync()).Payload);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_subscriber_that_stops_reading_gets_everything_in_order_once_it_reads_again(bool epoll)
+    {
+        // 24 MB of QoS 0 messages: far more than the socket buffers, so the broker's flush must wait for the socket to drain.
+        const int Count = 384;
+        const int Size = 64 * 1024;
+        await using var server = await StartAsync(epoll, o => o.Sessions.MaxQueuedBytes = 64L * 1024 * 1024);
+        await using RawMqttClient subscriber = await RawMqttClient.ConnectMqttAsync(server.Port, "stalled");
+        await subscriber.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new("flood/#", 0)] });
+        Assert.IsType<SubAckPacket>(await subscriber.ReceiveAsync());
+
+        await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(server.Port);
+        string payload = new('x', Size - 8);
+        for (int i = 0; i < Count; i++)
+        {
+            await publisher.PublishAsync("flood/data", i.ToString("D8", System.Globalization.CultureInfo.InvariantCulture) + payload);
+        }
+
+        for (int i = 0; i < Count; i++)
+        {
+            var publish = Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal(i.ToString("D8", System.Globalization.CultureInfo.InvariantCulture), System.Text.Encoding.UTF8.GetString(publish.Payload.Span[..8]));
+            Assert.Equal(Size, publish.Payload.Length);
+        }
+
+        Assert.Equal(0, server.Broker.Metrics.DroppedQueueFull + server.Broker.Metrics.DroppedBrokerQueueBudget);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_peer_that_resets_while_the_broker_writes_to_it_is_cleaned_up(bool epoll)
+    {
+        await using var server = await StartAsync(epoll);
+        RawMqttClient subscriber = await RawMqttClient.ConnectMqttAsync(server.Port, "resetter");
+        await subscriber.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new("noise/#", 0)] });
+        Assert.IsType<SubAckPacket>(await subscriber.ReceiveAsync());
+        await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(server.Port);
+        string payload = new('n', 32 * 1024);
+        for (int i = 0; i < 200; i++)
+        {
+            await publisher.PublishAsync("noise/x", payload);
+        }
+
+        subscriber.Abort();
+
+        // Only the publisher is left once the broker has seen the reset and closed its side.
+        var clock = Stopwatch.StartNew();
+        while (server.Broker.ConnectionCount > 1 && clock.Elapsed < TestBroker.Timeout)
+        {
+            await publisher.PublishAsync("noise/x", "tick");
+        }
+
+        Assert.Equal(1, server.Broker.ConnectionCount);
+        await using MqttNetClient late = await MqttNetClient.ConnectAsync(server.Port);
+        await late.SubscribeAsync("noise/#");
+        await publisher.PublishAsync("noise/x", "still serving");
+        Assert.Equal("still serving", (await late.NextAsync()).Payload);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task Many_clients_connect_at_once_and_all_are_answered(bool epoll)
+    {
+        await using var server = await StartAsync(epoll);
+        RawMqttClient[] clients = await Task.WhenAll(Enumerable.Range(0, 300).Select(i => RawMqttClient.ConnectMqttAsync(server.Port, $"many-{i}")));
+        try
+        {
+            Assert.Equal(300, server.Broker.ConnectionCount);
+        }
+        finally
+        {
+            foreach (RawMqttClient client in clients)
+            {
+                await client.DisposeAsync();
+            }
+        }
+    }
+}
