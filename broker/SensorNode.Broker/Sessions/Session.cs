@@ -16,13 +16,15 @@ namespace SensorNode.Broker.Sessions;
 /// </summary>
 public sealed class Session
 {
-    private readonly object _gate = new();
     private SessionLimits _limits;
     private readonly BrokerMetrics _metrics;
     // Created on first use: most sensors never subscribe and never publish at QoS 2, and thousands sit idle.
     private Dictionary<string, Subscription>? _subscriptions;
     // Sized for the CONNACK: an idle session's queue would otherwise hold room for four packets.
     private readonly Queue<OutboundPacket> _control = new(1);
+
+    // The session's lock is the monitor of its (private, never exposed) control queue: one object less per session.
+    private object Gate => _control;
     // Created on first use: most sensors only publish, and an idle session should cost little (issue #9).
     private Queue<Delivery>? _pending;
     private Dictionary<ushort, InflightEntry>? _inflight;
@@ -57,7 +59,7 @@ public sealed class Session
     /// <summary>Rebuilds the state the store held for this session at start-up.</summary>
     public void Restore(StoredSession stored)
     {
-        lock (_gate)
+        lock (Gate)
         {
             OfflineSince = stored.OfflineSince ?? DateTimeOffset.UtcNow;
             foreach (StoredQueuedMessage queued in stored.Queue)
@@ -94,7 +96,7 @@ public sealed class Session
     /// <summary>Gives a broker-internal session (a bridge's store-and-forward queue) bounds of its own.</summary>
     public void UseLimits(SessionLimits limits)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _limits = limits;
             _inflightWindow = Math.Min(_inflightWindow, limits.MaxInflightMessages);
@@ -139,7 +141,7 @@ public sealed class Session
 
     public bool HasSubscription(string filter)
     {
-        lock (_gate)
+        lock (Gate)
         {
             return _subscriptions?.ContainsKey(filter) == true;
         }
@@ -152,7 +154,7 @@ public sealed class Session
     {
         get
         {
-            lock (_gate)
+            lock (Gate)
             {
                 return _connection is not null;
             }
@@ -163,7 +165,7 @@ public sealed class Session
     {
         get
         {
-            lock (_gate)
+            lock (Gate)
             {
                 return PendingCount;
             }
@@ -174,7 +176,7 @@ public sealed class Session
     {
         get
         {
-            lock (_gate)
+            lock (Gate)
             {
                 return InflightNow;
             }
@@ -187,7 +189,7 @@ public sealed class Session
     /// </summary>
     public void Attach(ISessionConnection connection, bool sessionPresent, Protocol.V5.MqttProperties? connAckProperties = null, int inflightWindow = int.MaxValue)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _connection = connection;
             _inflightWindow = Math.Min(inflightWindow, _limits.MaxInflightMessages);
@@ -203,7 +205,7 @@ public sealed class Session
     /// <summary>Detaches a connection if it is still the current one. Returns false after a takeover.</summary>
     public bool Detach(ISessionConnection connection)
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (!ReferenceEquals(_connection, connection))
             {
@@ -221,7 +223,7 @@ public sealed class Session
     {
         get
         {
-            lock (_gate)
+            lock (Gate)
             {
                 return _connection;
             }
@@ -231,7 +233,7 @@ public sealed class Session
     /// <summary>Records a subscription; returns the one it replaces, if any.</summary>
     public Subscription? SetSubscription(Subscription subscription)
     {
-        lock (_gate)
+        lock (Gate)
         {
             _subscriptions ??= new Dictionary<string, Subscription>(StringComparer.Ordinal);
             _subscriptions.TryGetValue(subscription.Filter, out Subscription? previous);
@@ -243,7 +245,7 @@ public sealed class Session
 
     public bool RemoveSubscription(string filter)
     {
-        lock (_gate)
+        lock (Gate)
         {
             bool removed = _subscriptions?.Remove(filter) == true;
             SubscriptionCount = _subscriptions?.Count ?? 0;
@@ -253,7 +255,7 @@ public sealed class Session
 
     public Subscription[] GetSubscriptions()
     {
-        lock (_gate)
+        lock (Gate)
         {
             return _subscriptions is null ? [] : [.. _subscriptions.Values];
         }
@@ -277,7 +279,7 @@ public sealed class Session
         }
 
         ISessionConnection? connection;
-        lock (_gate)
+        lock (Gate)
         {
             connection = _connection;
             if (connection is null && (CleanSession || (qos == 0 && !_limits.QueueQos0WhileOffline)))
@@ -345,7 +347,7 @@ public sealed class Session
     public long Shed(long bytes)
     {
         long freed = 0;
-        lock (_gate)
+        lock (Gate)
         {
             while (freed < bytes && PendingCount > 0)
             {
@@ -379,7 +381,7 @@ public sealed class Session
     public void EnqueueControl(OutboundPacket packet)
     {
         ISessionConnection? connection;
-        lock (_gate)
+        lock (Gate)
         {
             connection = _connection;
             if (connection is null)
@@ -404,7 +406,7 @@ public sealed class Session
     public bool DrainOutbound(ISessionConnection connection, List<OutboundPacket> batch, int maxBatch)
     {
         bool mustBeDurable = false;
-        lock (_gate)
+        lock (Gate)
         {
             if (!ReferenceEquals(_connection, connection))
             {
@@ -510,7 +512,7 @@ public sealed class Session
     public void Abandon(ushort packetId)
     {
         bool wake;
-        lock (_gate)
+        lock (Gate)
         {
             if (!Inflight.Remove(packetId, out InflightEntry entry))
             {
@@ -547,7 +549,7 @@ public sealed class Session
     public void OnPubRec(ushort packetId)
     {
         long storeSequence = 0;
-        lock (_gate)
+        lock (Gate)
         {
             ref InflightEntry entry = ref CollectionsMarshal.GetValueRefOrNullRef(Inflight, packetId);
             if (!Unsafe.IsNullRef(ref entry) && entry.State == InflightState.AwaitingPubRec)
@@ -573,7 +575,7 @@ public sealed class Session
     private void Complete(ushort packetId, InflightState expected)
     {
         bool wake;
-        lock (_gate)
+        lock (Gate)
         {
             if (!Inflight.TryGetValue(packetId, out InflightEntry entry) || entry.State != expected)
             {
@@ -598,7 +600,7 @@ public sealed class Session
     public List<Delivery> TakeSharedUndelivered()
     {
         var taken = new List<Delivery>();
-        lock (_gate)
+        lock (Gate)
         {
             foreach (Delivery delivery in Pending)
             {
@@ -626,7 +628,7 @@ public sealed class Session
     /// </summary>
     public bool TryBeginInboundQos2(ushort packetId)
     {
-        lock (_gate)
+        lock (Gate)
         {
             return (_awaitingRelease ??= []).Add(packetId);
         }
@@ -644,7 +646,7 @@ public sealed class Session
     /// </summary>
     public List<StoreOperation> ForgetInboundQos2()
     {
-        lock (_gate)
+        lock (Gate)
         {
             if (_awaitingRelease is null)
             {
@@ -668,7 +670,7 @@ public sealed class Session
     /// <summary>As <see cref="ReleaseInboundQos2(ushort)"/>; <paramref name="known"/> tells whether the identifier was awaiting PUBREL.</summary>
     public StoreOperation? ReleaseInboundQos2(ushort packetId, out bool known)
     {
-        lock (_gate)
+        lock (Gate)
         {
             known = _awaitingRelease?.Remove(packetId) == true;
             return known && _store is not null ? StoreOperation.DeleteInbound(ClientId, packetId) : null;

@@ -17,7 +17,8 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
     private const int MinimumReadSize = 1024;
 
     private readonly EpollConnection _connection;
-    private ManualResetValueTaskSourceCore<ReadResult> _pending;
+    // The wait's result is only "cancelled or not": the read result is built from the buffer when it is taken.
+    private ManualResetValueTaskSourceCore<bool> _pending;
     private byte[]? _buffer;
     private int _start;
     private int _end;
@@ -92,11 +93,20 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
 
             if (received)
             {
-                _pending.SetResult(Result(canceled: false));
+                _pending.SetResult(false);
                 return;
             }
 
             Interlocked.Exchange(ref _waiting, 1);
+
+            // A cancel that came while this thread held the wait found no waiter: it is answered here.
+            if (Volatile.Read(ref _cancelRequested) == 1 && Interlocked.CompareExchange(ref _waiting, 0, 1) == 1)
+            {
+                Interlocked.Exchange(ref _cancelRequested, 0);
+                _pending.SetResult(true);
+                return;
+            }
+
             if (Volatile.Read(ref _readEvents) == events || Interlocked.CompareExchange(ref _waiting, 0, 1) != 1)
             {
                 return;
@@ -175,7 +185,7 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
 
             // The caller may be another connection (a takeover) or a timer: the reader's loop must not run on its stack.
             _pending.RunContinuationsAsynchronously = true;
-            _pending.SetResult(Result(canceled: true));
+            _pending.SetResult(true);
         }
     }
 
@@ -290,7 +300,7 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
         return new ReadResult(data, canceled, _endOfStream);
     }
 
-    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => _pending.GetResult(token);
+    ReadResult IValueTaskSource<ReadResult>.GetResult(short token) => Result(canceled: _pending.GetResult(token));
 
     ValueTaskSourceStatus IValueTaskSource<ReadResult>.GetStatus(short token) => _pending.GetStatus(token);
 

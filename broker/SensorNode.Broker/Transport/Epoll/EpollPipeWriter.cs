@@ -140,6 +140,15 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             }
 
             Interlocked.Exchange(ref _waiting, 1);
+
+            // A cancel that came while this thread held the wait found no waiter: it is answered here.
+            if (Volatile.Read(ref _cancelRequested) == 1 && Interlocked.CompareExchange(ref _waiting, 0, 1) == 1)
+            {
+                Interlocked.Exchange(ref _cancelRequested, 0);
+                _pending.SetResult(new FlushResult(isCanceled: true, isCompleted: false));
+                return;
+            }
+
             if (Volatile.Read(ref _writeEvents) == events || Interlocked.CompareExchange(ref _waiting, 0, 1) != 1)
             {
                 return;
