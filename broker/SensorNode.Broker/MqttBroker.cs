@@ -279,22 +279,22 @@ public sealed class MqttBroker : IDisposable
     /// <summary>Queues the retained messages matching each subscription, with RETAIN=1 [MQTT-3.3.1-6] [MQTT-3.3.1-8].</summary>
     public void SendRetained(Session session, List<Subscription> subscriptions)
     {
-        var matches = new List<ApplicationMessage>();
         foreach (Subscription subscription in subscriptions)
         {
-            matches.Clear();
+            var matches = new List<RetainedMessage>();
             Retained.Match(subscription.Filter, matches);
-            uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
-            AccessRules? rules = session.Access?.Rules;
-            foreach (ApplicationMessage message in matches)
+            if (matches.Count == 0)
             {
-                if (rules is not null && !rules.CanRead(message.Topic))
-                {
-                    continue;
-                }
-
-                session.Enqueue(message, Math.Min(message.Qos, subscription.Qos), retain: true, retainedReplay: true, subscriptionIds: ids);
+                continue;
             }
+
+            if (session.Access?.Rules is { } rules)
+            {
+                matches.RemoveAll(m => !rules.CanRead(System.Text.Encoding.UTF8.GetString(m.TopicUtf8)));
+            }
+
+            uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
+            session.EnqueueRetained(new RetainedReplay(matches, subscription.Qos, ids));
         }
     }
 

@@ -10,7 +10,8 @@ namespace SensorNode.Broker.Persistence;
 public sealed class InMemoryBrokerStore : IBrokerStore
 {
     private readonly object _gate = new();
-    private readonly Dictionary<string, ApplicationMessage> _retained = new(StringComparer.Ordinal);
+    // Shares each message's buffer with the broker's own retained store: a second index, not a second copy.
+    private readonly Routing.RetainedMessageStore _retained = new();
     private readonly Dictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, ApplicationMessage> _messages = [];
     private readonly Dictionary<string, (ApplicationMessage Will, long DueAt)> _wills = new(StringComparer.Ordinal);
@@ -23,7 +24,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         lock (_gate)
         {
             var state = new StoredState { LastMessageId = _lastMessageId };
-            state.Retained.AddRange(_retained.Values);
+            _retained.CopyTo(state.Retained);
 
             foreach ((string clientId, (ApplicationMessage will, long dueAt)) in _wills)
             {
@@ -80,7 +81,7 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         switch (op.Kind)
         {
             case StoreOperationKind.PutRetained:
-                _retained[op.Key] = op.Message!;
+                _retained.Put(op.Message!);
                 break;
             case StoreOperationKind.DeleteRetained:
                 _retained.Remove(op.Key);

@@ -22,7 +22,7 @@ public sealed class Session
     // Created on first use: most sensors never subscribe and never publish at QoS 2, and thousands sit idle.
     private Dictionary<string, Subscription>? _subscriptions;
     private readonly Queue<OutboundPacket> _control = new();
-    private readonly Queue<Delivery> _pending = new();
+    private readonly PendingQueue _pending = new();
     private readonly Dictionary<ushort, InflightEntry> _inflight = [];
     private HashSet<ushort>? _awaitingRelease;
     private readonly IBrokerStore? _store;
@@ -294,6 +294,48 @@ public sealed class Session
         }
     }
 
+    /// <summary>
+    /// Queues the retained messages a subscription is due, as <see cref="Enqueue"/> with retainedReplay would one by
+    /// one. While the client is connected they stay one compact item until the writer takes them; an offline
+    /// session takes them one by one, by its rules for offline queuing.
+    /// </summary>
+    public void EnqueueRetained(RetainedReplay replay)
+    {
+        if (_budget is { } roomFor && _metrics.QueuedBytes + replay.Bytes > _limits.MaxTotalQueuedBytes)
+        {
+            roomFor.Reclaim();
+        }
+
+        ISessionConnection? connection;
+        lock (_gate)
+        {
+            connection = _connection;
+            if (connection is not null)
+            {
+                replay.EnqueuedAt = Environment.TickCount64;
+                AddQueuedBytes(replay.Bytes);
+                _pending.Enqueue(replay);
+            }
+        }
+
+        if (connection is null)
+        {
+            while (replay.Count > 0)
+            {
+                Delivery next = replay.Dequeue();
+                Enqueue(next.Message, next.Qos, retain: true, retainedReplay: true, subscriptionIds: next.SubscriptionIds);
+            }
+
+            return;
+        }
+
+        connection.SignalOutput();
+        if (_budget is { IsExceeded: true } budget)
+        {
+            budget.Reclaim();
+        }
+    }
+
     private bool MakeRoom(int size)
     {
         while (_pending.Count > 0)
@@ -351,7 +393,7 @@ public sealed class Session
         return freed;
     }
 
-    private void AddQueuedBytes(int delta)
+    private void AddQueuedBytes(long delta)
     {
         _pendingBytes += delta;
         _metrics.AddQueuedBytes(delta);
@@ -590,7 +632,7 @@ public sealed class Session
         var taken = new List<Delivery>();
         lock (_gate)
         {
-            foreach (Delivery delivery in _pending)
+            foreach (Delivery delivery in _pending.Deliveries)
             {
                 if (delivery.SharedVia is not null)
                 {
