@@ -112,7 +112,8 @@ public sealed class RetainedTests
     }
 
     // A replay larger than the in-flight window arrives whole, each message once with RETAIN=1 [MQTT-3.3.1-6]
-    // [MQTT-3.3.1-8], ahead of what is published after the SUBSCRIBE.
+    // [MQTT-3.3.1-8], ahead of what is published after the SUBSCRIBE; also without persistence, where the broker's
+    // own in-memory store keeps no copy of the retained messages.
     [Fact]
     public async Task A_large_replay_arrives_whole_and_ahead_of_later_messages_without_persistence_MQTT_3_3_1_6()
     {
