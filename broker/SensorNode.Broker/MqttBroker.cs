@@ -26,6 +26,7 @@ public sealed class MqttBroker : IDisposable
     private long _droppedReported;
     private long _lastDropReport;
     private readonly bool _ownsStore;
+    private readonly bool _storesRetained;
     private long _lastMessageId;
     private volatile bool _shuttingDown;
 
@@ -44,6 +45,8 @@ public sealed class MqttBroker : IDisposable
         Router = new MessageRouter(Subscriptions, Retained);
         _ownsStore = options.Store is null;
         Store = options.Store ?? OpenStore(options, Logger);
+        // Nothing to write for a retained publish then, so it need not wait for the store like a durable one.
+        _storesRetained = Store is not InMemoryBrokerStore { KeepsRetained: false };
         Sessions = new SessionRegistry(options.Sessions, Metrics, Store);
         try
         {
@@ -116,7 +119,7 @@ public sealed class MqttBroker : IDisposable
 
     private static IBrokerStore OpenStore(BrokerOptions options, ILogger logger) => options.Persistence switch
     {
-        PersistenceMode.Memory => new InMemoryBrokerStore(),
+        PersistenceMode.Memory => new InMemoryBrokerStore(keepsRetained: false),
         _ => SqliteBrokerStore.Open(options.DataDirectory, options.Durability, logger, options.RecoverDamagedStore),
     };
 
@@ -165,12 +168,13 @@ public sealed class MqttBroker : IDisposable
 
     /// <summary>
     /// Works out what a publish does: its targets, and the store writes that make it durable (the retained
-    /// message, and the message queued for each persistent session it reaches at QoS 1 or 2).
+    /// message, unless the store keeps none, and the message queued for each persistent session it reaches at
+    /// QoS 1 or 2).
     /// </summary>
     public void PreparePublish(ApplicationMessage message, List<RouteTarget> targets, List<StoreOperation> operations, Session? publisher = null)
     {
         Router.Match(message, targets, publisher);
-        if (message.Retain)
+        if (message.Retain && _storesRetained)
         {
             operations.Add(message.PayloadSpan.IsEmpty
                 ? StoreOperation.DeleteRetained(message.Topic)
@@ -279,22 +283,22 @@ public sealed class MqttBroker : IDisposable
     /// <summary>Queues the retained messages matching each subscription, with RETAIN=1 [MQTT-3.3.1-6] [MQTT-3.3.1-8].</summary>
     public void SendRetained(Session session, List<Subscription> subscriptions)
     {
-        var matches = new List<ApplicationMessage>();
         foreach (Subscription subscription in subscriptions)
         {
-            matches.Clear();
+            var matches = new List<RetainedMessage>();
             Retained.Match(subscription.Filter, matches);
-            uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
-            AccessRules? rules = session.Access?.Rules;
-            foreach (ApplicationMessage message in matches)
+            if (matches.Count == 0)
             {
-                if (rules is not null && !rules.CanRead(message.Topic))
-                {
-                    continue;
-                }
-
-                session.Enqueue(message, Math.Min(message.Qos, subscription.Qos), retain: true, retainedReplay: true, subscriptionIds: ids);
+                continue;
             }
+
+            if (session.Access?.Rules is { } rules)
+            {
+                matches.RemoveAll(m => !rules.CanRead(System.Text.Encoding.UTF8.GetString(m.TopicUtf8)));
+            }
+
+            uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
+            session.EnqueueRetained(new RetainedReplay(matches, subscription.Qos, ids));
         }
     }
 

@@ -7,10 +7,15 @@ namespace SensorNode.Broker.Persistence;
 /// kept in memory, so state survives a broker restart inside one process but not the process. Writes are
 /// applied and their callbacks run at once, on the caller's thread.
 /// </summary>
-public sealed class InMemoryBrokerStore : IBrokerStore
+/// <param name="keepsRetained">
+/// False for a store its broker opens itself: it is disposed with the broker and never loaded again, and the broker
+/// holds the retained messages, so a second index of them would only cost memory (issue #9).
+/// </param>
+public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStore
 {
     private readonly object _gate = new();
-    private readonly Dictionary<string, ApplicationMessage> _retained = new(StringComparer.Ordinal);
+    // Shares each message's buffer with the broker's own retained store: a second index, not a second copy.
+    private readonly Routing.RetainedMessageStore? _retained = keepsRetained ? new() : null;
     private readonly Dictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
     private readonly Dictionary<long, ApplicationMessage> _messages = [];
     private readonly Dictionary<string, (ApplicationMessage Will, long DueAt)> _wills = new(StringComparer.Ordinal);
@@ -18,12 +23,15 @@ public sealed class InMemoryBrokerStore : IBrokerStore
 
     public long SizeOnDisk => 0;
 
+    /// <summary>Whether retained messages are kept (see the constructor); when not, their writes may be left out.</summary>
+    public bool KeepsRetained => _retained is not null;
+
     public StoredState Load()
     {
         lock (_gate)
         {
             var state = new StoredState { LastMessageId = _lastMessageId };
-            state.Retained.AddRange(_retained.Values);
+            _retained?.CopyTo(state.Retained);
 
             foreach ((string clientId, (ApplicationMessage will, long dueAt)) in _wills)
             {
@@ -80,10 +88,10 @@ public sealed class InMemoryBrokerStore : IBrokerStore
         switch (op.Kind)
         {
             case StoreOperationKind.PutRetained:
-                _retained[op.Key] = op.Message!;
+                _retained?.Put(op.Message!);
                 break;
             case StoreOperationKind.DeleteRetained:
-                _retained.Remove(op.Key);
+                _retained?.Remove(op.Key);
                 break;
             case StoreOperationKind.PutSession:
                 _sessions.TryAdd(op.Key, new SessionRecord());

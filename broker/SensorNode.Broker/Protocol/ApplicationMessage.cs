@@ -15,11 +15,12 @@ public sealed class ApplicationMessage
 {
     private readonly byte[] _data;
     private readonly int _topicEnd;
+    private string? _topic;
     private byte[]? _encodedProperties;
 
-    private ApplicationMessage(string topic, byte[] data, int topicEnd, byte qos, bool retain, MqttProperties? properties, long expiresAtUnixMs)
+    private ApplicationMessage(string? topic, byte[] data, int topicEnd, byte qos, bool retain, MqttProperties? properties, long expiresAtUnixMs)
     {
-        Topic = topic;
+        _topic = topic;
         _data = data;
         _topicEnd = topicEnd;
         Qos = qos;
@@ -102,7 +103,8 @@ public sealed class ApplicationMessage
         return Create(topic, topicUtf8, payload, qos, retain, kept, expiresAt);
     }
 
-    public string Topic { get; }
+    /// <summary>The topic; a message rebuilt from a stored buffer decodes it on first use (a replay to a client without an ACL never does).</summary>
+    public string Topic => _topic ??= Encoding.UTF8.GetString(_data.AsSpan(2, _topicEnd - 2));
 
     /// <summary>QoS the message was published with.</summary>
     public byte Qos { get; }
@@ -116,6 +118,9 @@ public sealed class ApplicationMessage
     public ReadOnlyMemory<byte> Payload => _data.AsMemory(_topicEnd);
 
     public ReadOnlySpan<byte> PayloadSpan => _data.AsSpan(_topicEnd);
+
+    /// <summary>The buffer behind <see cref="EncodedTopic"/> and <see cref="Payload"/>, shared by whoever keeps the message.</summary>
+    internal byte[] Buffer => _data;
 
     /// <summary>Approximate memory charged to queues that hold this message.</summary>
     public int Size => _data.Length + 64;
@@ -131,4 +136,8 @@ public sealed class ApplicationMessage
 
     public static ApplicationMessage Create(string topic, ReadOnlySpan<byte> payload, byte qos, bool retain, MqttProperties? properties = null, long expiresAtUnixMs = 0) =>
         Create(topic, Encoding.UTF8.GetBytes(topic), payload, qos, retain, properties, expiresAtUnixMs);
+
+    /// <summary>A message over a buffer laid out as <see cref="Buffer"/> (kept by the retained store), without copying it.</summary>
+    internal static ApplicationMessage FromBuffer(byte[] buffer, byte qos, bool retain, MqttProperties? properties, long expiresAtUnixMs) =>
+        new(topic: null, buffer, 2 + BinaryPrimitives.ReadUInt16BigEndian(buffer), qos, retain, properties, expiresAtUnixMs);
 }

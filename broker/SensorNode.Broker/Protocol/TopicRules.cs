@@ -1,3 +1,5 @@
+using System.Numerics;
+
 namespace SensorNode.Broker.Protocol;
 
 /// <summary>
@@ -60,25 +62,34 @@ public static class TopicRules
     /// Reference matcher (used for retained-message replay with wildcard filters and in tests). '$' topics are
     /// not matched by filters starting with a wildcard [MQTT-4.7.2-1]; "a/#" also matches "a" [MQTT-4.7.1-2].
     /// </summary>
-    public static bool Matches(ReadOnlySpan<char> filter, ReadOnlySpan<char> topic)
+    public static bool Matches(ReadOnlySpan<char> filter, ReadOnlySpan<char> topic) => MatchLevels(filter, topic);
+
+    /// <summary>The same on UTF-8 bytes (the retained store keeps topics only as UTF-8).</summary>
+    public static bool Matches(ReadOnlySpan<byte> filter, ReadOnlySpan<byte> topic) => MatchLevels(filter, topic);
+
+    private static bool MatchLevels<T>(ReadOnlySpan<T> filter, ReadOnlySpan<T> topic)
+        where T : unmanaged, IBinaryInteger<T>
     {
-        if (topic.Length > 0 && topic[0] == '$' && filter.Length > 0 && (filter[0] == '+' || filter[0] == '#'))
+        T separator = T.CreateTruncating('/');
+        T single = T.CreateTruncating('+');
+        T multi = T.CreateTruncating('#');
+        if (topic.Length > 0 && topic[0] == T.CreateTruncating('$') && filter.Length > 0 && (filter[0] == single || filter[0] == multi))
         {
             return false;
         }
 
         while (true)
         {
-            int fEnd = filter.IndexOf('/');
-            ReadOnlySpan<char> fLevel = fEnd < 0 ? filter : filter[..fEnd];
-            if (fLevel.Length == 1 && fLevel[0] == '#')
+            int fEnd = filter.IndexOf(separator);
+            ReadOnlySpan<T> fLevel = fEnd < 0 ? filter : filter[..fEnd];
+            if (fLevel.Length == 1 && fLevel[0] == multi)
             {
                 return true;
             }
 
-            int tEnd = topic.IndexOf('/');
-            ReadOnlySpan<char> tLevel = tEnd < 0 ? topic : topic[..tEnd];
-            if (!(fLevel.Length == 1 && fLevel[0] == '+') && !fLevel.SequenceEqual(tLevel))
+            int tEnd = topic.IndexOf(separator);
+            ReadOnlySpan<T> tLevel = tEnd < 0 ? topic : topic[..tEnd];
+            if (!(fLevel.Length == 1 && fLevel[0] == single) && !fLevel.SequenceEqual(tLevel))
             {
                 return false;
             }
@@ -91,7 +102,8 @@ public static class TopicRules
                 }
 
                 // Topic ended but the filter goes on: only a trailing "/#" still matches ("a/#" matches "a").
-                return tEnd < 0 && filter[(fEnd + 1)..].SequenceEqual("#");
+                ReadOnlySpan<T> rest = filter[(fEnd + 1)..];
+                return tEnd < 0 && rest.Length == 1 && rest[0] == multi;
             }
 
             filter = filter[(fEnd + 1)..];

@@ -26,7 +26,7 @@ public sealed class Session
     // The session's lock is the monitor of its (private, never exposed) control queue: one object less per session.
     private object Gate => _control;
     // Created on first use: most sensors only publish, and an idle session should cost little (issue #9).
-    private Queue<Delivery>? _pending;
+    private PendingQueue? _pending;
     private Dictionary<ushort, InflightEntry>? _inflight;
     private HashSet<ushort>? _awaitingRelease;
     private readonly IBrokerStore? _store;
@@ -111,7 +111,7 @@ public sealed class Session
 
     private uint _expiryInterval;
 
-    private Queue<Delivery> Pending => _pending ??= new();
+    private PendingQueue Pending => _pending ??= new();
 
     private Dictionary<ushort, InflightEntry> Inflight => _inflight ??= [];
 
@@ -306,6 +306,48 @@ public sealed class Session
         }
     }
 
+    /// <summary>
+    /// Queues the retained messages a subscription is due, as <see cref="Enqueue"/> with retainedReplay would one by
+    /// one. While the client is connected they stay one compact item until the writer takes them; an offline
+    /// session takes them one by one, by its rules for offline queuing.
+    /// </summary>
+    public void EnqueueRetained(RetainedReplay replay)
+    {
+        if (_budget is { } roomFor && _metrics.QueuedBytes + replay.Bytes > _limits.MaxTotalQueuedBytes)
+        {
+            roomFor.Reclaim();
+        }
+
+        ISessionConnection? connection;
+        lock (Gate)
+        {
+            connection = _connection;
+            if (connection is not null)
+            {
+                replay.EnqueuedAt = Environment.TickCount64;
+                AddQueuedBytes(replay.Bytes);
+                Pending.Enqueue(replay);
+            }
+        }
+
+        if (connection is null)
+        {
+            while (replay.Count > 0)
+            {
+                Delivery next = replay.Dequeue();
+                Enqueue(next.Message, next.Qos, retain: true, retainedReplay: true, subscriptionIds: next.SubscriptionIds);
+            }
+
+            return;
+        }
+
+        connection.SignalOutput();
+        if (_budget is { IsExceeded: true } budget)
+        {
+            budget.Reclaim();
+        }
+    }
+
     private bool MakeRoom(int size)
     {
         while (PendingCount > 0)
@@ -363,7 +405,7 @@ public sealed class Session
         return freed;
     }
 
-    private void AddQueuedBytes(int delta)
+    private void AddQueuedBytes(long delta)
     {
         _pendingBytes += delta;
         _metrics.AddQueuedBytes(delta);
@@ -602,7 +644,7 @@ public sealed class Session
         var taken = new List<Delivery>();
         lock (Gate)
         {
-            foreach (Delivery delivery in Pending)
+            foreach (Delivery delivery in Pending.Deliveries)
             {
                 if (delivery.SharedVia is not null)
                 {

@@ -101,6 +101,16 @@ public sealed class TopicMatchingProperties
     }
 
     [Fact]
+    public void TopicRules_matches_the_same_on_UTF8_bytes_as_on_strings()
+    {
+        Prop.ForAll(Gen.Zip(Filter, Topic).ToArbitrary(), pair =>
+            Assert.True(
+                TopicRules.Matches(pair.Item1, pair.Item2) == TopicRules.Matches(System.Text.Encoding.UTF8.GetBytes(pair.Item1), System.Text.Encoding.UTF8.GetBytes(pair.Item2)),
+                $"filter '{pair.Item1}' topic '{pair.Item2}'"))
+            .Check(Many);
+    }
+
+    [Fact]
     public void Trie_agrees_with_the_naive_matcher_for_one_filter()
     {
         Prop.ForAll(Gen.Zip(Filter, Gen.ListOf(Topic, 8)).ToArbitrary(), pair =>

@@ -111,6 +111,28 @@ public sealed class RetainedTests
         Assert.Equal(matching.Concat(others).Where(t => t[0] != '$').Order(), allReceived.Select(m => m.Topic).Order());
     }
 
+    // A replay larger than the in-flight window arrives whole, each message once with RETAIN=1 [MQTT-3.3.1-6]
+    // [MQTT-3.3.1-8], ahead of what is published after the SUBSCRIBE; also without persistence, where the broker's
+    // own in-memory store keeps no copy of the retained messages.
+    [Fact]
+    public async Task A_large_replay_arrives_whole_and_ahead_of_later_messages_without_persistence_MQTT_3_3_1_6()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
+        await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(broker.Port);
+        string[] topics = [.. Enumerable.Range(0, 1000).Select(i => $"many/{i / 100}/{i % 100}")];
+        foreach (string topic in topics)
+        {
+            await publisher.PublishAsync(topic, "v:" + topic, MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        }
+
+        await using MqttNetClient subscriber = await MqttNetClient.ConnectAsync(broker.Port);
+        await subscriber.SubscribeAsync("many/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        List<ReceivedMessage> received = await subscriber.ReceiveUntilMarkerAsync(publisher);
+
+        Assert.Equal(topics.Order(StringComparer.Ordinal), received.Select(m => m.Topic).Order(StringComparer.Ordinal));
+        Assert.All(received, m => Assert.Equal(("v:" + m.Topic, true, MqttQualityOfServiceLevel.AtLeastOnce), (m.Payload, m.Retain, m.Qos)));
+    }
+
     // [MQTT-3.8.4-6] / §3.3.1.3: a retained message is sent to a new subscription at min(retained QoS, granted QoS).
     [Theory]
     [InlineData(MqttQualityOfServiceLevel.ExactlyOnce, MqttQualityOfServiceLevel.AtMostOnce)]

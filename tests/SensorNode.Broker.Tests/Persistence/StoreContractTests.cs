@@ -169,6 +169,22 @@ public sealed class StoreContractTests
         Assert.Equal(200, harness.Reopen().Retained.Count);
     }
 
+    // The store a broker opens for itself dies with it; the broker holds the retained messages, so the store does not.
+    [Fact]
+    public async Task A_memory_store_that_keeps_no_retained_messages_keeps_everything_else()
+    {
+        using var store = new InMemoryBrokerStore(keepsRetained: false);
+        store.Submit(StoreOperation.PutRetained("sensor/temperature/kitchen", 1, Bytes("21.0")));
+        store.Submit(StoreOperation.PutSession("node-1"));
+        await store.FlushAsync();
+
+        StoredState state = store.Load();
+
+        Assert.False(store.KeepsRetained);
+        Assert.Empty(state.Retained);
+        Assert.Equal("node-1", Assert.Single(state.Sessions).ClientId);
+    }
+
     [Fact]
     public async Task Sqlite_store_commits_many_submissions_per_transaction()
     {
