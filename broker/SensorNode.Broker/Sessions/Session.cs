@@ -61,6 +61,8 @@ public sealed class Session
     {
         lock (Gate)
         {
+            // Until its client logs in again nobody knows whose ACL applies: messages queued meanwhile are checked then.
+            _queuedWithoutAccess = true;
             OfflineSince = stored.OfflineSince ?? DateTimeOffset.UtcNow;
             foreach (StoredQueuedMessage queued in stored.Queue)
             {
@@ -137,7 +139,49 @@ public sealed class Session
     public DateTimeOffset? OfflineSince { get; private set; } = DateTimeOffset.UtcNow;
 
     /// <summary>The ACL view of the client last connected to this session; null when there is no ACL.</summary>
-    public Security.ClientAccess? Access { get; set; }
+    public Security.ClientAccess? Access { get; private set; }
+
+    private bool _queuedWithoutAccess;
+
+    /// <summary>
+    /// Sets the logged-in client's access, before its writer runs. A session restored at start-up received messages
+    /// while nobody's ACL was known; those its client may not read are dropped now (counted as ACL denials), as a
+    /// live delivery would have been refused.
+    /// </summary>
+    public void UseAccess(Security.ClientAccess? access)
+    {
+        lock (Gate)
+        {
+            Access = access;
+            if (!_queuedWithoutAccess || access is null)
+            {
+                return;
+            }
+
+            _queuedWithoutAccess = true;
+            if (PendingCount == 0)
+            {
+                return;
+            }
+
+            var allowed = new PendingQueue();
+            while (PendingCount > 0)
+            {
+                Delivery next = Pending.Dequeue();
+                if (access.Rules.CanRead(next.Message.Topic))
+                {
+                    allowed.Enqueue(next);
+                    continue;
+                }
+
+                AddQueuedBytes(-next.Message.Size);
+                ForgetStored(next.Sequence);
+                _metrics.CountAclDenied();
+            }
+
+            _pending = allowed;
+        }
+    }
 
     public bool HasSubscription(string filter)
     {

@@ -279,7 +279,7 @@ internal sealed partial class MqttConnection
             connAckProperties,
             inflightWindow: connect.Properties?.ReceiveMaximum ?? ushort.MaxValue);
         _session = opened.Session;
-        opened.Session.Access = _access;
+        opened.Session.UseAccess(_access);
         StartWriter();
         if (opened.TakenOver is { } previous)
         {

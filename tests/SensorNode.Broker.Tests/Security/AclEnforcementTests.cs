@@ -42,6 +42,43 @@ public sealed class AclEnforcementTests
         v5 ? ConnectV5Async(broker.Port, configure: b => b.WithCredentials(user, "x"))
            : MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials(user, "x"));
 
+    /// <summary>
+    /// After a restart a persistent session is restored before its client logs in, so no ACL is known for it while
+    /// messages are queued; what its user may not read is dropped when the client comes back, never delivered.
+    /// </summary>
+    [Fact]
+    public async Task A_restored_session_gets_only_what_its_user_may_read_of_what_was_queued_before_it_logged_in()
+    {
+        string data = TestBroker.NewDataDirectory();
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Acl);
+        void Configure(BrokerOptions o)
+        {
+            o.DataDirectory = data;
+            o.Security.AclFile = acl;
+        }
+
+        await using (BrokerServer first = await TestBroker.StartAsync(Configure))
+        {
+            await using MqttNetClient bob = await MqttNetClient.ConnectAsync(first.Port, "bob-persistent", cleanSession: false, configure: b => b.WithCredentials("bob", "x"));
+            await bob.SubscribeAsync("sensors/#", MqttQualityOfServiceLevel.AtLeastOnce);
+            await bob.DisconnectAsync();
+        }
+
+        await using BrokerServer second = await TestBroker.StartAsync(Configure);
+        await using (MqttNetClient alice = await As(second, "alice"))
+        {
+            await alice.PublishAsync("sensors/private/door", "secret", MqttQualityOfServiceLevel.AtLeastOnce);
+            await alice.PublishAsync("sensors/kitchen", "21.5", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        await using MqttNetClient back = await MqttNetClient.ConnectAsync(second.Port, "bob-persistent", cleanSession: false, configure: b => b.WithCredentials("bob", "x"));
+        ReceivedMessage queued = await back.NextAsync();
+        Assert.Equal(("sensors/kitchen", "21.5"), (queued.Topic, queued.Payload));
+        await using MqttNetClient marker = await As(second, "alice");
+        await back.AssertNothingReceivedAsync(marker);
+        Assert.True(second.Broker.Metrics.AclDenied >= 1);
+    }
+
     [Fact]
     public async Task V311_denied_publish_is_acknowledged_but_not_delivered()
     {
