@@ -158,7 +158,7 @@ public sealed class Session
                 return;
             }
 
-            _queuedWithoutAccess = true;
+            _queuedWithoutAccess = false;
             if (PendingCount == 0)
             {
                 return;
