@@ -1,5 +1,6 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
+using System.Globalization;
 using System.Net;
 
 namespace SensorNode.LoadGenerator;
@@ -18,6 +19,7 @@ internal static class IdleScenario
         await Task.Delay(500);
         long rss0 = Proc.RssKb(pid);
         double cpu0 = Proc.CpuSeconds(pid);
+        (double genUser0, double genSys0) = Proc.CpuSplit(Environment.ProcessId);
         var clock = Stopwatch.StartNew();
         int failed = 0;
         try
@@ -36,6 +38,9 @@ internal static class IdleScenario
             });
             double seconds = clock.Elapsed.TotalSeconds;
             double cpu1 = Proc.CpuSeconds(pid);
+            (double genUser1, double genSys1) = Proc.CpuSplit(Environment.ProcessId);
+            double genUserPct = 100 * (genUser1 - genUser0) / seconds;
+            double genSysPct = 100 * (genSys1 - genSys0) / seconds;
 
             // Let the broker settle (deferred allocations, GC) before reading its RSS.
             await Task.Delay(1500);
@@ -49,9 +54,10 @@ internal static class IdleScenario
             result.ConnectsPerSec = open / seconds;
             result.BrokerCpuSec = cpu1 - cpu0;
             result.BrokerCpuPct = 100 * (cpu1 - cpu0) / seconds;
+            result.GenCpuPct = genUserPct + genSysPct;
             result.KbPerConn = open > 0 ? (rss1 - rss0) / (double)open : 0;
             result.RssMb = rss1 / 1024.0;
-            result.Note = $"RSS {rss0 / 1024.0:F1} -> {rss1 / 1024.0:F1} MB";
+            result.Note = string.Create(CultureInfo.InvariantCulture, $"RSS {rss0 / 1024.0:F1} -> {rss1 / 1024.0:F1} MB; gen user {genUserPct:F0}% sys {genSysPct:F0}%");
             return result;
         }
         finally
@@ -199,14 +205,21 @@ internal static class Proc
     /// <summary>utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat).</summary>
     public static double CpuSeconds(int pid)
     {
+        (double user, double system) = CpuSplit(pid);
+        return user + system;
+    }
+
+    /// <summary>utime and stime of a process, in seconds: user-space work versus the kernel's (sockets, TCP).</summary>
+    public static (double User, double System) CpuSplit(int pid)
+    {
         if (pid <= 0)
         {
-            return 0;
+            return (0, 0);
         }
 
         string stat = File.ReadAllText($"/proc/{pid}/stat");
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11]) + long.Parse(fields[12])) / ClockTicks;
+        return (long.Parse(fields[11]) / ClockTicks, long.Parse(fields[12]) / ClockTicks);
     }
 
     public static double SelfCpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;
