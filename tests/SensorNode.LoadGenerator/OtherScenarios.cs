@@ -1,76 +1,8 @@
 using System.Buffers.Binary;
 using System.Diagnostics;
-using System.Globalization;
 using System.Net;
 
 namespace SensorNode.LoadGenerator;
-
-/// <summary>
-/// N idle connections (CONNECT, keep alive 0, clean session): connects per second including the CONNACK,
-/// and the broker's RSS growth per connection once they are all open.
-/// </summary>
-internal static class IdleScenario
-{
-    public static async Task<Result> RunAsync(string host, int port, int pid, int connections, int parallel, Result result)
-    {
-        var ep = new IPEndPoint(IPAddress.Parse(host), port);
-        var links = new MqttLink?[connections];
-        string run = Guid.NewGuid().ToString("N")[..8];
-        await Task.Delay(500);
-        long rss0 = Proc.RssKb(pid);
-        double cpu0 = Proc.CpuSeconds(pid);
-        (double genUser0, double genSys0) = Proc.CpuSplit(Environment.ProcessId);
-        var clock = Stopwatch.StartNew();
-        int failed = 0;
-        try
-        {
-            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            await Flow.ForEachAsync(connections, parallel, async i =>
-            {
-                try
-                {
-                    links[i] = await MqttLink.ConnectAsync(ep, $"idle-{run}-{i}", cleanSession: true, 0, 64, limit.Token);
-                }
-                catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
-                {
-                    Interlocked.Increment(ref failed);
-                }
-            });
-            double seconds = clock.Elapsed.TotalSeconds;
-            double cpu1 = Proc.CpuSeconds(pid);
-            (double genUser1, double genSys1) = Proc.CpuSplit(Environment.ProcessId);
-            double genUserPct = 100 * (genUser1 - genUser0) / seconds;
-            double genSysPct = 100 * (genSys1 - genSys0) / seconds;
-
-            // Let the broker settle (deferred allocations, GC) before reading its RSS.
-            await Task.Delay(1500);
-            long rss1 = Proc.RssKb(pid);
-            int open = connections - failed;
-            result.Published = connections;
-            result.Delivered = open;
-            result.Expected = connections;
-            result.Lost = failed;
-            result.Seconds = seconds;
-            result.ConnectsPerSec = open / seconds;
-            result.BrokerCpuSec = cpu1 - cpu0;
-            result.BrokerCpuPct = 100 * (cpu1 - cpu0) / seconds;
-            result.GenCpuPct = genUserPct + genSysPct;
-            result.KbPerConn = open > 0 ? (rss1 - rss0) / (double)open : 0;
-            result.RssMb = rss1 / 1024.0;
-            result.Note = string.Create(CultureInfo.InvariantCulture, $"RSS {rss0 / 1024.0:F1} -> {rss1 / 1024.0:F1} MB; gen user {genUserPct:F0}% sys {genSysPct:F0}%");
-            return result;
-        }
-        finally
-        {
-            foreach (MqttLink? link in links)
-            {
-                link?.Abort();
-            }
-
-            await Task.Delay(1000);
-        }
-    }
-}
 
 /// <summary>
 /// N retained messages (32-byte payloads, QoS 1 pipelined, all acknowledged), then one '#' subscriber:
