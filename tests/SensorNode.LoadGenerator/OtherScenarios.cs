@@ -5,68 +5,6 @@ using System.Net;
 namespace SensorNode.LoadGenerator;
 
 /// <summary>
-/// N idle connections (CONNECT, keep alive 0, clean session): connects per second including the CONNACK,
-/// and the broker's RSS growth per connection once they are all open.
-/// </summary>
-internal static class IdleScenario
-{
-    public static async Task<Result> RunAsync(string host, int port, int pid, int connections, int parallel, Result result)
-    {
-        var ep = new IPEndPoint(IPAddress.Parse(host), port);
-        var links = new MqttLink?[connections];
-        string run = Guid.NewGuid().ToString("N")[..8];
-        await Task.Delay(500);
-        long rss0 = Proc.RssKb(pid);
-        double cpu0 = Proc.CpuSeconds(pid);
-        var clock = Stopwatch.StartNew();
-        int failed = 0;
-        try
-        {
-            using var limit = new CancellationTokenSource(TimeSpan.FromSeconds(120));
-            await Flow.ForEachAsync(connections, parallel, async i =>
-            {
-                try
-                {
-                    links[i] = await MqttLink.ConnectAsync(ep, $"idle-{run}-{i}", cleanSession: true, 0, 64, limit.Token);
-                }
-                catch (Exception ex) when (ex is IOException or System.Net.Sockets.SocketException or OperationCanceledException)
-                {
-                    Interlocked.Increment(ref failed);
-                }
-            });
-            double seconds = clock.Elapsed.TotalSeconds;
-            double cpu1 = Proc.CpuSeconds(pid);
-
-            // Let the broker settle (deferred allocations, GC) before reading its RSS.
-            await Task.Delay(1500);
-            long rss1 = Proc.RssKb(pid);
-            int open = connections - failed;
-            result.Published = connections;
-            result.Delivered = open;
-            result.Expected = connections;
-            result.Lost = failed;
-            result.Seconds = seconds;
-            result.ConnectsPerSec = open / seconds;
-            result.BrokerCpuSec = cpu1 - cpu0;
-            result.BrokerCpuPct = 100 * (cpu1 - cpu0) / seconds;
-            result.KbPerConn = open > 0 ? (rss1 - rss0) / (double)open : 0;
-            result.RssMb = rss1 / 1024.0;
-            result.Note = $"RSS {rss0 / 1024.0:F1} -> {rss1 / 1024.0:F1} MB";
-            return result;
-        }
-        finally
-        {
-            foreach (MqttLink? link in links)
-            {
-                link?.Abort();
-            }
-
-            await Task.Delay(1000);
-        }
-    }
-}
-
-/// <summary>
 /// N retained messages (32-byte payloads, QoS 1 pipelined, all acknowledged), then one '#' subscriber:
 /// time from SUBSCRIBE to the last retained message, and the broker's RSS after the replay.
 /// </summary>
@@ -199,14 +137,21 @@ internal static class Proc
     /// <summary>utime + stime of a process, in seconds (fields 14 and 15 of /proc/PID/stat).</summary>
     public static double CpuSeconds(int pid)
     {
+        (double user, double system) = CpuSplit(pid);
+        return user + system;
+    }
+
+    /// <summary>utime and stime of a process, in seconds: user-space work versus the kernel's (sockets, TCP).</summary>
+    public static (double User, double System) CpuSplit(int pid)
+    {
         if (pid <= 0)
         {
-            return 0;
+            return (0, 0);
         }
 
         string stat = File.ReadAllText($"/proc/{pid}/stat");
         string[] fields = stat[(stat.LastIndexOf(')') + 2)..].Split(' ');
-        return (long.Parse(fields[11]) + long.Parse(fields[12])) / ClockTicks;
+        return (long.Parse(fields[11]) / ClockTicks, long.Parse(fields[12]) / ClockTicks);
     }
 
     public static double SelfCpuSeconds() => Process.GetCurrentProcess().TotalProcessorTime.TotalSeconds;

@@ -5,7 +5,7 @@ using SensorNode.LoadGenerator;
 // sensornode-loadgen SCENARIO [--key value ...]
 //   fanin     --publishers 100 --qos 0|1|2 --mode max|rate [--rate 10000] [--window 32]
 //   fanout    --subscribers 100 --qos 0|1 [--window 200]
-//   idle      --connections 10000 [--parallel 64]
+//   idle      --connections 10000 [--parallel 64]  (connects in flight)
 //   retained  --count 100000
 //   durable   fan-in at QoS 1 to persistent (clean session 0) subscribers
 //   report    --in results.jsonl  (prints the markdown table of medians)
