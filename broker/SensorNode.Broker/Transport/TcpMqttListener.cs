@@ -86,9 +86,16 @@ internal sealed class TcpMqttListener : IAsyncDisposable
     /// <summary>A client accepted by the epoll transport: its MQTT connection starts here, on the engine's thread.</summary>
     internal void Accepted(int descriptor, in Epoll.EpollConnection.PeerAddress peer)
     {
-        if (Epoll.EpollConnection.Register(descriptor, peer, this) is not { } connection)
+        if (Volatile.Read(ref _stopped) != 0)
         {
-            _logger.LogWarning("An accepted MQTT connection could not be registered with epoll: {Error}", Epoll.LinuxSockets.Describe(Epoll.LinuxSockets.Errno));
+            // Accepted just before the listener closed: the broker is going away.
+            Epoll.LinuxSockets.Close(descriptor);
+            return;
+        }
+
+        if (Epoll.EpollConnection.Register(descriptor, peer, this, out int errno) is not { } connection)
+        {
+            _logger.LogWarning("An accepted MQTT connection could not be registered with epoll: {Error}", Epoll.LinuxSockets.Describe(errno));
             return;
         }
 

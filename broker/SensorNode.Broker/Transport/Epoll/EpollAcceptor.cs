@@ -86,7 +86,10 @@ internal sealed unsafe class EpollAcceptor : IEpollTarget
                 continue;
             }
 
-            if (errno is LinuxSockets.EINTR or LinuxSockets.ECONNABORTED)
+            // A client that left while waiting, or a network error of its own: the next one may be fine.
+            if (errno is LinuxSockets.EINTR or LinuxSockets.ECONNABORTED or LinuxSockets.EPROTO or LinuxSockets.EPERM
+                or LinuxSockets.ENETDOWN or LinuxSockets.ENETUNREACH or LinuxSockets.EHOSTDOWN or LinuxSockets.EHOSTUNREACH
+                or LinuxSockets.ENONET or LinuxSockets.ENOPROTOOPT or LinuxSockets.EOPNOTSUPP)
             {
                 continue;
             }
@@ -103,10 +106,10 @@ internal sealed unsafe class EpollAcceptor : IEpollTarget
     /// <summary>Out of descriptors: the reserve one is given back to accept the waiting client and reset it at once.</summary>
     private void RefuseOne(int errno, byte* address)
     {
-        _listener.NoteOutOfDescriptors(LinuxSockets.Describe(errno));
         _listener.ReleaseReserve();
         int addressLength = AddressSize;
         int refused = LinuxSockets.Accept(_descriptor, address, ref addressLength);
+        int refusedErrno = refused < 0 ? LinuxSockets.Errno : 0;
         if (refused >= 0)
         {
             LinuxSockets.SetResetOnClose(refused);
@@ -114,6 +117,14 @@ internal sealed unsafe class EpollAcceptor : IEpollTarget
         }
 
         _listener.TakeReserve();
+
+        // accept4 takes the descriptor before it looks at the queue: EMFILE may come with nobody waiting at all.
+        if (refusedErrno == LinuxSockets.EAGAIN)
+        {
+            return;
+        }
+
+        _listener.NoteOutOfDescriptors(LinuxSockets.Describe(errno));
         if (refused < 0)
         {
             // Not even the reserve helped (the whole system is out): pause rather than spin on a level-triggered socket.

@@ -10,8 +10,9 @@ namespace SensorNode.Broker.Transport.Epoll;
 /// One accepted plain-TCP client on Linux: its descriptor, registered edge-triggered with an <see cref="EpollEngine"/>,
 /// read and written through <see cref="EpollPipeReader"/> and <see cref="EpollPipeWriter"/>. Three small objects and
 /// no buffer while idle, where a .NET <c>Socket</c> with stream pipes costs about 2.4 KB (issue #9). The descriptor is
-/// closed only by <see cref="DisposeAsync"/>, after the engine's reader and writer are done with it; an abort only
-/// shuts it down, which wakes any wait.
+/// closed only by <see cref="DisposeAsync"/>, which the MQTT engine calls once its read loop has ended and its writer
+/// has stopped (no wait is armed then, so the engine thread cannot touch the descriptor after it is closed); an abort
+/// only shuts it down, which wakes any wait.
 /// </summary>
 internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTarget
 {
@@ -40,14 +41,16 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
         _output = new EpollPipeWriter(this);
     }
 
-    /// <summary>Takes an accepted descriptor: registers it with an engine, or closes it and returns null when that fails.</summary>
-    public static EpollConnection? Register(int descriptor, in PeerAddress peer, TcpMqttListener listener)
+    /// <summary>Takes an accepted descriptor: registers it with an engine, or closes it and returns null (with the error) when that fails.</summary>
+    public static EpollConnection? Register(int descriptor, in PeerAddress peer, TcpMqttListener listener, out int errno)
     {
         EpollEngine engine = EpollEngine.Next();
         var connection = new EpollConnection(descriptor, peer, engine, listener);
         LinuxSockets.SetNoDelay(descriptor);
+        errno = 0;
         if (engine.Add(descriptor, connection, Interest) == 0)
         {
+            errno = LinuxSockets.Errno;
             LinuxSockets.Close(descriptor);
             return null;
         }
@@ -160,6 +163,9 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
     private async ValueTask LingerAsync()
     {
         LinuxSockets.Shutdown(Descriptor, LinuxSockets.SHUT_WR);
+
+        // A cancel the engine's read loop left behind (a close requested while it was busy) is not the linger's own.
+        _input.ForgetCancel();
         using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(1));
         using CancellationTokenRegistration cancel = timeout.Token.Register(static o => ((PipeReader)o!).CancelPendingRead(), _input);
         try

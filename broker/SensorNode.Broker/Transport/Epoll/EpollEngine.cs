@@ -173,7 +173,15 @@ internal sealed unsafe class EpollEngine
             for (int i = 0; i < count; i++)
             {
                 LinuxSockets.ReadEvent(events, i, out uint mask, out ulong token);
-                Find(token)?.OnEvents(mask);
+                try
+                {
+                    Find(token)?.OnEvents(mask);
+                }
+                catch (Exception ex)
+                {
+                    // A bug in one target must not take every connection of this engine (and the process) with it.
+                    Console.Error.WriteLine($"sensornode: epoll engine event handler failed: {ex}");
+                }
             }
         }
     }

@@ -189,6 +189,9 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
         }
     }
 
+    /// <summary>Drops a cancel requested after the last read (see <see cref="EpollConnection"/>'s linger).</summary>
+    internal void ForgetCancel() => Interlocked.Exchange(ref _cancelRequested, 0);
+
     public override void Complete(Exception? exception = null)
     {
         if (_completed)

@@ -8,6 +8,7 @@ namespace SensorNode.Broker.Transport.Epoll;
 /// </summary>
 internal static unsafe partial class LinuxSockets
 {
+    public const int EPERM = 1;
     public const int EAGAIN = 11;
     public const int EINTR = 4;
     public const int EBADF = 9;
@@ -16,9 +17,17 @@ internal static unsafe partial class LinuxSockets
     public const int ENFILE = 23;
     public const int EMFILE = 24;
     public const int EPIPE = 32;
+    public const int ENONET = 64;
+    public const int EPROTO = 71;
+    public const int ENOPROTOOPT = 92;
+    public const int EOPNOTSUPP = 95;
+    public const int ENETDOWN = 100;
+    public const int ENETUNREACH = 101;
     public const int ECONNABORTED = 103;
     public const int ECONNRESET = 104;
     public const int ENOBUFS = 105;
+    public const int EHOSTDOWN = 112;
+    public const int EHOSTUNREACH = 113;
 
     public const uint EPOLLIN = 0x001;
     public const uint EPOLLOUT = 0x004;
