@@ -23,7 +23,7 @@ public sealed class FaultInjectionTests
         await using var subscriber = new PersistentSubscriber($"cut-sub-{qos}");
         await subscriber.ConnectAsync(proxy.Port, $"cut/{qos}/#", qos);
 
-        await using Wire publisher = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient publisher = await RawMqttClient.ConnectAsync(server.Port);
         await publisher.SendAsync(Connect($"cut-pub-{qos}"));
         await publisher.ExpectAsync<ConnAckPacket>();
 
@@ -70,14 +70,14 @@ public sealed class FaultInjectionTests
     {
         await using var server = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
         await using var proxy = new FaultProxy(server.Port);
-        await using Wire observer = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient observer = await RawMqttClient.ConnectAsync(server.Port);
         await observer.SendAsync(Connect("fi-observer"));
         await observer.ExpectAsync<ConnAckPacket>();
         await observer.SendAsync(Subscribe(1, ("fi/#", 1)));
         await observer.ExpectAsync<SubAckPacket>();
 
         // Truncated: half a PUBLISH reaches the broker, then the connection is cut. Nothing is delivered.
-        await using (Wire victim = await Wire.ConnectAsync(proxy.Port))
+        await using (RawMqttClient victim = await RawMqttClient.ConnectAsync(proxy.Port))
         {
             await victim.SendAsync(Connect("fi-trunc"));
             await victim.ExpectAsync<ConnAckPacket>();
@@ -89,7 +89,7 @@ public sealed class FaultInjectionTests
 
         // Delayed: 50 ms per chunk, still correct.
         proxy.Delay = TimeSpan.FromMilliseconds(50);
-        await using (Wire slow = await Wire.ConnectAsync(proxy.Port))
+        await using (RawMqttClient slow = await RawMqttClient.ConnectAsync(proxy.Port))
         {
             await slow.SendAsync(Connect("fi-slow"));
             await slow.ExpectAsync<ConnAckPacket>();
@@ -102,12 +102,12 @@ public sealed class FaultInjectionTests
 
         // Stalled: a connection whose bytes go nowhere does not hold anyone else up.
         proxy.Delay = TimeSpan.Zero;
-        await using Wire stalled = await Wire.ConnectAsync(proxy.Port);
+        await using RawMqttClient stalled = await RawMqttClient.ConnectAsync(proxy.Port);
         await stalled.SendAsync(Connect("fi-stalled"));
         await stalled.ExpectAsync<ConnAckPacket>();
         proxy.Stalled = true;
         await stalled.SendAsync(Publish("fi/stalled", Utf8("s"), 1, 3));
-        await using Wire direct = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient direct = await RawMqttClient.ConnectAsync(server.Port);
         await direct.SendAsync(Connect("fi-direct"));
         await direct.ExpectAsync<ConnAckPacket>();
         await direct.SendAsync(Publish("fi/direct", Utf8("ok"), 1, 4));

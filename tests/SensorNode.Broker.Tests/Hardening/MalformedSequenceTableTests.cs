@@ -2,6 +2,7 @@ using System.Text;
 using SensorNode.Broker.Hosting;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
+using SensorNode.Broker.Tests.Infrastructure;
 using SensorNode.Broker.Protocol.V5;
 using static SensorNode.Broker.Tests.Protocol.RawFrames;
 
@@ -12,21 +13,21 @@ public sealed class MalformedTableFixture : IAsyncLifetime
 {
     public BrokerServer Server { get; private set; } = null!;
 
-    public Wire Observer { get; private set; } = null!;
+    public RawMqttClient Observer { get; private set; } = null!;
 
-    public Wire Publisher { get; private set; } = null!;
+    public RawMqttClient Publisher { get; private set; } = null!;
 
     public SemaphoreSlim Gate { get; } = new(1, 1);
 
     public async Task InitializeAsync()
     {
         Server = await Infrastructure.TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
-        Observer = await Wire.ConnectAsync(Server.Port);
+        Observer = await RawMqttClient.ConnectAsync(Server.Port);
         await Observer.SendAsync(Connect("table-observer"));
         Assert.IsType<ConnAckPacket>(await Observer.ReceiveAsync());
         await Observer.SendAsync(Subscribe(1, ("health/#", 0)));
         Assert.IsType<SubAckPacket>(await Observer.ReceiveAsync());
-        Publisher = await Wire.ConnectAsync(Server.Port);
+        Publisher = await RawMqttClient.ConnectAsync(Server.Port);
         await Publisher.SendAsync(Connect("table-publisher"));
         Assert.IsType<ConnAckPacket>(await Publisher.ReceiveAsync());
     }
@@ -394,7 +395,7 @@ public sealed class MalformedSequenceTableTests(MalformedTableFixture fixture) :
     private async Task RunAsync(Case c)
     {
         long errorsBefore = fixture.Server.Broker.Metrics.ProtocolErrors;
-        await using Wire offender = await Wire.ConnectAsync(fixture.Server.Port);
+        await using RawMqttClient offender = await RawMqttClient.ConnectAsync(fixture.Server.Port);
         offender.Level = c.Level == V5 ? ProtocolLevel.V500 : ProtocolLevel.V311;
         if (c.Connect)
         {

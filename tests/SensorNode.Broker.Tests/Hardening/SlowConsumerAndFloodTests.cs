@@ -40,10 +40,10 @@ public sealed class SlowConsumerAndFloodTests
         var metrics = server.Broker.Metrics;
 
         // The stalled subscribers: a tiny receive buffer, subscribe, then never read again.
-        var stalledClients = new List<Wire>();
+        var stalledClients = new List<RawMqttClient>();
         for (int s = 0; s < stalledCount; s++)
         {
-            Wire stalled = await Wire.ConnectAsync(server.Port, receiveBuffer: 4096);
+            RawMqttClient stalled = await RawMqttClient.ConnectAsync(server.Port, receiveBuffer: 4096);
             stalledClients.Add(stalled);
             await stalled.SendAsync(Connect($"stalled-{s}", cleanSession: !persistent));
             await stalled.ExpectAsync<ConnAckPacket>();
@@ -52,7 +52,7 @@ public sealed class SlowConsumerAndFloodTests
         }
 
         // A healthy subscriber that reads everything.
-        await using Wire healthy = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient healthy = await RawMqttClient.ConnectAsync(server.Port);
         await healthy.SendAsync(Connect("healthy"));
         await healthy.ExpectAsync<ConnAckPacket>();
         await healthy.SendAsync(Subscribe(1, ("flood/#", 0)));
@@ -72,7 +72,7 @@ public sealed class SlowConsumerAndFloodTests
             }
         });
 
-        await using Wire publisher = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient publisher = await RawMqttClient.ConnectAsync(server.Port);
         await publisher.SendAsync(Connect("flooder"));
         await publisher.ExpectAsync<ConnAckPacket>();
 
@@ -153,7 +153,7 @@ public sealed class SlowConsumerAndFloodTests
             Assert.True(metrics.DroppedBrokerQueueBudget > 0, "the broker-wide budget must have been the limit");
         }
 
-        foreach (Wire stalled in stalledClients)
+        foreach (RawMqttClient stalled in stalledClients)
         {
             stalled.Abort();
         }
@@ -176,12 +176,12 @@ public sealed class SlowConsumerAndFloodTests
             o.Sessions.MaxQueuedBytes = 512 * 1024;
             o.Sessions.MaxTotalQueuedBytes = 256 * 1024;
         });
-        var stalled = new List<Wire>();
+        var stalled = new List<RawMqttClient>();
         try
         {
             for (int s = 0; s < 2; s++)
             {
-                Wire w = await Wire.ConnectAsync(server.Port, receiveBuffer: 4096);
+                RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port, receiveBuffer: 4096);
                 stalled.Add(w);
                 await w.SendAsync(Connect($"budget-stalled-{s}"));
                 await w.ExpectAsync<ConnAckPacket>();
@@ -189,7 +189,7 @@ public sealed class SlowConsumerAndFloodTests
                 await w.ExpectAsync<SubAckPacket>();
             }
 
-            await using Wire publisher = await Wire.ConnectAsync(server.Port);
+            await using RawMqttClient publisher = await RawMqttClient.ConnectAsync(server.Port);
             publisher.Level = ProtocolLevel.V500;
             await publisher.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "budget-pub" });
             await publisher.ExpectAsync<ConnAckPacket>();
@@ -210,7 +210,7 @@ public sealed class SlowConsumerAndFloodTests
         }
         finally
         {
-            foreach (Wire w in stalled)
+            foreach (RawMqttClient w in stalled)
             {
                 w.Abort();
             }
@@ -221,19 +221,19 @@ public sealed class SlowConsumerAndFloodTests
     public async Task Connection_flood_from_one_address_is_refused_politely_and_others_keep_working()
     {
         await using var server = await TestBroker.StartAsync(o => { o.Persistence = PersistenceMode.Memory; o.MaxConnectionsPerAddress = 20; });
-        await using Wire good = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient good = await RawMqttClient.ConnectAsync(server.Port);
         await good.SendAsync(Connect("good"));
         await good.ExpectAsync<ConnAckPacket>();
         await good.SendAsync(Subscribe(1, ("cf/#", 0)));
         await good.ExpectAsync<SubAckPacket>();
 
-        var flood = new List<Wire>();
+        var flood = new List<RawMqttClient>();
         try
         {
             int accepted = 0, refused = 0;
             for (int i = 0; i < 40; i++)
             {
-                Wire w = await Wire.ConnectAsync(server.Port);
+                RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
                 flood.Add(w);
                 await w.SendAsync(Connect($"flood-{i}"));
                 MqttPacket? reply = await w.ReceiveAsync();
@@ -253,7 +253,7 @@ public sealed class SlowConsumerAndFloodTests
             Assert.Equal(21, refused);
 
             // 5.0: Quota exceeded.
-            await using Wire v5 = await Wire.ConnectAsync(server.Port);
+            await using RawMqttClient v5 = await RawMqttClient.ConnectAsync(server.Port);
             v5.Level = ProtocolLevel.V500;
             await v5.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "flood-v5" });
             Assert.Equal(ReasonCode.QuotaExceeded, (await v5.ExpectAsync<ConnAckPacket>()).ReasonCode);
@@ -263,7 +263,7 @@ public sealed class SlowConsumerAndFloodTests
         }
         finally
         {
-            foreach (Wire w in flood)
+            foreach (RawMqttClient w in flood)
             {
                 w.Abort();
             }
@@ -273,7 +273,7 @@ public sealed class SlowConsumerAndFloodTests
         var deadline = Stopwatch.StartNew();
         while (true)
         {
-            await using Wire again = await Wire.ConnectAsync(server.Port);
+            await using RawMqttClient again = await RawMqttClient.ConnectAsync(server.Port);
             await again.SendAsync(Connect("after-flood"));
             if (await again.ReceiveAsync() is ConnAckPacket { ReturnCode: ConnectReturnCode.Accepted })
             {
@@ -291,7 +291,7 @@ public sealed class SlowConsumerAndFloodTests
     public async Task Subscription_flood_is_capped_per_client(bool v5)
     {
         await using var server = await TestBroker.StartAsync(o => { o.Persistence = PersistenceMode.Memory; o.MaxSubscriptionsPerClient = 50; });
-        await using Wire w = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
         if (v5)
         {
             w.Level = ProtocolLevel.V500;
@@ -318,7 +318,7 @@ public sealed class SlowConsumerAndFloodTests
     public async Task Deep_and_long_topics_at_the_limit_work_and_beyond_it_are_refused()
     {
         await using var server = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
-        await using Wire w = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
         await w.SendAsync(Connect("deep"));
         await w.ExpectAsync<ConnAckPacket>();
         string deep64 = string.Join('/', Enumerable.Repeat("d", 64));
@@ -331,7 +331,7 @@ public sealed class SlowConsumerAndFloodTests
         await w.SendAsync(Publish(long4096, Utf8("b")));
         Assert.Equal(long4096, (await w.ExpectAsync<PublishPacket>()).Topic);
 
-        await using Wire v5 = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient v5 = await RawMqttClient.ConnectAsync(server.Port);
         v5.Level = ProtocolLevel.V500;
         await v5.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "deep5" });
         await v5.ExpectAsync<ConnAckPacket>();
@@ -347,7 +347,7 @@ public sealed class SlowConsumerAndFloodTests
     public async Task Retained_flood_is_stored_and_replayed_and_others_keep_working()
     {
         await using var server = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
-        await using Wire flooder = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient flooder = await RawMqttClient.ConnectAsync(server.Port);
         await flooder.SendAsync(Connect("retainer"));
         await flooder.ExpectAsync<ConnAckPacket>();
         const int Count = 5000;
@@ -359,7 +359,7 @@ public sealed class SlowConsumerAndFloodTests
             Assert.Equal(PacketType.PingResp, (await flooder.ReceiveAsync())!.Type);
         }
 
-        await using Wire late = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient late = await RawMqttClient.ConnectAsync(server.Port);
         await late.SendAsync(Connect("late"));
         await late.ExpectAsync<ConnAckPacket>();
         await late.SendAsync(Subscribe(1, ("rf/#", 0)));
@@ -383,13 +383,13 @@ public sealed class SlowConsumerAndFloodTests
     public async Task Oversized_payload_closes_only_that_client(bool v5)
     {
         await using var server = await TestBroker.StartAsync(o => { o.Persistence = PersistenceMode.Memory; o.MaxPacketSize = 64 * 1024; });
-        await using Wire observer = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient observer = await RawMqttClient.ConnectAsync(server.Port);
         await observer.SendAsync(Connect("os-observer"));
         await observer.ExpectAsync<ConnAckPacket>();
         await observer.SendAsync(Subscribe(1, ("os/#", 0)));
         await observer.ExpectAsync<SubAckPacket>();
 
-        await using Wire big = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient big = await RawMqttClient.ConnectAsync(server.Port);
         big.Level = v5 ? ProtocolLevel.V500 : ProtocolLevel.V311;
         await big.SendAsync(new ConnectPacket { ProtocolLevel = big.Level, ClientId = "os-big" });
         await big.ExpectAsync<ConnAckPacket>();
@@ -413,7 +413,7 @@ public sealed class SlowConsumerAndFloodTests
             Assert.Null(reply);
         }
 
-        await using Wire other = await Wire.ConnectAsync(server.Port);
+        await using RawMqttClient other = await RawMqttClient.ConnectAsync(server.Port);
         await other.SendAsync(Connect("os-other"));
         await other.ExpectAsync<ConnAckPacket>();
         await other.SendAsync(Publish("os/small", new byte[60 * 1024]));

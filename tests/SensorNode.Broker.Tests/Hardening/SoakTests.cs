@@ -54,7 +54,7 @@ public sealed class SoakTests
         // Publisher: QoS 0, 1, 2 in turn, each QoS 1/2 one recorded once acknowledged.
         Task publisher = Task.Run(async () =>
         {
-            await using Wire w = await Wire.ConnectAsync(server.Port);
+            await using RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
             await w.SendAsync(Connect("soak-publisher"));
             await w.ExpectAsync<ConnAckPacket>();
             ushort id = 0;
@@ -102,7 +102,7 @@ public sealed class SoakTests
                 {
                     case 0:
                         {
-                            await using Wire w = await Wire.ConnectAsync(server.Port);
+                            await using RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
                             await w.SendAsync(Connect(id));
                             await w.ExpectAsync<ConnAckPacket>();
                             await w.SendAsync(Concat(Subscribe(1, ("soak/q0/#", 0)), Frame(0xE0)));
@@ -112,10 +112,10 @@ public sealed class SoakTests
                     case 1:
                         {
                             // Takeover: the first connection must be closed by the second.
-                            await using Wire first = await Wire.ConnectAsync(server.Port);
+                            await using RawMqttClient first = await RawMqttClient.ConnectAsync(server.Port);
                             await first.SendAsync(Connect(id + "-t"));
                             await first.ExpectAsync<ConnAckPacket>();
-                            await using Wire second = await Wire.ConnectAsync(server.Port);
+                            await using RawMqttClient second = await RawMqttClient.ConnectAsync(server.Port);
                             await second.SendAsync(Connect(id + "-t"));
                             await second.ExpectAsync<ConnAckPacket>();
                             MqttPacket? p;
@@ -139,7 +139,7 @@ public sealed class SoakTests
                     case 2:
                         {
                             // Killed client with a persistent session subscribed to QoS 1 traffic; later discarded.
-                            Wire w = await Wire.ConnectAsync(server.Port);
+                            RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
                             await w.SendAsync(Connect(id + "-p", cleanSession: false));
                             await w.ExpectAsync<ConnAckPacket>();
                             await w.SendAsync(Subscribe(1, ("soak/q1/#", 1)));
@@ -149,7 +149,7 @@ public sealed class SoakTests
 
                     case 3:
                         {
-                            await using Wire w = await Wire.ConnectAsync(server.Port);
+                            await using RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
                             await w.SendAsync(Connect(id + "-p", cleanSession: true));
                             await w.ExpectAsync<ConnAckPacket>();
                             await w.SendAsync(Frame(0xE0));
@@ -158,7 +158,7 @@ public sealed class SoakTests
 
                     default:
                         {
-                            await using Wire w = await Wire.ConnectAsync(server.Port);
+                            await using RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
                             w.Level = ProtocolLevel.V500;
                             await w.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = id + "-5", CleanStart = random.Next(2) == 0, Properties = new() { SessionExpiryInterval = (uint)random.Next(3) } });
                             await w.ExpectAsync<ConnAckPacket>();

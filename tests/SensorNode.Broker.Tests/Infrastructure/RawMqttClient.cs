@@ -7,7 +7,8 @@ namespace SensorNode.Broker.Tests.Infrastructure;
 
 /// <summary>
 /// A bare TCP socket to the broker for tests that need bytes no client library would send: malformed
-/// packets, half-open sockets, exact flag checks. Reads whole packets with the broker's codec.
+/// packets, half-open sockets (FIN), a socket that stops reading, exact flag checks. Reads whole packets with the
+/// broker's codec, in the protocol version of <see cref="Level"/>. Every wait is bounded by a timeout.
 /// </summary>
 public sealed class RawMqttClient : IAsyncDisposable
 {
@@ -22,12 +23,21 @@ public sealed class RawMqttClient : IAsyncDisposable
         _stream = tcp.GetStream();
     }
 
-    public static async Task<RawMqttClient> ConnectAsync(int port)
+    /// <param name="receiveBuffer">A small socket receive buffer (bytes), for tests where the client stops reading; 0 for the default.</param>
+    public static async Task<RawMqttClient> ConnectAsync(int port, int receiveBuffer = 0)
     {
         var tcp = new TcpClient { NoDelay = true };
-        await tcp.ConnectAsync("127.0.0.1", port);
+        if (receiveBuffer > 0)
+        {
+            tcp.ReceiveBufferSize = receiveBuffer;
+        }
+
+        using var cts = new CancellationTokenSource(TestBroker.Timeout);
+        await tcp.ConnectAsync("127.0.0.1", port, cts.Token);
         return new RawMqttClient(tcp);
     }
+
+    public Socket Socket => _tcp.Client;
 
     /// <summary>Opens a socket and completes an MQTT 3.1.1 CONNECT; asserts the CONNACK accepts it.</summary>
     public static async Task<RawMqttClient> ConnectMqttAsync(int port, string clientId, bool cleanSession = true, ushort keepAlive = 60, WillMessage? will = null)
@@ -70,14 +80,14 @@ public sealed class RawMqttClient : IAsyncDisposable
 
     public Task SendAsync(MqttPacket packet) => SendAsync(MqttPacketWriter.ToArray(packet, Level));
 
-    public async Task SendAsync(byte[] bytes)
+    public async Task SendAsync(byte[] bytes, TimeSpan? timeout = null)
     {
-        using var cts = new CancellationTokenSource(TestBroker.Timeout);
+        using var cts = new CancellationTokenSource(timeout ?? TestBroker.Timeout);
         await _stream.WriteAsync(bytes, cts.Token);
         await _stream.FlushAsync(cts.Token);
     }
 
-    /// <summary>Receives the next whole packet, or null when the broker closed the connection.</summary>
+    /// <summary>Receives the next whole packet, or null when the broker closed the connection; throws TimeoutException when nothing came in time.</summary>
     public async Task<MqttPacket?> ReceiveAsync(TimeSpan? timeout = null)
     {
         using var cts = new CancellationTokenSource(timeout ?? TestBroker.Timeout);
@@ -103,6 +113,10 @@ public sealed class RawMqttClient : IAsyncDisposable
             {
                 read = await _stream.ReadAsync(_buffer.AsMemory(_filled), cts.Token);
             }
+            catch (OperationCanceledException)
+            {
+                throw new TimeoutException("no packet and no close within the timeout");
+            }
             catch (IOException)
             {
                 return null;
@@ -124,9 +138,28 @@ public sealed class RawMqttClient : IAsyncDisposable
         Assert.Null(packet);
     }
 
+    public async Task<T> ExpectAsync<T>(TimeSpan? timeout = null)
+        where T : MqttPacket
+    {
+        MqttPacket? packet = await ReceiveAsync(timeout);
+        return Assert.IsType<T>(packet);
+    }
+
+    /// <summary>Half-closes: a FIN after what was sent, the socket still reads.</summary>
+    public void ShutdownSend() => _tcp.Client.Shutdown(SocketShutdown.Send);
+
+    /// <summary>Closes with a reset instead of a FIN.</summary>
     public void Abort()
     {
-        _tcp.Client.LingerState = new LingerOption(true, 0);
+        try
+        {
+            _tcp.Client.LingerState = new LingerOption(true, 0);
+        }
+        catch (SocketException)
+        {
+            // Already reset by the broker.
+        }
+
         _tcp.Close();
     }
 

@@ -142,7 +142,7 @@ public sealed class AclEnforcementTests
     public async Task V5_denied_publish_reason_codes_on_the_wire()
     {
         await using BrokerServer broker = await StartAsync();
-        (V5RawClient bob, ConnAckPacket? connAck) = await V5RawClient.ConnectMqttAsync(broker.Port, "raw5-bob", "bob", "x");
+        (RawMqttClient bob, ConnAckPacket connAck) = await RawMqttClient.ConnectV5Async(broker.Port, "raw5-bob", c => (c.UserName, c.Password) = ("bob", "x"u8.ToArray()));
         await using (bob)
         {
             Assert.Equal(ReasonCode.Success, connAck?.ReasonCode);
