@@ -198,7 +198,7 @@ public sealed class MqttBroker : IDisposable
             }
 
             target.StoreSequence = target.Session.NextStoreSequence();
-            operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, target.Retain));
+            operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, target.Retain, target.SubscriptionIds));
         }
     }
 

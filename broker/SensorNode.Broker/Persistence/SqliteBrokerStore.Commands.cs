@@ -21,7 +21,7 @@ public sealed partial class SqliteBrokerStore
         Prepare(StoreOperationKind.PutSubscription, "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos, options, identifier) VALUES ($key, $topic, $qos, $packet, $seq);");
         Prepare(StoreOperationKind.DeleteSubscription, "DELETE FROM subscriptions WHERE client_id = $key AND filter = $topic;");
         Prepare(StoreOperationKind.PutMessage, "INSERT OR REPLACE INTO messages (id, topic, qos, retain, payload, properties, expires_at) VALUES ($message, $topic, $qos, $retain, $payload, $properties, $expires);");
-        Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state) VALUES ($key, $seq, $message, $qos, $retain, 0, 0);");
+        Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state, subscription_ids) VALUES ($key, $seq, $message, $qos, $retain, 0, 0, $subids);");
         Prepare(StoreOperationKind.UpdateQueued, "UPDATE queue SET packet_id = $packet, state = $state WHERE client_id = $key AND seq = $seq;");
         Prepare(StoreOperationKind.DeleteQueued, "DELETE FROM queue WHERE client_id = $key AND seq = $seq;");
         Prepare(StoreOperationKind.PutWill, "INSERT OR REPLACE INTO wills (client_id, topic, qos, retain, payload, properties, expires_at, due_at) VALUES ($key, $topic, $qos, $retain, $payload, $properties, $expires, $seq);");
@@ -34,7 +34,7 @@ public sealed partial class SqliteBrokerStore
     {
         SqliteCommand command = _connection.CreateCommand();
         command.CommandText = sql;
-        foreach (string name in new[] { "$key", "$topic", "$qos", "$retain", "$payload", "$message", "$seq", "$packet", "$state", "$properties", "$expires" })
+        foreach (string name in new[] { "$key", "$topic", "$qos", "$retain", "$payload", "$message", "$seq", "$packet", "$state", "$properties", "$expires", "$subids" })
         {
             if (sql.Contains(name, StringComparison.Ordinal))
             {
@@ -64,10 +64,44 @@ public sealed partial class SqliteBrokerStore
                 "$seq" => op.Sequence,
                 "$packet" => (int)op.PacketId,
                 "$state" => (int)op.State,
+                "$subids" => (object?)EncodeSubscriptionIds(op.SubscriptionIds) ?? DBNull.Value,
                 _ => throw new InvalidOperationException(parameter.ParameterName),
             };
         }
 
         command.ExecuteNonQuery();
+    }
+
+    /// <summary>Subscription identifiers as 4-byte little-endian values, null for none.</summary>
+    private static byte[]? EncodeSubscriptionIds(uint[]? ids)
+    {
+        if (ids is not { Length: > 0 })
+        {
+            return null;
+        }
+
+        byte[] bytes = new byte[ids.Length * 4];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            System.Buffers.Binary.BinaryPrimitives.WriteUInt32LittleEndian(bytes.AsSpan(i * 4), ids[i]);
+        }
+
+        return bytes;
+    }
+
+    private static uint[]? DecodeSubscriptionIds(byte[]? bytes)
+    {
+        if (bytes is not { Length: >= 4 })
+        {
+            return null;
+        }
+
+        uint[] ids = new uint[bytes.Length / 4];
+        for (int i = 0; i < ids.Length; i++)
+        {
+            ids[i] = System.Buffers.Binary.BinaryPrimitives.ReadUInt32LittleEndian(bytes.AsSpan(i * 4));
+        }
+
+        return ids;
     }
 }

@@ -50,7 +50,8 @@ public readonly record struct StoreOperation(
     ushort PacketId = 0,
     QueuedState State = QueuedState.Queued,
     ReadOnlyMemory<byte> Payload = default,
-    Protocol.ApplicationMessage? Message = null)
+    Protocol.ApplicationMessage? Message = null,
+    uint[]? SubscriptionIds = null)
 {
     public static StoreOperation PutRetained(string topic, byte qos, ReadOnlyMemory<byte> payload) =>
         PutRetained(Protocol.ApplicationMessage.Create(topic, payload.Span, qos, retain: true));
@@ -87,8 +88,9 @@ public readonly record struct StoreOperation(
     public static StoreOperation PutMessage(long messageId, Protocol.ApplicationMessage message) =>
         new(StoreOperationKind.PutMessage, string.Empty, message.Topic, messageId, Message: message);
 
-    public static StoreOperation PutQueued(string clientId, long sequence, long messageId, byte qos, bool retain) =>
-        new(StoreOperationKind.PutQueued, clientId, MessageId: messageId, Sequence: sequence, Qos: qos, Retain: retain);
+    /// <summary>A message queued for a persistent session, with the MQTT 5 subscription identifiers it goes out with [MQTT-3.3.4-3].</summary>
+    public static StoreOperation PutQueued(string clientId, long sequence, long messageId, byte qos, bool retain, uint[]? subscriptionIds = null) =>
+        new(StoreOperationKind.PutQueued, clientId, MessageId: messageId, Sequence: sequence, Qos: qos, Retain: retain, SubscriptionIds: subscriptionIds);
 
     public static StoreOperation UpdateQueued(string clientId, long sequence, ushort packetId, QueuedState state) =>
         new(StoreOperationKind.UpdateQueued, clientId, Sequence: sequence, PacketId: packetId, State: state);

@@ -38,4 +38,4 @@ public sealed class StoredSession(string clientId)
 }
 
 /// <summary>One outbound message of a stored session.</summary>
-public sealed record StoredQueuedMessage(long Sequence, ApplicationMessage Message, byte Qos, bool Retain, ushort PacketId, QueuedState State);
+public sealed record StoredQueuedMessage(long Sequence, ApplicationMessage Message, byte Qos, bool Retain, ushort PacketId, QueuedState State, uint[]? SubscriptionIds = null);

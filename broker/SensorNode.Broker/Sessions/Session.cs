@@ -69,7 +69,7 @@ public sealed class Session
                 _lastStoreSequence = Math.Max(_lastStoreSequence, queued.Sequence);
                 if (queued.State == QueuedState.Queued || queued.PacketId == 0)
                 {
-                    Pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, EnqueuedAt: Environment.TickCount64));
+                    Pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, queued.SubscriptionIds, EnqueuedAt: Environment.TickCount64));
                     AddQueuedBytes(queued.Message.Size);
                     continue;
                 }
@@ -83,6 +83,7 @@ public sealed class Session
                         : queued.Qos == 1 ? InflightState.AwaitingPubAck : InflightState.AwaitingPubRec,
                     Sequence = _sequence++,
                     StoreSequence = queued.Sequence,
+                    SubscriptionIds = queued.SubscriptionIds,
                 };
             }
 

@@ -30,6 +30,69 @@ public sealed class RestartTests
         Assert.Equal([qos], subAck.ReturnCodes);
     }
 
+    /// <summary>
+    /// [MQTT-3.3.4-3] A message queued for an MQTT 5 persistent session before a restart still carries the
+    /// subscription identifiers of the subscriptions it matched: they are stored with it (schema version 2).
+    /// </summary>
+    [Fact]
+    public async Task Messages_queued_before_a_restart_keep_their_subscription_identifiers_MQTT_3_3_4_3()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        void Persistent(MQTTnet.MqttClientOptionsBuilder b) => b.WithCleanStart(false).WithSessionExpiryInterval(3600);
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            await using (MqttNet5Client subscriber = await MqttNet5Client.ConnectAsync(first.Port, "sid-restart", Persistent))
+            {
+                await subscriber.SubscribeAsync("sid/+/temp", subscriptionIdentifier: 7);
+                await subscriber.SubscribeAsync("sid/#", subscriptionIdentifier: 9);
+                await subscriber.DisconnectAsync();
+            }
+
+            await using MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(first.Port);
+            await publisher.PublishAsync("sid/kitchen/temp", "queued");
+            await first.Broker.Store.FlushAsync();
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        await using MqttNet5Client back = await MqttNet5Client.ConnectAsync(second.Port, "sid-restart", Persistent);
+        V5Message message = await back.NextAsync();
+        Assert.Equal("queued", message.Payload);
+        Assert.Equal([7u, 9u], message.SubscriptionIdentifiers.Order());
+    }
+
+    /// <summary>A database written by a broker of schema version 1 (no subscription identifiers) opens, migrates, and keeps its queue.</summary>
+    [Fact]
+    public async Task A_version_1_database_is_migrated_and_its_queued_message_delivered()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={Path.Combine(directory, SqliteBrokerStore.FileName)};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = """
+                CREATE TABLE retained (topic TEXT PRIMARY KEY, qos INTEGER NOT NULL, payload BLOB NOT NULL, properties BLOB, expires_at INTEGER NOT NULL DEFAULT 0) WITHOUT ROWID;
+                CREATE TABLE sessions (client_id TEXT PRIMARY KEY, created_utc INTEGER NOT NULL, offline_since_utc INTEGER, expiry_s INTEGER NOT NULL DEFAULT 4294967295) WITHOUT ROWID;
+                CREATE TABLE subscriptions (client_id TEXT NOT NULL, filter TEXT NOT NULL, qos INTEGER NOT NULL, options INTEGER NOT NULL DEFAULT 0, identifier INTEGER NOT NULL DEFAULT 0, PRIMARY KEY (client_id, filter)) WITHOUT ROWID;
+                CREATE TABLE messages (id INTEGER PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL, properties BLOB, expires_at INTEGER NOT NULL DEFAULT 0);
+                CREATE TABLE queue (client_id TEXT NOT NULL, seq INTEGER NOT NULL, message_id INTEGER NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, packet_id INTEGER NOT NULL, state INTEGER NOT NULL, PRIMARY KEY (client_id, seq)) WITHOUT ROWID;
+                CREATE INDEX queue_message ON queue (message_id);
+                CREATE TABLE inbound_qos2 (client_id TEXT NOT NULL, packet_id INTEGER NOT NULL, PRIMARY KEY (client_id, packet_id)) WITHOUT ROWID;
+                CREATE TABLE wills (client_id TEXT PRIMARY KEY, topic TEXT NOT NULL, qos INTEGER NOT NULL, retain INTEGER NOT NULL, payload BLOB NOT NULL, properties BLOB, expires_at INTEGER NOT NULL DEFAULT 0, due_at INTEGER NOT NULL) WITHOUT ROWID;
+                INSERT INTO sessions (client_id, created_utc, offline_since_utc) VALUES ('old-client', unixepoch(), unixepoch());
+                INSERT INTO subscriptions (client_id, filter, qos) VALUES ('old-client', 'legacy/#', 1);
+                INSERT INTO messages (id, topic, qos, retain, payload) VALUES (1, 'legacy/x', 1, 0, X'6F6C64');
+                INSERT INTO queue (client_id, seq, message_id, qos, retain, packet_id, state) VALUES ('old-client', 1, 1, 1, 0, 0, 0);
+                PRAGMA user_version = 1;
+                """;
+            command.ExecuteNonQuery();
+        }
+
+        await using BrokerServer broker = await StartAsync(directory);
+        await using RawMqttClient client = await ResumeAsync(broker.Port, "old-client");
+        var publish = Assert.IsType<PublishPacket>(await client.ReceiveAsync());
+        Assert.Equal(("legacy/x", "old"), (publish.Topic, Encoding.UTF8.GetString(publish.Payload.Span)));
+    }
+
     /// <summary>DISCONNECT, then wait for the broker to close: by then it has detached the session.</summary>
     private static async Task GoOfflineAsync(RawMqttClient client)
     {
