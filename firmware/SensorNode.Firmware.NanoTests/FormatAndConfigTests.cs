@@ -33,6 +33,9 @@ namespace SensorNode.Firmware.NanoTests
             Assert.IsFalse(RoomName.IsValid("a/b"));
             Assert.IsFalse(RoomName.IsValid("a+b"));
             Assert.IsFalse(RoomName.IsValid(""));
+
+            // Found on the real nanoCLR: its string indexer misreads the low half of a surrogate pair.
+            Assert.IsTrue(RoomName.IsValid("den\U0001F600"));
         }
 
         [TestMethod]

@@ -18,9 +18,12 @@ namespace SensorNode.Firmware.Core.Topics
                 return "must be at most " + MaxLength.ToString() + " characters";
             }
 
-            for (int i = 0; i < room.Length; i++)
+            // Walked as a char array, not with the string indexer: nanoCLR's indexer returns the high half of a
+            // surrogate pair for its low half too, which made every emoji look like an unpaired surrogate on the device.
+            char[] chars = room.ToCharArray();
+            for (int i = 0; i < chars.Length; i++)
             {
-                char c = room[i];
+                char c = chars[i];
                 if (c == '/')
                 {
                     return "must be a single topic level (no '/')";
@@ -38,7 +41,7 @@ namespace SensorNode.Firmware.Core.Topics
 
                 if (c >= (char)0xD800 && c <= (char)0xDBFF)
                 {
-                    if (i + 1 >= room.Length || room[i + 1] < (char)0xDC00 || room[i + 1] > (char)0xDFFF)
+                    if (i + 1 >= chars.Length || chars[i + 1] < (char)0xDC00 || chars[i + 1] > (char)0xDFFF)
                     {
                         return "is not valid UTF-8 (unpaired surrogate)";
                     }
@@ -51,7 +54,7 @@ namespace SensorNode.Firmware.Core.Topics
                 }
             }
 
-            if (room[0] == ' ' || room[room.Length - 1] == ' ')
+            if (chars[0] == ' ' || chars[chars.Length - 1] == ' ')
             {
                 return "must not start or end with a space";
             }
