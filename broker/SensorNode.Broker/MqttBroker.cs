@@ -331,6 +331,7 @@ public sealed class MqttBroker : IDisposable
         }
 
         Router.Redeliver(session, session.TakeSharedUndelivered());
+        session.ReleaseQueued();
         if (_delayedWills.TryRemove(session, out DelayedWill? owed))
         {
             owed.Timer.Dispose();

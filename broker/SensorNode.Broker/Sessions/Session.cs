@@ -450,6 +450,19 @@ public sealed class Session
         return freed;
     }
 
+    /// <summary>
+    /// The session is gone for good: what it still had queued no longer counts against the broker-wide budget
+    /// (without this, every session that ended with a backlog left its bytes charged forever).
+    /// </summary>
+    public void ReleaseQueued()
+    {
+        lock (Gate)
+        {
+            AddQueuedBytes(-_pendingBytes);
+            _pending = null;
+        }
+    }
+
     private void AddQueuedBytes(long delta)
     {
         _pendingBytes += delta;

@@ -167,6 +167,61 @@ public sealed class SlowConsumerAndFloodTests
     /// stalled subscribers QueuedBytes hovers just below the budget, the check never fires, and every PUBLISH is taken
     /// and then dropped (DroppedBrokerQueueBudget grows) while the publisher hears Success / 0x00.
     /// </summary>
+    /// <summary>
+    /// A subscriber that leaves with a backlog (here a retained replay it never read) gives its queued bytes back to
+    /// the broker-wide budget: before, they stayed charged, and enough such clients left the budget spent for good
+    /// (every queue shed, every MQTT 5 QoS 1/2 publish refused with 0x97).
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_session_that_ends_with_a_backlog_gives_its_queued_bytes_back(bool persistent)
+    {
+        await using var server = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
+        await using (MqttNetClient publisher = await MqttNetClient.ConnectAsync(server.Port))
+        {
+            string payload = new('r', 1000);
+            for (int i = 0; i < 3000; i++)
+            {
+                server.Broker.Publish(SensorNode.Broker.Protocol.ApplicationMessage.Create($"backlog/{i}", System.Text.Encoding.UTF8.GetBytes(payload), 1, retain: true));
+            }
+        }
+
+        for (int round = 0; round < 3; round++)
+        {
+            RawMqttClient stalled = await RawMqttClient.ConnectAsync(server.Port, receiveBuffer: 4096);
+            await stalled.SendAsync(new ConnectPacket { ClientId = "leaver", CleanSession = !persistent, KeepAliveSeconds = 60 });
+            await stalled.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("backlog/#", 1)] });
+            var clock = Stopwatch.StartNew();
+            while (server.Broker.Metrics.QueuedBytes < 1_000_000 && clock.Elapsed < TestBroker.Timeout)
+            {
+                await Task.Delay(10);
+            }
+
+            Assert.True(server.Broker.Metrics.QueuedBytes >= 1_000_000, "the replay should be queued behind the stalled socket");
+            stalled.Abort();
+            await stalled.DisposeAsync();
+            while (server.Broker.ConnectionCount > 0 && clock.Elapsed < TestBroker.Timeout)
+            {
+                await Task.Delay(10);
+            }
+        }
+
+        if (persistent)
+        {
+            // The persistent session keeps its backlog (it is still owed); a clean start discards it.
+            await using RawMqttClient clean = await RawMqttClient.ConnectMqttAsync(server.Port, "leaver", cleanSession: true);
+        }
+
+        var settle = Stopwatch.StartNew();
+        while (server.Broker.Metrics.QueuedBytes != 0 && settle.Elapsed < TestBroker.Timeout)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.Equal(0, server.Broker.Metrics.QueuedBytes);
+    }
+
     [Fact]
     public async Task Spent_broker_budget_is_paid_by_the_stalled_queues_while_a_5_0_publisher_keeps_being_accepted()
     {
