@@ -16,6 +16,12 @@ internal sealed class PendingQueue
 
     public int Count { get; private set; }
 
+    /// <summary>Messages still to come out of replays: a subscriber asked for them at once, so queue bounds leave them out.</summary>
+    public int ReplayCount { get; private set; }
+
+    /// <summary>The bytes of <see cref="ReplayCount"/>'s messages.</summary>
+    public long ReplayBytes { get; private set; }
+
     /// <summary>The deliveries queued one by one (replays left out: they never come through a shared subscription).</summary>
     public IEnumerable<Delivery> Deliveries => _deliveries;
 
@@ -38,6 +44,8 @@ internal sealed class PendingQueue
         _replays.Enqueue(replay);
         _deliveriesSinceLastReplay = 0;
         Count += replay.Count;
+        ReplayCount += replay.Count;
+        ReplayBytes += replay.Bytes;
     }
 
     public Delivery Peek() => NextIsReplay(out RetainedReplay? replay) ? replay.Peek() : _deliveries.Peek();
@@ -48,6 +56,8 @@ internal sealed class PendingQueue
         if (NextIsReplay(out RetainedReplay? replay))
         {
             Delivery next = replay.Dequeue();
+            ReplayCount--;
+            ReplayBytes -= next.Message.Size;
             if (replay.Count == 0)
             {
                 _replays!.Dequeue();
@@ -59,6 +69,34 @@ internal sealed class PendingQueue
         if (_replays is not null && _replays.TryPeek(out RetainedReplay? first))
         {
             first.DeliveriesAhead--;
+        }
+
+        return _deliveries.Dequeue();
+    }
+
+    /// <summary>Drops the oldest delivery queued one by one (replays keep their place); there must be one.</summary>
+    public Delivery DropOldestDelivery()
+    {
+        Count--;
+
+        // The oldest delivery is counted ahead of the first replay that has deliveries ahead of it, or after them all.
+        bool counted = false;
+        if (_replays is not null)
+        {
+            foreach (RetainedReplay replay in _replays)
+            {
+                if (replay.DeliveriesAhead > 0)
+                {
+                    replay.DeliveriesAhead--;
+                    counted = true;
+                    break;
+                }
+            }
+        }
+
+        if (!counted && _deliveriesSinceLastReplay > 0)
+        {
+            _deliveriesSinceLastReplay--;
         }
 
         return _deliveries.Dequeue();

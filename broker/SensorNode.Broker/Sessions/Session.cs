@@ -120,6 +120,10 @@ public sealed class Session
 
     private int PendingCount => _pending?.Count ?? 0;
 
+    private int ReplayNow => _pending?.ReplayCount ?? 0;
+
+    private long ReplayBytesNow => _pending?.ReplayBytes ?? 0;
+
     private int InflightNow => _inflight?.Count ?? 0;
 
     /// <summary>
@@ -395,10 +399,12 @@ public sealed class Session
 
     private bool MakeRoom(int size)
     {
-        while (PendingCount > 0)
+        // Retained replays are left out of the bounds: the subscriber asked for all of them at once, and a live
+        // message arriving mid-replay must not cut the replay down to the queue limit.
+        while (PendingCount - ReplayNow > 0)
         {
             DropReason reason;
-            if (PendingCount >= _limits.MaxQueuedMessages || _pendingBytes + size > _limits.MaxQueuedBytes)
+            if (PendingCount - ReplayNow >= _limits.MaxQueuedMessages || _pendingBytes - ReplayBytesNow + size > _limits.MaxQueuedBytes)
             {
                 reason = DropReason.QueueFull;
             }
@@ -413,7 +419,7 @@ public sealed class Session
                 return false;
             }
 
-            Delivery dropped = Pending.Dequeue();
+            Delivery dropped = Pending.DropOldestDelivery();
             Dropped?.Invoke(dropped.Message, reason);
             AddQueuedBytes(-dropped.Message.Size);
             ForgetStored(dropped.Sequence);

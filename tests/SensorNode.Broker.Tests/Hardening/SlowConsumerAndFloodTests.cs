@@ -168,6 +168,56 @@ public sealed class SlowConsumerAndFloodTests
     /// and then dropped (DroppedBrokerQueueBudget grows) while the publisher hears Success / 0x00.
     /// </summary>
     /// <summary>
+    /// A retained replay larger than the session's queue bound is not cut down by a live message that arrives while
+    /// it is still queued: the bound is for what piles up, not for what the subscriber asked for at once
+    /// [MQTT-3.3.1-6]. Both the replay and the live message arrive, nothing is counted as dropped.
+    /// </summary>
+    [Fact]
+    public async Task A_live_message_during_a_long_retained_replay_does_not_cut_the_replay()
+    {
+        const int Retained = 3000;
+        await using var server = await TestBroker.StartAsync(o =>
+        {
+            o.Persistence = PersistenceMode.Memory;
+            o.Sessions.MaxQueuedMessages = 50;
+        });
+        string payload = new('v', 2000);
+        for (int i = 0; i < Retained; i++)
+        {
+            server.Broker.Publish(SensorNode.Broker.Protocol.ApplicationMessage.Create($"replay/{i:D4}", System.Text.Encoding.UTF8.GetBytes(payload), 0, retain: true));
+        }
+
+        await using RawMqttClient subscriber = await RawMqttClient.ConnectAsync(server.Port, receiveBuffer: 4096);
+        await subscriber.SendAsync(new ConnectPacket { ClientId = "replayed", CleanSession = true, KeepAliveSeconds = 60 });
+        await subscriber.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("replay/#", 0)] });
+        var clock = Stopwatch.StartNew();
+        while (server.Broker.Metrics.QueuedBytes < 1_000_000 && clock.Elapsed < TestBroker.Timeout)
+        {
+            await Task.Delay(10);
+        }
+
+        Assert.True(server.Broker.Metrics.QueuedBytes >= 1_000_000, "the replay should be queued behind the unread socket");
+
+        // The replay is queued behind the unread socket; a live message comes in on the same subscription.
+        await using (MqttNetClient publisher = await MqttNetClient.ConnectAsync(server.Port))
+        {
+            await publisher.PublishAsync("replay/live", "now");
+        }
+
+        Assert.IsType<ConnAckPacket>(await subscriber.ReceiveAsync());
+        Assert.IsType<SubAckPacket>(await subscriber.ReceiveAsync());
+        var topics = new List<string>();
+        while (topics.Count < Retained + 1)
+        {
+            topics.Add(Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync()).Topic);
+        }
+
+        Assert.Equal(Retained, topics.Count(t => t != "replay/live"));
+        Assert.Contains("replay/live", topics);
+        Assert.Equal(0, server.Broker.Metrics.DroppedQueueFull);
+    }
+
+    /// <summary>
     /// A subscriber that leaves with a backlog (here a retained replay it never read) gives its queued bytes back to
     /// the broker-wide budget: before, they stayed charged, and enough such clients left the budget spent for good
     /// (every queue shed, every MQTT 5 QoS 1/2 publish refused with 0x97).

@@ -82,18 +82,21 @@ public sealed class RetainedReplayTests
         Assert.Equal(session.PendingBytes, _metrics.QueuedBytes);
     }
 
-    // A full queue drops its oldest messages, replayed ones as well (DropOldest), one at a time.
+    // The queue bound is for what piles up, not for a replay the subscriber asked for at once: a full queue drops
+    // its oldest live messages (DropOldest), one at a time, and every replayed message keeps its place.
     [Fact]
-    public void A_full_queue_drops_the_oldest_replayed_messages_one_by_one()
+    public void A_full_queue_drops_its_oldest_live_messages_and_keeps_the_replay()
     {
-        (Session session, Connection connection) = Connected(new SessionLimits { MaxQueuedMessages = 3 });
+        (Session session, Connection connection) = Connected(new SessionLimits { MaxQueuedMessages = 2 });
+        session.Enqueue(Message("live/0", 0), 0, retain: false);
         session.EnqueueRetained(Replay(0, null, Message("retained/a", 0, true), Message("retained/b", 0, true), Message("retained/c", 0, true)));
-
         session.Enqueue(Message("live/1", 0), 0, retain: false);
+        session.Enqueue(Message("live/2", 0), 0, retain: false);
+        session.Enqueue(Message("live/3", 0), 0, retain: false);
 
-        Assert.Equal(3, session.QueuedCount);
-        Assert.Equal(["retained/b", "retained/c", "live/1"], Publishes(session, connection).Select(p => p.Message!.Topic));
-        Assert.Equal(1, _metrics.DroppedQueueFull);
+        Assert.Equal(5, session.QueuedCount);
+        Assert.Equal(["retained/a", "retained/b", "retained/c", "live/2", "live/3"], Publishes(session, connection).Select(p => p.Message!.Topic));
+        Assert.Equal(2, _metrics.DroppedQueueFull);
     }
 
     // [MQTT-3.3.2-5] a message that expires while queued is not sent.
