@@ -285,20 +285,25 @@ public sealed class MqttBroker : IDisposable
     {
         foreach (Subscription subscription in subscriptions)
         {
-            var matches = new List<RetainedMessage>();
-            Retained.Match(subscription.Filter, matches);
-            if (matches.Count == 0)
+            // From the match to the queueing no retained publish takes effect: one that comes meanwhile is queued
+            // after the replay, so an older value never arrives after a newer one.
+            lock (Retained.UpdateGate)
             {
-                continue;
-            }
+                var matches = new List<RetainedMessage>();
+                Retained.Match(subscription.Filter, matches);
+                if (matches.Count == 0)
+                {
+                    continue;
+                }
 
-            if (session.Access?.Rules is { } rules)
-            {
-                matches.RemoveAll(m => !rules.CanRead(System.Text.Encoding.UTF8.GetString(m.TopicUtf8)));
-            }
+                if (session.Access?.Rules is { } rules)
+                {
+                    matches.RemoveAll(m => !rules.CanRead(System.Text.Encoding.UTF8.GetString(m.TopicUtf8)));
+                }
 
-            uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
-            session.EnqueueRetained(new RetainedReplay(matches, subscription.Qos, ids));
+                uint[]? ids = subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
+                session.EnqueueRetained(new RetainedReplay(matches, subscription.Qos, ids));
+            }
         }
     }
 

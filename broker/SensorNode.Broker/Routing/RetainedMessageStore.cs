@@ -18,6 +18,12 @@ public sealed class RetainedMessageStore
 
     public RetainedMessageStore() => _byTopic = _messages.GetAlternateLookup<ReadOnlySpan<byte>>();
 
+    /// <summary>
+    /// The store's lock (re-entrant), for a caller that must queue what it matched before any retained publish after
+    /// the match takes effect (a subscription's replay must not arrive after a newer value on the same topic).
+    /// </summary>
+    internal Lock UpdateGate => _gate;
+
     public int Count
     {
         get
