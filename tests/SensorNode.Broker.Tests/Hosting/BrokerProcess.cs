@@ -23,6 +23,8 @@ public sealed partial class BrokerProcess : IAsyncDisposable
 
     public IEnumerable<string> Output => _output;
 
+    private readonly List<(Func<string, bool> Matches, TaskCompletionSource Seen)> _watchers = [];
+
     public bool HasExited => _process.HasExited;
 
     public static BrokerProcess Start(params string[] arguments) => StartProgram("dotnet", [ExecutablePath, .. arguments]);
@@ -56,6 +58,11 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         }
 
         _output.Enqueue(line);
+        lock (_watchers)
+        {
+            _watchers.RemoveAll(w => w.Matches(line) && w.Seen.TrySetResult());
+        }
+
         Match match = ListeningLine().Match(line);
         if (match.Success)
         {
@@ -73,6 +80,26 @@ public sealed partial class BrokerProcess : IAsyncDisposable
         }
 
         return await _port.Task;
+    }
+
+    /// <summary>Waits until a line of output matches <paramref name="matches"/> (one already printed counts).</summary>
+    public async Task WaitForLineAsync(Func<string, bool> matches, TimeSpan timeout)
+    {
+        var seen = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        lock (_watchers)
+        {
+            if (_output.Any(matches))
+            {
+                return;
+            }
+
+            _watchers.Add((matches, seen));
+        }
+
+        if (await Task.WhenAny(seen.Task, Task.Delay(timeout)) != seen.Task)
+        {
+            throw new TimeoutException("the expected line did not come; output:\n" + string.Join('\n', _output));
+        }
     }
 
     /// <summary>Sends SIGTERM, as systemd or `kill` does.</summary>

@@ -183,7 +183,7 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         int mqttPort = await broker.WaitForPortAsync(TimeSpan.FromSeconds(30));
         await BrokerWait.UntilAsync(() => broker.Output.Any(l => l.Contains("serving /metrics", StringComparison.Ordinal)), "the HTTP listener's log line");
         int httpPort = int.Parse(System.Text.RegularExpressions.Regex.Match(string.Join('\n', broker.Output), @"serving /metrics and /health on http://127\.0\.0\.1:(\d+)").Groups[1].Value, System.Globalization.CultureInfo.InvariantCulture);
-        Assert.Contains(broker.Output, l => l.Contains("listening for MQTT over WebSocket on ws://127.0.0.1:", StringComparison.Ordinal));
+        await broker.WaitForLineAsync(l => l.Contains("listening for MQTT over WebSocket on ws://127.0.0.1:", StringComparison.Ordinal), TimeSpan.FromSeconds(10));
         Assert.Contains(broker.Output, l => l.Contains("configuration: " + path, StringComparison.Ordinal));
         Assert.True(File.Exists(Path.Combine(_directory, "data", "sensornode.db")), "dataDirectory is relative to the file");
 

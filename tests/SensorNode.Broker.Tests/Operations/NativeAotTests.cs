@@ -52,7 +52,7 @@ public sealed class NativeAotTests(ITestOutputHelper output)
         await using (BrokerProcess first = BrokerProcess.StartExecutable(broker, "-c", config, "--password-file", passwords))
         {
             int port = await first.WaitForPortAsync(Timeout);
-            IReadOnlyDictionary<string, int> ports = ListenerPorts(first);
+            IReadOnlyDictionary<string, int> ports = await ListenerPortsAsync(first);
 
             // MQTT with a user: QoS 1 retained reading, seen by mosquitto_sub (a client we did not write).
             await using (MqttNetClient publisher = await MqttNetClient.ConnectAsync(port, "aot-pub", configure: o => o.WithCredentials("sensor", "s3cret")))
@@ -131,9 +131,12 @@ public sealed class NativeAotTests(ITestOutputHelper output)
         Assert.Equal(0, await second.WaitForExitAsync(Timeout));
     }
 
-    /// <summary>The port of the first listener of each kind, from the broker's start-up lines.</summary>
-    private static Dictionary<string, int> ListenerPorts(BrokerProcess broker)
+    /// <summary>The port of the first listener of each kind, from the broker's start-up lines (the plain MQTT one comes first).</summary>
+    private static async Task<Dictionary<string, int>> ListenerPortsAsync(BrokerProcess broker)
     {
+        await broker.WaitForLineAsync(l => l.Contains("serving /metrics and /health on", StringComparison.Ordinal), Timeout);
+        await broker.WaitForLineAsync(l => l.Contains("listening for MQTT over WebSocket on", StringComparison.Ordinal), Timeout);
+        await broker.WaitForLineAsync(l => l.Contains("listening for MQTT over TLS on", StringComparison.Ordinal), Timeout);
         var ports = new Dictionary<string, int>();
         foreach (string line in broker.Output)
         {
