@@ -54,8 +54,13 @@ public sealed class BrokerOptions
     /// <summary>Largest packet accepted, fixed header included; bigger ones close the connection.</summary>
     public int MaxPacketSize { get; set; } = 1024 * 1024;
 
-    /// <summary>MQTT 5 Receive Maximum: unacknowledged QoS 1/2 PUBLISHes a client may have towards the broker.</summary>
-    public ushort ReceiveMaximum { get; set; } = ushort.MaxValue;
+    /// <summary>
+    /// MQTT 5 Receive Maximum: unacknowledged QoS 1/2 PUBLISHes an MQTT 5 client may have towards the broker,
+    /// announced in its CONNACK; one more is answered with DISCONNECT 0x93. Bounded by default (as EMQX and
+    /// Mosquitto bound theirs) so that a client that never completes its exchanges is stopped early. MQTT 3.1.1
+    /// clients cannot be told a limit and are held only to the 65,535 packet identifiers.
+    /// </summary>
+    public ushort ReceiveMaximum { get; set; } = 1024;
 
     /// <summary>MQTT 5 Topic Alias Maximum offered to clients (0 refuses topic aliases).</summary>
     public ushort TopicAliasMaximum { get; set; } = 64;

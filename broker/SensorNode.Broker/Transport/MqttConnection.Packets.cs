@@ -397,9 +397,10 @@ internal sealed partial class MqttConnection
             return;
         }
 
-        if (publish.Qos > 0 && Interlocked.Increment(ref _inboundUnacknowledged) > _broker.Options.ReceiveMaximum)
+        int receiveMaximum = IsV5 ? _broker.Options.ReceiveMaximum : ushort.MaxValue;
+        if (publish.Qos > 0 && Interlocked.Increment(ref _inboundUnacknowledged) > receiveMaximum)
         {
-            throw new MqttProtocolException(DisconnectReason.ReceiveMaximumExceeded, $"more than Receive Maximum {_broker.Options.ReceiveMaximum} unacknowledged PUBLISHes [MQTT-3.3.4-7]");
+            throw new MqttProtocolException(DisconnectReason.ReceiveMaximumExceeded, $"more than Receive Maximum {receiveMaximum} unacknowledged PUBLISHes [MQTT-3.3.4-7]");
         }
 
         string topic;

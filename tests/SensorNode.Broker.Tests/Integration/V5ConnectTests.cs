@@ -68,16 +68,16 @@ public sealed class V5ConnectTests
         Assert.Null(properties.AssignedClientIdentifier);
     }
 
-    // §3.2.2.3.3 / §3.2.2.3.14: without configuration the broker sends no Receive Maximum (65,535 applies) and no
-    // Server Keep Alive (the client's Keep Alive applies [MQTT-3.2.2-22]); MQTTnet sees the availability flags.
+    // §3.2.2.3.3 / §3.2.2.3.14: without configuration the broker announces its default Receive Maximum (1,024) and
+    // no Server Keep Alive (the client's Keep Alive applies [MQTT-3.2.2-22]); MQTTnet sees the availability flags.
     [Fact]
-    public async Task V5_CONNACK_defaults_omit_receive_maximum_and_server_keep_alive_MQTT_3_2_2_22()
+    public async Task V5_CONNACK_defaults_announce_receive_maximum_and_omit_server_keep_alive_MQTT_3_2_2_22()
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
         (RawMqttClient client, ConnAckPacket connAck) = await RawMqttClient.ConnectV5Async(broker.Port, "connack-defaults");
         await using RawMqttClient _ = client;
         Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
-        Assert.Null(connAck.Properties?.ReceiveMaximum);
+        Assert.Equal((ushort)1024, connAck.Properties?.ReceiveMaximum);
         Assert.Null(connAck.Properties?.ServerKeepAlive);
 
         await using MqttNet5Client mqttnet = await MqttNet5Client.ConnectAsync(broker.Port);
