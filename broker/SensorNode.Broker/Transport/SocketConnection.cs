@@ -2,7 +2,6 @@ using System.IO.Pipelines;
 using System.Net;
 using System.Net.Sockets;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace SensorNode.Broker.Transport;
 
@@ -12,7 +11,7 @@ namespace SensorNode.Broker.Transport;
 /// only between a write and its flush. An idle connection therefore holds no buffer at all, and none of
 /// Kestrel's per-connection pipes, send and receive loops; see <see cref="TcpMqttListener"/>.
 /// </summary>
-internal sealed class SocketConnection : ConnectionContext, IDuplexPipe, IThreadPoolWorkItem
+internal sealed class SocketConnection : PlainTcpConnection, IThreadPoolWorkItem
 {
     // A batch of small PUBLISH packets fits one buffer, so a flush is one send.
     private const int WriteBufferSize = 16 * 1024;
@@ -23,8 +22,6 @@ internal sealed class SocketConnection : ConnectionContext, IDuplexPipe, IThread
     private readonly Socket _socket;
     private readonly NetworkStream _stream;
     private readonly TcpMqttListener _listener;
-    private string? _id;
-    private IDictionary<object, object?>? _items;
     private int _closed;
 
     public SocketConnection(Socket socket, TcpMqttListener listener)
@@ -36,30 +33,11 @@ internal sealed class SocketConnection : ConnectionContext, IDuplexPipe, IThread
         Output = PipeWriter.Create(_stream, WriterOptions);
     }
 
-    public PipeReader Input { get; }
+    public override PipeReader Input { get; }
 
-    public PipeWriter Output { get; }
+    public override PipeWriter Output { get; }
 
-    public override string ConnectionId
-    {
-        get => _id ??= "tcp-" + _socket.Handle.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        set => _id = value;
-    }
-
-    /// <summary>Plain TCP has no features to offer (no TLS certificate, no lifetime notification).</summary>
-    public override IFeatureCollection Features => NoFeatures.Instance;
-
-    public override IDictionary<object, object?> Items
-    {
-        get => _items ??= new Dictionary<object, object?>();
-        set => _items = value;
-    }
-
-    public override IDuplexPipe Transport
-    {
-        get => this;
-        set => throw new NotSupportedException("the transport of a socket connection is fixed");
-    }
+    protected override long SocketHandle => _socket.Handle;
 
     public override EndPoint? RemoteEndPoint
     {

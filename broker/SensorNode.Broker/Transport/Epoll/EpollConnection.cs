@@ -2,7 +2,6 @@ using System.Buffers.Binary;
 using System.IO.Pipelines;
 using System.Net;
 using Microsoft.AspNetCore.Connections;
-using Microsoft.AspNetCore.Http.Features;
 
 namespace SensorNode.Broker.Transport.Epoll;
 
@@ -14,7 +13,7 @@ namespace SensorNode.Broker.Transport.Epoll;
 /// has stopped (no wait is armed then, so the engine thread cannot touch the descriptor after it is closed); an abort
 /// only shuts it down, which wakes any wait.
 /// </summary>
-internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTarget
+internal sealed class EpollConnection : PlainTcpConnection, IEpollTarget
 {
     private const uint Interest = LinuxSockets.EPOLLIN | LinuxSockets.EPOLLOUT | LinuxSockets.EPOLLRDHUP | LinuxSockets.EPOLLET;
 
@@ -23,8 +22,6 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
     private readonly EpollPipeReader _input;
     private readonly EpollPipeWriter _output;
     private readonly PeerAddress _peer;
-    private string? _id;
-    private IDictionary<object, object?>? _items;
     private int _aborted;
     private int _disposed;
 
@@ -62,29 +59,11 @@ internal sealed class EpollConnection : ConnectionContext, IDuplexPipe, IEpollTa
 
     public ulong Token { get; set; }
 
-    public PipeReader Input => _input;
+    public override PipeReader Input => _input;
 
-    public PipeWriter Output => _output;
+    public override PipeWriter Output => _output;
 
-    public override string ConnectionId
-    {
-        get => _id ??= "tcp-" + Descriptor.ToString(System.Globalization.CultureInfo.InvariantCulture);
-        set => _id = value;
-    }
-
-    public override IFeatureCollection Features => NoFeatures.Instance;
-
-    public override IDictionary<object, object?> Items
-    {
-        get => _items ??= new Dictionary<object, object?>();
-        set => _items = value;
-    }
-
-    public override IDuplexPipe Transport
-    {
-        get => this;
-        set => throw new NotSupportedException("the transport of a socket connection is fixed");
-    }
+    protected override long SocketHandle => Descriptor;
 
     /// <summary>Made on each call from the address accept returned (kept as 20 bytes, not as two objects).</summary>
     public override EndPoint? RemoteEndPoint

@@ -13,9 +13,10 @@ internal interface IEpollTarget
 }
 
 /// <summary>
-/// One epoll instance and the thread that waits on it. Targets are found through a slot table whose tokens carry
-/// a generation (checked against the target's own token), so an event still in flight for a target that has just closed (its descriptor perhaps reused)
-/// finds nothing instead of the wrong target. Engines live for the process, as the runtime's own socket engines do.
+/// One epoll instance and the thread that waits on it. Targets are found through a slot table whose tokens carry a
+/// generation, checked against the target's own token: an event still in flight for a target that has just closed
+/// (its descriptor perhaps reused) finds nothing instead of the wrong target. Engines live for the process, as the
+/// runtime's own socket engines do.
 /// </summary>
 internal sealed unsafe class EpollEngine
 {
@@ -128,7 +129,6 @@ internal sealed unsafe class EpollEngine
                 return;
             }
 
-            _generations[index]++;
             Volatile.Write(ref _slots[index], null);
             if (_freeCount == _free.Length)
             {

@@ -149,9 +149,7 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
         if (_start == _end)
         {
             // Everything consumed: the buffer goes back to the pool, so that a connection waiting for input holds none.
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = _examined = 0;
+            ReturnBuffer();
         }
     }
 
@@ -200,12 +198,7 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
         }
 
         _completed = true;
-        if (_buffer is not null)
-        {
-            ArrayPool<byte>.Shared.Return(_buffer);
-            _buffer = null;
-            _start = _end = _examined = 0;
-        }
+        ReturnBuffer();
     }
 
     /// <summary>
@@ -289,7 +282,15 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
     /// <summary>A receive that brought nothing gives an otherwise empty buffer back.</summary>
     private void ReleaseIfEmpty()
     {
-        if (_buffer is not null && _start == _end)
+        if (_start == _end)
+        {
+            ReturnBuffer();
+        }
+    }
+
+    private void ReturnBuffer()
+    {
+        if (_buffer is not null)
         {
             ArrayPool<byte>.Shared.Return(_buffer);
             _buffer = null;
