@@ -169,9 +169,11 @@ stop_broker() {
   BROKER_PID=""
 }
 
-# id | load generator arguments | SensorNode store | broker per (scenario|rep)
-# Memory scenarios get a fresh broker for every repetition: a process keeps the memory it grew to (GC heap,
-# malloc arenas), so a second repetition on the same process would measure no growth at all.
+# id | load generator arguments | SensorNode store
+# Every repetition gets a fresh broker (a process keeps the memory it grew to: GC heap, malloc arenas), and the
+# brokers take turns within each repetition, in an order rotated from one repetition to the next: on a shared
+# machine the noise drifts over minutes, and a block of one broker's repetitions followed by a block of the
+# next broker's would compare two different moments of the machine rather than two brokers.
 # idle keeps at most 64 connects in flight: below Mosquitto's listen backlog (100), whose overflow drops SYNs
 # (1 s retransmits).
 SCENARIOS=(
@@ -180,33 +182,35 @@ SCENARIOS=(
   "fanin-max-q2|fanin --publishers 100 --qos 2 --mode max|memory"
   "fanin-rate-q0|fanin --publishers 100 --qos 0 --mode rate --rate 10000|memory"
   "fanin-rate-q1|fanin --publishers 100 --qos 1 --mode rate --rate 10000|memory"
+  "fanin-tick-q0|fanin --publishers 100 --qos 0 --mode rate --rate 10000 --pacing tick|memory"
+  "fanin-tick-q1|fanin --publishers 100 --qos 1 --mode rate --rate 10000 --pacing tick|memory"
   "fanout100-q0|fanout --subscribers 100 --qos 0|memory"
   "fanout100-q1|fanout --subscribers 100 --qos 1|memory"
   "fanout1000-q0|fanout --subscribers 1000 --qos 0|memory"
   "fanout1000-q1|fanout --subscribers 1000 --qos 1|memory"
-  "idle|idle --connections 10000 --parallel 64|memory|rep"
-  "retained|retained --count 100000|memory|rep"
+  "idle|idle --connections 10000 --parallel 64|memory"
+  "retained|retained --count 100000|memory"
   "durable-q1|durable --publishers 100 --qos 1 --mode max|sqlite"
 )
 
+read -r -a BROKER_LIST <<<"$BROKERS"
 for entry in "${SCENARIOS[@]}"; do
-  IFS='|' read -r id genargs store fresh <<<"$entry"
+  IFS='|' read -r id genargs store <<<"$entry"
   if [ -n "$ONLY" ] && ! [[ "$id" =~ $ONLY ]]; then continue; fi
-  for broker in $BROKERS; do
-    echo "== $id on $broker"
-    [ "$fresh" = "rep" ] || start_broker "$broker" "$store" "$id"
-    for rep in $(seq 1 "$REPS"); do
-      [ "$fresh" = "rep" ] && start_broker "$broker" "$store" "$id-$rep"
+  echo "== $id"
+  for rep in $(seq 1 "$REPS"); do
+    for k in "${!BROKER_LIST[@]}"; do
+      broker="${BROKER_LIST[$(( (k + rep - 1) % ${#BROKER_LIST[@]} ))]}"
+      start_broker "$broker" "$store" "$id-$rep"
       # Inline socket completions: the generator's handlers run on the epoll thread (no pool hop per receive).
       # shellcheck disable=SC2086
       DOTNET_SYSTEM_NET_SOCKETS_INLINE_COMPLETIONS=1 DOTNET_gcServer=0 \
         timeout 300 taskset -c "$GEN_CPU" "$GEN_BIN" $genargs \
         --port "$BROKER_PORT" --broker-pid "$BROKER_PID" --broker "$broker" --scenario-id "$id" --rep "$rep" \
         --warmup "$WARMUP" --duration "$DURATION" --out "$RESULTS" \
-        || echo "   (rep $rep failed; recorded)"
-      [ "$fresh" = "rep" ] && stop_broker
+        || echo "   (rep $rep on $broker failed; recorded)"
+      stop_broker
     done
-    [ "$fresh" = "rep" ] || stop_broker
   done
 done
 

@@ -169,11 +169,11 @@ public sealed class MqttBroker : IDisposable
     /// <summary>
     /// Works out what a publish does: its targets, and the store writes that make it durable (the retained
     /// message, unless the store keeps none, and the message queued for each persistent session it reaches at
-    /// QoS 1 or 2).
+    /// QoS 1 or 2). Returns what <see cref="MessageRouter.Deliver"/> takes as <c>matchedAt</c>.
     /// </summary>
-    public void PreparePublish(ApplicationMessage message, List<RouteTarget> targets, List<StoreOperation> operations, Session? publisher = null)
+    public long PreparePublish(ApplicationMessage message, List<RouteTarget> targets, List<StoreOperation> operations, Session? publisher = null)
     {
-        Router.Match(message, targets, publisher);
+        long matchedAt = Router.Match(message, targets, publisher);
         if (message.Retain && _storesRetained)
         {
             operations.Add(message.PayloadSpan.IsEmpty
@@ -200,6 +200,8 @@ public sealed class MqttBroker : IDisposable
             target.StoreSequence = target.Session.NextStoreSequence();
             operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, target.Retain, target.SubscriptionIds));
         }
+
+        return matchedAt;
     }
 
     /// <summary>
@@ -210,15 +212,15 @@ public sealed class MqttBroker : IDisposable
     {
         var targets = new List<RouteTarget>();
         var operations = new List<StoreOperation>();
-        PreparePublish(message, targets, operations);
+        long matchedAt = PreparePublish(message, targets, operations);
         if (operations.Count == 0)
         {
-            Router.Deliver(message, CollectionsMarshal.AsSpan(targets));
+            Router.Deliver(message, CollectionsMarshal.AsSpan(targets), matchedAt);
             return;
         }
 
         RouteTarget[] captured = [.. targets];
-        Store.Submit(CollectionsMarshal.AsSpan(operations), () => Router.Deliver(message, captured));
+        Store.Submit(CollectionsMarshal.AsSpan(operations), () => Router.Deliver(message, captured, matchedAt));
     }
 
     /// <summary>

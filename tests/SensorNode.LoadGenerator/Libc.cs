@@ -3,9 +3,9 @@ using System.Runtime.InteropServices;
 namespace SensorNode.LoadGenerator;
 
 /// <summary>
-/// The few Linux socket calls of the idle scenario's connect loop, called directly: one syscall each, no Socket
-/// object, SafeHandle, endpoint serialisation or epoll registration per connection. Constants are the generic
-/// Linux ones (x86-64 and arm64 alike).
+/// The few Linux calls the generator makes directly: the idle scenario's connect loop (one syscall each, no Socket
+/// object, SafeHandle, endpoint serialisation or epoll registration per connection) and the fixed-rate pacer's
+/// precise sleep. Constants are the generic Linux ones (x86-64 and arm64 alike).
 /// </summary>
 internal static unsafe partial class Libc
 {
@@ -52,6 +52,38 @@ internal static unsafe partial class Libc
 
     [LibraryImport("libc", EntryPoint = "close")]
     public static partial int Close(int fd);
+
+    private const int ClockMonotonic = 1;
+    private const int TimerAbsTime = 1;
+    private const int PrSetTimerSlack = 29;
+
+    [StructLayout(LayoutKind.Sequential)]
+    private struct TimeSpec
+    {
+        public long Seconds;
+        public long Nanoseconds;
+    }
+
+    [LibraryImport("libc", EntryPoint = "clock_nanosleep")]
+    private static partial int ClockNanoSleep(int clock, int flags, TimeSpec* request, TimeSpec* remain);
+
+    [LibraryImport("libc", EntryPoint = "prctl")]
+    private static partial int PrCtl(int option, nuint argument2, nuint argument3, nuint argument4, nuint argument5);
+
+    /// <summary>
+    /// Makes this thread's timed sleeps end when asked: the kernel otherwise lets them run up to 50 µs late to
+    /// group wake-ups, half the gap between two messages at 10,000 msg/s.
+    /// </summary>
+    public static void UsePreciseTimers() => _ = PrCtl(PrSetTimerSlack, 1, 0, 0, 0);
+
+    /// <summary>Sleeps until CLOCK_MONOTONIC (the clock of <see cref="System.Diagnostics.Stopwatch"/> on Linux) reads <paramref name="nanoseconds"/>.</summary>
+    public static void SleepUntil(long nanoseconds)
+    {
+        var until = new TimeSpec { Seconds = nanoseconds / 1_000_000_000, Nanoseconds = nanoseconds % 1_000_000_000 };
+        while (ClockNanoSleep(ClockMonotonic, TimerAbsTime, &until, null) == EIntr)
+        {
+        }
+    }
 
     public const int SockAddrInLength = 16;
 

@@ -3,7 +3,7 @@ using System.Text.Json;
 using SensorNode.LoadGenerator;
 
 // sensornode-loadgen SCENARIO [--key value ...]
-//   fanin     --publishers 100 --qos 0|1|2 --mode max|rate [--rate 10000] [--window 32]
+//   fanin     --publishers 100 --qos 0|1|2 --mode max|rate [--rate 10000] [--pacing even|tick] [--window 32]
 //   fanout    --subscribers 100 --qos 0|1 [--window 200]
 //   idle      --connections 10000 [--parallel 64]  (connects in flight)
 //   retained  --count 100000
@@ -67,6 +67,7 @@ try
                     Qos = (byte)(scenario == "durable" ? Int("qos", 1) : Int("qos", 0)),
                     Mode = Str("mode", "max"),
                     Rate = Dbl("rate", 10_000),
+                    Pacing = Str("pacing", "even") is var pacing && pacing is "even" or "tick" ? pacing : throw new ArgumentException("--pacing is even or tick"),
                     Window = Int("window", fanout ? 200 : 32),
                     WarmupSeconds = Dbl("warmup", 1),
                     DurationSeconds = Dbl("duration", 5),

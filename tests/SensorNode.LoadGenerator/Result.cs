@@ -23,6 +23,8 @@ internal sealed class Result
     public double GenCpuPct { get; set; }
     public double P50Us { get; set; }
     public double P99Us { get; set; }
+    public double P90Us { get; set; }
+    public double P999Us { get; set; }
     public double KbPerConn { get; set; }
     public double ConnectsPerSec { get; set; }
     public double RssMb { get; set; }
@@ -32,7 +34,7 @@ internal sealed class Result
     public string ToJson() => JsonSerializer.Serialize(this);
 
     public string Summary() => string.Create(CultureInfo.InvariantCulture,
-        $"{Scenario,-16} {Broker,-18} rep {Rep}: {MsgsPerSec,10:F0} msg/s {MsgsPerCpuSec,10:F0} msg/CPU-s  broker CPU {BrokerCpuPct,5:F0}%  gen CPU {GenCpuPct,5:F0}%  p50 {P50Us,8:F0} us p99 {P99Us,8:F0} us  lost {Lost} dup {Duplicates}  {(KbPerConn != 0 ? $"{KbPerConn:F2} KB/conn {ConnectsPerSec:F0} conn/s " : "")}{(RssMb != 0 ? $"RSS {RssMb:F1} MB " : "")}{Note}");
+        $"{Scenario,-16} {Broker,-18} rep {Rep}: {MsgsPerSec,10:F0} msg/s {MsgsPerCpuSec,10:F0} msg/CPU-s  broker CPU {BrokerCpuPct,5:F0}%  gen CPU {GenCpuPct,5:F0}%  p50 {P50Us,6:F0} p90 {P90Us,6:F0} p99 {P99Us,6:F0} p99.9 {P999Us,6:F0} us  lost {Lost} dup {Duplicates}  {(KbPerConn != 0 ? $"{KbPerConn:F2} KB/conn {ConnectsPerSec:F0} conn/s " : "")}{(RssMb != 0 ? $"RSS {RssMb:F1} MB " : "")}{Note}");
 }
 
 /// <summary>Turns the JSON lines of a run into the markdown table: medians per scenario and broker, ratios, targets.</summary>
@@ -49,7 +51,7 @@ internal static class Report
             new Metric(s, "msgs / broker-CPU-s", r => r.MsgsPerCpuSec, true, "N0", "≥ 1.5× Mosquitto", (sn, mq) => sn >= 1.5 * mq),
             new Metric(s, "msgs/s", r => r.MsgsPerSec, true, "N0", "", null),
         }),
-        .. new[] { "fanin-rate-q0", "fanin-rate-q1" }.SelectMany(s => new[]
+        .. new[] { "fanin-rate-q0", "fanin-rate-q1", "fanin-tick-q0", "fanin-tick-q1" }.SelectMany(s => new[]
         {
             new Metric(s, "p99 latency (ms)", r => r.P99Us / 1000, false, "F3", "≤ Mosquitto", (sn, mq) => sn <= mq),
             new Metric(s, "p50 latency (ms)", r => r.P50Us / 1000, false, "F3", "", null),

@@ -169,7 +169,7 @@ public sealed partial class Bridge
         // brought in goes back up.
         var targets = new List<RouteTarget>();
         var operations = new List<StoreOperation>();
-        _broker.PreparePublish(message, targets, operations, session);
+        long matchedAt = _broker.PreparePublish(message, targets, operations, session);
         if (qos == 2 && session.IsStored)
         {
             operations.Add(StoreOperation.PutInbound(session.ClientId, packetId));
@@ -178,7 +178,7 @@ public sealed partial class Bridge
         RouteTarget[] captured = [.. targets];
         _broker.Store.Submit(CollectionsMarshal.AsSpan(operations), () =>
         {
-            _broker.Router.Deliver(message, captured);
+            _broker.Router.Deliver(message, captured, matchedAt, session);
 
             // Acknowledged only once durable here: an upstream that gets no PUBACK sends it again.
             if (qos > 0)

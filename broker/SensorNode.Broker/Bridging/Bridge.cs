@@ -215,9 +215,7 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
     {
         // Retained in memory, like the other $SYS topics (not written to the store).
         ApplicationMessage message = ApplicationMessage.Create(BridgeManager.SysPrefix + Name + "/state", System.Text.Encoding.UTF8.GetBytes(State), qos: 0, retain: true);
-        var targets = new List<RouteTarget>();
-        _broker.Router.Match(message, targets);
-        _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(targets));
+        _broker.Router.Publish(message);
     }
 
     private async Task RunAsync()

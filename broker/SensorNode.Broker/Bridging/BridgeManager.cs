@@ -105,9 +105,7 @@ public sealed class BridgeManager(MqttBroker broker, BrokerOptions options) : IH
 
         // Retained in memory only, like the other $SYS topics.
         ApplicationMessage message = ApplicationMessage.Create(SysPrefix + topic, System.Text.Encoding.UTF8.GetBytes(text), qos: 0, retain: true);
-        var targets = new List<RouteTarget>();
-        broker.Router.Match(message, targets);
-        broker.Router.Deliver(message, CollectionsMarshal.AsSpan(targets));
+        broker.Router.Publish(message);
     }
 
     public async Task StopAsync(CancellationToken cancellationToken)

@@ -127,9 +127,7 @@ public sealed class SysTopicsPublisher(BrokerStatus status, ILogger<SysTopicsPub
 
         // As MqttBroker.Publish does, without the store: QoS 0 reaches no queue that needs writing, and the retained
         // value lives in memory (it is re-published within one interval after a restart).
-        var targets = new List<RouteTarget>();
-        Broker.Router.Match(message, targets);
-        Broker.Router.Deliver(message, System.Runtime.InteropServices.CollectionsMarshal.AsSpan(targets));
+        Broker.Router.Publish(message);
     }
 
     /// <summary>Mosquitto's load: a per-minute rate, exponentially averaged over 1, 5 and 15 minutes.</summary>

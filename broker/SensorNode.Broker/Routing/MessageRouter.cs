@@ -1,3 +1,4 @@
+using System.Runtime.InteropServices;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Sessions;
 
@@ -56,10 +57,12 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
     /// [MQTT-3.8.4-6]. <paramref name="publisher"/> is left out of its own No Local subscriptions [MQTT-3.8.3-3].
     /// RETAIN is kept only for Retain As Published subscriptions [MQTT-3.3.1-12] [MQTT-3.3.1-13]. A single copy
     /// for overlapping subscriptions carries all their subscription identifiers [MQTT-3.3.4-5]; each shared
-    /// subscription gets its own copy (§4.8.2).
+    /// subscription gets its own copy (§4.8.2). Returns the subscriptions' <see cref="SubscriptionTrie.Additions"/>
+    /// as the match began, for <see cref="Deliver"/>.
     /// </summary>
-    public void Match(ApplicationMessage message, List<RouteTarget> targets, Session? publisher = null)
+    public long Match(ApplicationMessage message, List<RouteTarget> targets, Session? publisher = null)
     {
+        long matchedAt = Subscriptions.Additions;
         List<Subscription> matches = t_matches ??= new List<Subscription>(16);
         matches.Clear();
         Subscriptions.Match(message.Topic, matches);
@@ -124,13 +127,27 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
         {
             matches.Clear();
         }
+
+        return matchedAt;
+    }
+
+    /// <summary>Matches and delivers at once: a message that needs no store write ($SYS and bridge state topics).</summary>
+    public void Publish(ApplicationMessage message)
+    {
+        var targets = new List<RouteTarget>();
+        long matchedAt = Match(message, targets);
+        Deliver(message, CollectionsMarshal.AsSpan(targets), matchedAt);
     }
 
     /// <summary>
     /// Makes a publish take effect: the retained store is updated, and every target gets the message queued.
     /// Live forwarding carries RETAIN=0 [MQTT-3.3.1-9] unless the subscription asked for Retain As Published.
+    /// A retained message also goes to the subscriptions made since it was matched (<paramref name="matchedAt"/>,
+    /// from <see cref="Match"/>): their retained replay may have run before it was in the retained store, and the
+    /// match did not see them, so they would otherwise get it neither live nor retained [MQTT-3.3.1-6]. The window
+    /// is short in memory and a whole store commit on disk.
     /// </summary>
-    public void Deliver(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets)
+    public void Deliver(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets, long matchedAt, Session? publisher = null)
     {
         Delivered?.Invoke(message);
         if (message.Retain)
@@ -142,5 +159,51 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
         {
             target.Session.Enqueue(message, target.Qos, target.Retain, storeSequence: target.StoreSequence, subscriptionIds: target.SubscriptionIds, sharedVia: target.Shared);
         }
+
+        if (message.Retain && Subscriptions.Additions != matchedAt)
+        {
+            DeliverToLaterSubscriptions(message, targets, publisher);
+        }
+    }
+
+    private void DeliverToLaterSubscriptions(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets, Session? publisher)
+    {
+        // Under the retained gate, as a replay is queued: no newer value of the topic takes effect in between.
+        lock (Retained.UpdateGate)
+        {
+            var now = new List<RouteTarget>();
+            Match(message, now, publisher);
+            HashSet<Session>? earlier = null;
+            if (targets.Length > 16 && now.Count > 0)
+            {
+                earlier = new HashSet<Session>(targets.Length, ReferenceEqualityComparer.Instance);
+                foreach (ref readonly RouteTarget target in targets)
+                {
+                    earlier.Add(target.Session);
+                }
+            }
+
+            foreach (RouteTarget late in now)
+            {
+                // Shared subscriptions get no retained messages, and their group had its copy.
+                if (late.Shared is null && !(earlier?.Contains(late.Session) ?? Contains(targets, late.Session)))
+                {
+                    late.Session.Enqueue(message, late.Qos, late.Retain, subscriptionIds: late.SubscriptionIds);
+                }
+            }
+        }
+    }
+
+    private static bool Contains(ReadOnlySpan<RouteTarget> targets, Session session)
+    {
+        foreach (ref readonly RouteTarget target in targets)
+        {
+            if (ReferenceEquals(target.Session, session))
+            {
+                return true;
+            }
+        }
+
+        return false;
     }
 }

@@ -11,8 +11,12 @@ public sealed class SubscriptionTrie
     private readonly Node _root = new(null, string.Empty);
     private readonly ReaderWriterLockSlim _lock = new(LockRecursionPolicy.NoRecursion);
     private int _count;
+    private long _additions;
 
     public int Count => Volatile.Read(ref _count);
+
+    /// <summary>How many times <see cref="Add"/> has run: a publish matched at one count and taking effect at another may have missed subscribers.</summary>
+    public long Additions => Interlocked.Read(ref _additions);
 
     /// <summary>Adds or replaces (same subscriber, same filter [MQTT-3.8.4-3]) a subscription. Returns true when it is new.</summary>
     public bool Add(Subscription subscription)
@@ -40,6 +44,7 @@ public sealed class SubscriptionTrie
                 _count++;
             }
 
+            Interlocked.Increment(ref _additions);
             return added;
         }
         finally

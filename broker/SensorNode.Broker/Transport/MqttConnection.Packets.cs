@@ -482,7 +482,7 @@ internal sealed partial class MqttConnection
             ? ApplicationMessage.Create(topic, topicUtf8, publish.Payload, publish.Qos, publish.Retain)
             : ApplicationMessage.FromPublish(topic, topicUtf8, publish.Payload, publish.Qos, publish.Retain, properties, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
         _targets?.Clear();
-        _broker.PreparePublish(message, Targets, Operations, session);
+        long matchedAt = _broker.PreparePublish(message, Targets, Operations, session);
         if (publish.Qos == 2 && session.IsStored)
         {
             Operations.Add(StoreOperation.PutInbound(session.ClientId, publish.PacketId));
@@ -495,7 +495,7 @@ internal sealed partial class MqttConnection
             IsV5 && Targets.Count == 0 && !publish.Retain ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
         if (!MustWaitForStore)
         {
-            _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(Targets));
+            _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(Targets), matchedAt, session);
             Acknowledge(session, ack);
             return;
         }
@@ -503,7 +503,7 @@ internal sealed partial class MqttConnection
         RouteTarget[] targets = [.. Targets];
         WhenDurable(() =>
         {
-            _broker.Router.Deliver(message, targets);
+            _broker.Router.Deliver(message, targets, matchedAt, session);
             Acknowledge(session, ack);
         });
     }
@@ -634,9 +634,9 @@ internal sealed partial class MqttConnection
                 // Through this connection's ordered path, so a will never overtakes the client's own last messages.
                 _operations?.Clear();
                 _targets?.Clear();
-                _broker.PreparePublish(message, Targets, Operations, session);
+                long matchedAt = _broker.PreparePublish(message, Targets, Operations, session);
                 RouteTarget[] targets = [.. Targets];
-                WhenDurable(() => _broker.Router.Deliver(message, targets));
+                WhenDurable(() => _broker.Router.Deliver(message, targets, matchedAt, session));
             }
         }
 

@@ -18,7 +18,6 @@ namespace SensorNode.Broker.Transport;
 internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWorkItem
 {
     private const int MaxBatchPackets = 256;
-    private const int MaxInlineWriters = 16;
     private static readonly TimeSpan StalledWriteGrace = TimeSpan.FromSeconds(1);
     private static readonly ConnectionAbortedException OwnTransportAbort = new("closed by the broker");
     private const int NoReason = -1;
@@ -56,14 +55,6 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
     private int _outputPending;
     private bool _writerStarted;
     private TaskCompletionSource? _writerDone;
-
-    // Writers signalled while a reader thread handles a batch of packets start on that thread once the batch is
-    // done, rather than as pool work items: at light load a message then goes from the publisher's socket to the
-    // subscribers' sockets without a thread hop, and a batch still makes one flush per subscriber.
-    [ThreadStatic]
-    private static List<MqttConnection>? t_deferredWriters;
-    [ThreadStatic]
-    private static bool t_handlingBatch;
 
     private readonly bool _ownsTransport;
 
@@ -127,7 +118,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
                 bool throttled = false;
                 (byte Header, ReadOnlySequence<byte> Body)? login = null;
                 int rate = _broker.Options.MaxPublishRatePerClient;
-                t_handlingBatch = true;
+                int batch = OutputBatch.Begin();
                 try
                 {
                     while (keepReading && !buffer.IsEmpty)
@@ -165,7 +156,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
                 }
                 finally
                 {
-                    EndBatch();
+                    OutputBatch.End(batch);
                 }
 
                 _broker.Metrics.CountReceived(received - buffer.Length);
@@ -316,11 +307,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         Volatile.Write(ref _outputPending, 1);
         if (Interlocked.CompareExchange(ref _writerState, WriterRunning, WriterIdle) == WriterIdle)
         {
-            if (t_handlingBatch)
-            {
-                (t_deferredWriters ??= []).Add(this);
-            }
-            else
+            if (!OutputBatch.TryDefer(this))
             {
                 ThreadPool.UnsafeQueueUserWorkItem(this, preferLocal: false);
             }
@@ -345,7 +332,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
 
     private bool HandleLogin(byte header, ReadOnlySequence<byte> body)
     {
-        t_handlingBatch = true;
+        int batch = OutputBatch.Begin();
         try
         {
             return HandlePacket(header, body);
@@ -356,7 +343,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         }
         finally
         {
-            EndBatch();
+            OutputBatch.End(batch);
         }
     }
 
@@ -369,29 +356,8 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         return false;
     }
 
-    /// <summary>Starts the writers the batch just handled on this thread signalled (each runs until its first wait).</summary>
-    private static void EndBatch()
-    {
-        t_handlingBatch = false;
-        if (t_deferredWriters is { Count: > 0 } writers)
-        {
-            // A few inline (the common case: the publisher's own acknowledgement and a subscriber or two); a wide
-            // fan-out goes to the pool so that one socket engine thread does not write to hundreds of sockets.
-            for (int i = 0; i < writers.Count; i++)
-            {
-                if (i < MaxInlineWriters)
-                {
-                    _ = writers[i].WritePassAsync();
-                }
-                else
-                {
-                    ThreadPool.UnsafeQueueUserWorkItem(writers[i], preferLocal: false);
-                }
-            }
-
-            writers.Clear();
-        }
-    }
+    /// <summary>Runs a write pass on this thread until its first wait (see <see cref="OutputBatch"/>).</summary>
+    internal void StartWritePass() => _ = WritePassAsync();
 
     void IThreadPoolWorkItem.Execute() => _ = WritePassAsync();
 

@@ -375,7 +375,7 @@ public sealed class DashboardApiTests(ITestOutputHelper output)
         // The observer's queue grows to its working size once (a burst of readings), then is reused.
         for (int i = 0; i < count; i++)
         {
-            router.Deliver(reading, []);
+            router.Deliver(reading, [], matchedAt: 0);
         }
 
         await host.SettleAsync(d => d.Rooms.Snapshot(Broker.Security.AccessRules.AllowAll).Count == 1, "the first burst to be taken in");
@@ -390,14 +390,14 @@ public sealed class DashboardApiTests(ITestOutputHelper output)
         {
             for (int i = 0; i < 1000; i++)
             {
-                router.Deliver(message, []);
+                router.Deliver(message, [], matchedAt: 0);
             }
 
             long before = GC.GetAllocatedBytesForCurrentThread();
             long started = Stopwatch.GetTimestamp();
             for (int i = 0; i < count; i++)
             {
-                router.Deliver(message, []);
+                router.Deliver(message, [], matchedAt: 0);
             }
 
             double ns = Stopwatch.GetElapsedTime(started).TotalNanoseconds / count;

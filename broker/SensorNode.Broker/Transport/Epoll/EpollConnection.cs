@@ -82,7 +82,7 @@ internal sealed class EpollConnection : PlainTcpConnection, IEpollTarget
     {
         if ((events & (LinuxSockets.EPOLLIN | LinuxSockets.EPOLLRDHUP | LinuxSockets.EPOLLHUP | LinuxSockets.EPOLLERR)) != 0)
         {
-            _input.OnReadable();
+            _input.OnReadable(hangUp: (events & (LinuxSockets.EPOLLRDHUP | LinuxSockets.EPOLLHUP | LinuxSockets.EPOLLERR)) != 0);
         }
 
         if ((events & (LinuxSockets.EPOLLOUT | LinuxSockets.EPOLLHUP | LinuxSockets.EPOLLERR)) != 0)

@@ -170,6 +170,8 @@ internal sealed unsafe class EpollEngine
                 continue;
             }
 
+            // Output the events' handlers signal goes out once they have all run: one write per socket per wake-up.
+            int batch = OutputBatch.Begin();
             for (int i = 0; i < count; i++)
             {
                 LinuxSockets.ReadEvent(events, i, out uint mask, out ulong token);
@@ -183,6 +185,8 @@ internal sealed unsafe class EpollEngine
                     Console.Error.WriteLine($"sensornode: epoll engine event handler failed: {ex}");
                 }
             }
+
+            OutputBatch.End(batch);
         }
     }
 }

@@ -24,6 +24,14 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
     private int _end;
     private int _examined;
     private int _readEvents;
+
+    // The _readEvents count at which a receive came back short: the socket was empty then, and with edge-triggered
+    // readiness anything that arrives later is announced by a new event, so until one comes the next read need not
+    // ask the kernel (a receive that would only say EAGAIN, once per message at light load). A hang-up turns this off:
+    // an end of stream already queued behind the data is announced by no later event.
+    private int _emptyAt = NotEmpty;
+    private bool _hangUpSeen;
+    private const int NotEmpty = -1;
     private int _waiting;
     private int _cancelRequested;
     private bool _endOfStream;
@@ -48,7 +56,7 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
             }
 
             int events = Volatile.Read(ref _readEvents);
-            if (TryReceive())
+            if (_emptyAt != events && TryReceive())
             {
                 return new ValueTask<ReadResult>(Result(canceled: false));
             }
@@ -69,8 +77,13 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
     }
 
     /// <summary>epoll reported input (or an error, or the peer's close): a waiting read receives it now.</summary>
-    internal void OnReadable()
+    internal void OnReadable(bool hangUp)
     {
+        if (hangUp)
+        {
+            _hangUpSeen = true;
+        }
+
         Interlocked.Increment(ref _readEvents);
         if (Interlocked.CompareExchange(ref _waiting, 0, 1) != 1)
         {
@@ -215,15 +228,18 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
         EnsureSpace();
         while (true)
         {
+            int events = Volatile.Read(ref _readEvents);
+            int space = _buffer!.Length - _end;
             nint received;
-            fixed (byte* data = &_buffer![_end])
+            fixed (byte* data = &_buffer[_end])
             {
-                received = LinuxSockets.Receive(_connection.Descriptor, data, _buffer.Length - _end);
+                received = LinuxSockets.Receive(_connection.Descriptor, data, space);
             }
 
             if (received > 0)
             {
                 _end += (int)received;
+                _emptyAt = received < space && !_hangUpSeen ? events : NotEmpty;
                 return true;
             }
 
