@@ -266,6 +266,8 @@ public sealed class MqttBroker : IDisposable
 
             var subscription = new Subscription(session, filter, qos, options);
             Subscription? previous = session.SetSubscription(subscription);
+            bool replay = retainedDue is not null && !shared && (options.RetainHandling == 0 || (options.RetainHandling == 1 && previous is null));
+            subscription.RetainedReplayPending = replay;
             Subscriptions.Add(subscription);
             codes[i] = qos;
             if (session.IsStored)
@@ -273,9 +275,9 @@ public sealed class MqttBroker : IDisposable
                 operations?.Add(StoreOperation.PutSubscription(session.ClientId, filter, qos, options));
             }
 
-            if (!shared && (options.RetainHandling == 0 || (options.RetainHandling == 1 && previous is null)))
+            if (replay)
             {
-                retainedDue?.Add(subscription);
+                retainedDue!.Add(subscription);
             }
         }
 
@@ -291,6 +293,7 @@ public sealed class MqttBroker : IDisposable
             // after the replay, so an older value never arrives after a newer one.
             lock (Retained.UpdateGate)
             {
+                subscription.RetainedReplayPending = false;
                 var matches = new List<RetainedMessage>();
                 Retained.Match(subscription.Filter, matches);
                 if (matches.Count == 0)

@@ -102,16 +102,22 @@ internal static class Report
         return sb.ToString();
     }
 
-    /// <summary>Every repetition, for the appendix: broker and generator CPU show which side was saturated.</summary>
+    /// <summary>
+    /// Every repetition, for the appendix, grouped by scenario (in run order) and broker (the run interleaves the
+    /// brokers): broker and generator CPU show which side was saturated.
+    /// </summary>
     public static string Details(IReadOnlyList<Result> results)
     {
         var sb = new StringBuilder();
-        sb.AppendLine("| scenario | broker | rep | msgs/s | msgs/CPU-s | broker CPU % | gen CPU % | p50 ms | p99 ms | lost | dup | KB/conn | conn/s | RSS MB | note |");
-        sb.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
-        foreach (Result r in results)
+        sb.AppendLine("| scenario | broker | rep | msgs/s | msgs/CPU-s | broker CPU % | gen CPU % | p50 ms | p90 ms | p99 ms | p99.9 ms | lost | dup | KB/conn | conn/s | RSS MB | note |");
+        sb.AppendLine("| --- | --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |");
+        List<string> scenarios = [.. results.Select(r => r.Scenario).Distinct()];
+        string[] brokers = ["sensornode", .. Peers];
+        int BrokerOrder(string broker) => Array.IndexOf(brokers, broker) is var i and >= 0 ? i : brokers.Length;
+        foreach (Result r in results.OrderBy(r => scenarios.IndexOf(r.Scenario)).ThenBy(r => BrokerOrder(r.Broker)).ThenBy(r => r.Rep))
         {
             sb.AppendLine(CultureInfo.InvariantCulture,
-                $"| {r.Scenario} | {r.Broker} | {r.Rep} | {r.MsgsPerSec:N0} | {r.MsgsPerCpuSec:N0} | {r.BrokerCpuPct:F0} | {r.GenCpuPct:F0} | {r.P50Us / 1000:F3} | {r.P99Us / 1000:F3} | {r.Lost} | {r.Duplicates} | {r.KbPerConn:F2} | {r.ConnectsPerSec:N0} | {r.RssMb:F1} | {r.Note} |");
+                $"| {r.Scenario} | {r.Broker} | {r.Rep} | {r.MsgsPerSec:N0} | {r.MsgsPerCpuSec:N0} | {r.BrokerCpuPct:F0} | {r.GenCpuPct:F0} | {r.P50Us / 1000:F3} | {r.P90Us / 1000:F3} | {r.P99Us / 1000:F3} | {r.P999Us / 1000:F3} | {r.Lost} | {r.Duplicates} | {r.KbPerConn:F2} | {r.ConnectsPerSec:N0} | {r.RssMb:F1} | {r.Note} |");
         }
 
         return sb.ToString();

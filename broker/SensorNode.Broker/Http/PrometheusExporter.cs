@@ -69,6 +69,13 @@ public static class PrometheusExporter
         Metric(text, "process_cpu_seconds_total", "counter", "Total user and system CPU time spent in seconds.", process.TotalProcessorTime.TotalSeconds);
         Metric(text, "process_start_time_seconds", "gauge", "Start time of the process since the Unix epoch in seconds.", status.StartedAtUtc.ToUnixTimeMilliseconds() / 1000.0);
         Metric(text, "dotnet_gc_heap_bytes", "gauge", "Bytes of the managed heap in use.", GC.GetTotalMemory(forceFullCollection: false));
+        Header(text, "dotnet_gc_collections_total", "counter", "Garbage collections of each generation (a collection of a generation counts for the younger ones too).");
+        for (int generation = 0; generation <= GC.MaxGeneration; generation++)
+        {
+            Sample(text, "dotnet_gc_collections_total", GC.CollectionCount(generation), $"generation=\"{generation}\"");
+        }
+
+        Metric(text, "dotnet_gc_pause_seconds_total", "counter", "Time the process was paused for garbage collections.", GC.GetTotalPauseDuration().TotalSeconds);
         return text.ToString();
     }
 

@@ -60,7 +60,9 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
     /// subscription gets its own copy (§4.8.2). Returns the subscriptions' <see cref="SubscriptionTrie.Additions"/>
     /// as the match began, for <see cref="Deliver"/>.
     /// </summary>
-    public long Match(ApplicationMessage message, List<RouteTarget> targets, Session? publisher = null)
+    public long Match(ApplicationMessage message, List<RouteTarget> targets, Session? publisher = null) => Match(message, targets, publisher, include: null);
+
+    private long Match(ApplicationMessage message, List<RouteTarget> targets, Session? publisher, Predicate<Subscription>? include)
     {
         long matchedAt = Subscriptions.Additions;
         List<Subscription> matches = t_matches ??= new List<Subscription>(16);
@@ -81,6 +83,11 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
             Dictionary<Session, int>? index = null;
             foreach (Subscription match in matches)
             {
+                if (include is not null && !include(match))
+                {
+                    continue;
+                }
+
                 SubscriptionOptions options = match.Options;
                 if (options.NoLocal && ReferenceEquals(match.Subscriber, publisher))
                 {
@@ -143,67 +150,52 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
     /// Makes a publish take effect: the retained store is updated, and every target gets the message queued.
     /// Live forwarding carries RETAIN=0 [MQTT-3.3.1-9] unless the subscription asked for Retain As Published.
     /// A retained message also goes to the subscriptions made since it was matched (<paramref name="matchedAt"/>,
-    /// from <see cref="Match"/>): their retained replay may have run before it was in the retained store, and the
-    /// match did not see them, so they would otherwise get it neither live nor retained [MQTT-3.3.1-6]. The window
-    /// is short in memory and a whole store commit on disk.
+    /// from <see cref="Match"/>) whose retained replay has already run: the replay ran before the message was in the
+    /// retained store and the match did not see them, so they would otherwise get it neither live nor retained
+    /// [MQTT-3.3.1-6]. The window is short in memory and a whole store commit on disk. A retained message takes
+    /// effect under the retained store's gate, as a replay is queued: a replay never carries a value older than a live
+    /// one queued before it, and no newer value of the topic goes out between this one's copies.
     /// </summary>
     public void Deliver(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets, long matchedAt, Session? publisher = null)
     {
         Delivered?.Invoke(message);
-        if (message.Retain)
+        if (!message.Retain)
         {
-            Retained.Apply(message);
+            Enqueue(message, targets);
+            return;
         }
 
+        lock (Retained.UpdateGate)
+        {
+            Retained.Apply(message);
+            Enqueue(message, targets);
+            if (Subscriptions.Additions != matchedAt)
+            {
+                EnqueueForLaterSubscriptions(message, targets, publisher);
+            }
+        }
+    }
+
+    private static void Enqueue(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets)
+    {
         foreach (ref readonly RouteTarget target in targets)
         {
             target.Session.Enqueue(message, target.Qos, target.Retain, storeSequence: target.StoreSequence, subscriptionIds: target.SubscriptionIds, sharedVia: target.Shared);
         }
-
-        if (message.Retain && Subscriptions.Additions != matchedAt)
-        {
-            DeliverToLaterSubscriptions(message, targets, publisher);
-        }
     }
 
-    private void DeliverToLaterSubscriptions(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets, Session? publisher)
+    private void EnqueueForLaterSubscriptions(ApplicationMessage message, ReadOnlySpan<RouteTarget> targets, Session? publisher)
     {
-        // Under the retained gate, as a replay is queued: no newer value of the topic takes effect in between.
-        lock (Retained.UpdateGate)
-        {
-            var now = new List<RouteTarget>();
-            Match(message, now, publisher);
-            HashSet<Session>? earlier = null;
-            if (targets.Length > 16 && now.Count > 0)
-            {
-                earlier = new HashSet<Session>(targets.Length, ReferenceEqualityComparer.Instance);
-                foreach (ref readonly RouteTarget target in targets)
-                {
-                    earlier.Add(target.Session);
-                }
-            }
-
-            foreach (RouteTarget late in now)
-            {
-                // Shared subscriptions get no retained messages, and their group had its copy.
-                if (late.Shared is null && !(earlier?.Contains(late.Session) ?? Contains(targets, late.Session)))
-                {
-                    late.Session.Enqueue(message, late.Qos, late.Retain, subscriptionIds: late.SubscriptionIds);
-                }
-            }
-        }
-    }
-
-    private static bool Contains(ReadOnlySpan<RouteTarget> targets, Session session)
-    {
+        var earlier = new HashSet<Session>(targets.Length, ReferenceEqualityComparer.Instance);
         foreach (ref readonly RouteTarget target in targets)
         {
-            if (ReferenceEquals(target.Session, session))
-            {
-                return true;
-            }
+            earlier.Add(target.Session);
         }
 
-        return false;
+        // Left out: sessions the match found (they have their copy), subscriptions whose replay is still to come (it
+        // will carry this message) and shared ones (no retained messages; their group had its copy).
+        var late = new List<RouteTarget>();
+        Match(message, late, publisher, s => s.ShareGroup is null && !s.RetainedReplayPending && !earlier.Contains(s.Subscriber));
+        Enqueue(message, CollectionsMarshal.AsSpan(late));
     }
 }

@@ -45,4 +45,11 @@ public sealed class Subscription
     public byte Qos { get; }
 
     public SubscriptionOptions Options { get; }
+
+    /// <summary>
+    /// Set before the subscription is routed to when its retained messages are to be sent, cleared (under the
+    /// retained store's gate) as they are matched: until then a retained publish taking effect needs no live copy
+    /// for it, the replay will carry it.
+    /// </summary>
+    internal bool RetainedReplayPending { get; set; }
 }

@@ -6,16 +6,21 @@ namespace SensorNode.Broker.Transport;
 /// thread hop, and each subscriber gets one write for everything the batch queued for it. Batches nest: the epoll
 /// engine opens one around all the events of one wait, so a subscriber fed by ten publishers that woke the engine
 /// together gets one write, not ten (fewer system calls per message, and the last message of a burst out sooner).
+/// An outer batch still starts its writers every <see cref="MaxNestedBatches"/> inner ones: a publisher whose socket
+/// never runs dry keeps its read loop, and so the engine's batch, going without end.
 /// </summary>
 internal static class OutputBatch
 {
     // A wide fan-out goes to the pool so that one engine thread does not write to hundreds of sockets in a row.
     private const int MaxInlineWritersPerBatch = 16;
+    private const int MaxNestedBatches = 16;
 
     [ThreadStatic]
     private static List<MqttConnection>? t_writers;
     [ThreadStatic]
     private static int t_depth;
+    [ThreadStatic]
+    private static int t_nestedEnded;
 
     /// <summary>Opens a batch; pass what it returns to <see cref="End"/>.</summary>
     public static int Begin()
@@ -51,7 +56,13 @@ internal static class OutputBatch
             writers.RemoveRange(keep, writers.Count - keep);
         }
 
-        if (--t_depth > 0 || writers is not { Count: > 0 })
+        if (--t_depth > 0 && ++t_nestedEnded < MaxNestedBatches)
+        {
+            return;
+        }
+
+        t_nestedEnded = 0;
+        if (writers is not { Count: > 0 })
         {
             return;
         }

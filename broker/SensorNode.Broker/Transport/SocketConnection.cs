@@ -28,7 +28,7 @@ internal sealed class SocketConnection : PlainTcpConnection, IThreadPoolWorkItem
     {
         _socket = socket;
         _listener = listener;
-        _stream = new NetworkStream(socket, ownsSocket: false);
+        _stream = new FairNetworkStream(socket);
         Input = PipeReader.Create(_stream, ReaderOptions);
         Output = PipeWriter.Create(_stream, WriterOptions);
     }
@@ -116,6 +116,42 @@ internal sealed class SocketConnection : PlainTcpConnection, IThreadPoolWorkItem
         finally
         {
             System.Buffers.ArrayPool<byte>.Shared.Return(sink);
+        }
+    }
+
+    /// <summary>
+    /// Socket completions run inline on the runtime's socket engine threads (see Program.cs of the host), and a read
+    /// that finds data completes at once: a publisher that never lets its socket run dry would keep its read loop, and
+    /// so an engine thread and every other socket it serves, to itself. After a run of such reads the loop goes on
+    /// from the thread pool instead.
+    /// </summary>
+    private sealed class FairNetworkStream(Socket socket) : NetworkStream(socket, ownsSocket: false)
+    {
+        private const int MaxReadsInRow = 16;
+        private int _readsInRow;
+
+        public override ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken cancellationToken = default)
+        {
+            ValueTask<int> read = base.ReadAsync(buffer, cancellationToken);
+            if (!read.IsCompleted)
+            {
+                _readsInRow = 0;
+                return read;
+            }
+
+            if (++_readsInRow < MaxReadsInRow)
+            {
+                return read;
+            }
+
+            _readsInRow = 0;
+            return YieldThenAsync(read);
+        }
+
+        private static async ValueTask<int> YieldThenAsync(ValueTask<int> read)
+        {
+            await Task.Yield();
+            return await read;
         }
     }
 

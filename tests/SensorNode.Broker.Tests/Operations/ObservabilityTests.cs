@@ -137,6 +137,11 @@ public sealed partial class ObservabilityTests
         Assert.True(samples["sensornode_store_size_bytes"] > 0);
         Assert.True(samples["sensornode_uptime_seconds"] > 0);
         Assert.True(samples["process_resident_memory_bytes"] > 0);
+
+        // Collection counts per generation: an older generation's collection also collects the younger ones.
+        Assert.True(samples["dotnet_gc_collections_total{generation=\"0\"}"] >= samples["dotnet_gc_collections_total{generation=\"1\"}"]);
+        Assert.True(samples["dotnet_gc_collections_total{generation=\"1\"}"] >= samples["dotnet_gc_collections_total{generation=\"2\"}"]);
+        Assert.True(samples["dotnet_gc_pause_seconds_total"] >= 0);
         Assert.Equal(1, samples[$"sensornode_build_info{{version=\"{BrokerStatus.Version}\"}}"]);
 
         // Every sample has its TYPE line before it, as the exposition format requires.

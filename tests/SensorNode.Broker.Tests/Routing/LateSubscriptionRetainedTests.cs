@@ -90,6 +90,28 @@ public sealed class LateSubscriptionRetainedTests
     }
 
     [Fact]
+    public void A_subscription_whose_replay_is_still_to_come_gets_the_message_once_from_the_replay()
+    {
+        // A persistent client's SUBSCRIBE replays retained messages only once its own store write commits: a retained
+        // publish taking effect before that must not also go to it live (it would arrive twice).
+        var store = new HeldStore();
+        using var broker = new MqttBroker(new BrokerOptions { Port = 0, BindAddress = "127.0.0.1", Store = store }, NullLoggerFactory.Instance);
+        broker.Publish(ApplicationMessage.Create("sensor/temperature/kitchen", "21.5"u8, 1, retain: true));
+
+        var connection = new Connection();
+        Session session = broker.Sessions.Open("pending", cleanStart: true, connection).Session;
+        var due = new List<Subscription>();
+        broker.Subscribe(session, [new SubscriptionRequest("sensor/#", 1, default)], null, false, due);
+        store.Commit();
+        broker.SendRetained(session, due);
+
+        var batch = new List<OutboundPacket>();
+        session.DrainOutbound(connection, batch, 1_000_000);
+        OutboundPacket only = Assert.Single(batch, p => p.Type == PacketType.Publish);
+        Assert.True(only.Retain, "the copy is the retained replay [MQTT-3.3.1-8]");
+    }
+
+    [Fact]
     public void A_subscription_made_between_match_and_delivery_in_memory_gets_the_retained_message()
     {
         using var broker = new MqttBroker(new BrokerOptions { Port = 0, BindAddress = "127.0.0.1", Persistence = PersistenceMode.Memory }, NullLoggerFactory.Instance);

@@ -155,6 +155,56 @@ public sealed class PlainTcpTransportTests
 
     [Theory]
     [MemberData(nameof(Transports))]
+    public async Task Other_clients_are_served_while_a_publisher_floods_without_a_pause(bool epoll)
+    {
+        // A publisher whose socket never runs dry must not keep its thread to itself: the subscribers' writes its
+        // messages signal go out meanwhile, and other clients (some on the same thread) are read and answered.
+        await using var server = await StartAsync(epoll);
+        await using RawMqttClient subscriber = await RawMqttClient.ConnectMqttAsync(server.Port, "flood-watcher");
+        await subscriber.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new("f", 0)] });
+        Assert.IsType<SubAckPacket>(await subscriber.ReceiveAsync());
+        await using RawMqttClient flooder = await RawMqttClient.ConnectMqttAsync(server.Port, "flooder");
+        MqttNetClient[] others = await Task.WhenAll(Enumerable.Range(0, 4).Select(_ => MqttNetClient.ConnectAsync(server.Port)));
+
+        // The smallest PUBLISH there is (5 bytes): the most work for the broker per byte the flooder sends.
+        byte[] publish = MqttPacketWriter.ToArray(new PublishPacket { Topic = "f" }, ProtocolLevel.V311);
+        byte[] chunk = [.. Enumerable.Range(0, 64 * 1024 / publish.Length).SelectMany(_ => publish)];
+        using var stop = new CancellationTokenSource(TimeSpan.FromSeconds(30));
+        Task flood = Task.Factory.StartNew(
+            () =>
+            {
+                while (!stop.IsCancellationRequested)
+                {
+                    flooder.Socket.Send(chunk);
+                }
+            },
+            TaskCreationOptions.LongRunning);
+        try
+        {
+            // The watcher reads 100 messages, then stops reading (the broker drops what its queue cannot hold).
+            for (int i = 0; i < 100; i++)
+            {
+                Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync());
+            }
+
+            // QoS 1: each completes only once the broker has read it and answered.
+            await Task.WhenAll(others.Select((o, i) => o.PublishAsync($"other/{i}", "served", MqttQualityOfServiceLevel.AtLeastOnce))).WaitAsync(TestBroker.Timeout);
+            Assert.False(flood.IsCompleted, "the flood ended (or failed) before the other clients were served");
+        }
+        finally
+        {
+            await stop.CancelAsync();
+            flooder.Abort();
+            await Task.WhenAny(flood, Task.Delay(TestBroker.Timeout));
+            foreach (MqttNetClient other in others)
+            {
+                await other.DisposeAsync();
+            }
+        }
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
     public async Task Many_clients_connect_at_once_and_all_are_answered(bool epoll)
     {
         await using var server = await StartAsync(epoll);

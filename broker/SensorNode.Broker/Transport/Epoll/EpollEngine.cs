@@ -25,6 +25,9 @@ internal sealed unsafe class EpollEngine
     private static readonly Lazy<EpollEngine[]> AllEngines = new(CreateEngines);
     private static int s_nextEngine;
 
+    [ThreadStatic]
+    private static EpollEngine? t_current;
+
     private readonly int _epoll;
     private readonly Lock _slotsGate = new();
     private IEpollTarget?[] _slots = new IEpollTarget?[64];
@@ -32,6 +35,10 @@ internal sealed unsafe class EpollEngine
     private int[] _free = new int[64];
     private int _freeCount;
     private int _used;
+
+    // Readers that yielded during one round (engine thread only), resumed after the next round's events.
+    private List<EpollPipeReader> _yielded = [];
+    private List<EpollPipeReader> _resuming = [];
 
     private EpollEngine(int index)
     {
@@ -80,6 +87,21 @@ internal sealed unsafe class EpollEngine
         }
 
         return token;
+    }
+
+    /// <summary>
+    /// Called by a reader that has read many times in a row without waiting: on an engine's thread it is resumed after
+    /// the connections that are ready meanwhile (true); elsewhere (a pool thread) it reads on (false).
+    /// </summary>
+    public static bool TryYield(EpollPipeReader reader)
+    {
+        if (t_current is not { } engine)
+        {
+            return false;
+        }
+
+        engine._yielded.Add(reader);
+        return true;
     }
 
     public void Modify(int fd, ulong token, uint events) => LinuxSockets.EpollModify(_epoll, fd, events, token);
@@ -154,20 +176,22 @@ internal sealed unsafe class EpollEngine
 
     private void Run()
     {
+        t_current = this;
         byte* events = (byte*)NativeMemory.Alloc((nuint)(MaxEvents * LinuxSockets.EpollEventSize));
         while (true)
         {
-            int count = LinuxSockets.EpollWait(_epoll, events, MaxEvents, -1);
+            // Readers that yielded last round go on after this round's events; with any waiting, the wait only polls.
+            (_yielded, _resuming) = (_resuming, _yielded);
+            int count = LinuxSockets.EpollWait(_epoll, events, MaxEvents, _resuming.Count > 0 ? 0 : -1);
             if (count < 0)
             {
-                if (LinuxSockets.Errno == LinuxSockets.EINTR)
+                if (LinuxSockets.Errno != LinuxSockets.EINTR)
                 {
-                    continue;
+                    // Cannot happen with a valid epoll descriptor; never spin.
+                    Thread.Sleep(10);
                 }
 
-                // Cannot happen with a valid epoll descriptor; never spin.
-                Thread.Sleep(10);
-                continue;
+                count = 0;
             }
 
             // Output the events' handlers signal goes out once they have all run: one write per socket per wake-up.
@@ -186,6 +210,19 @@ internal sealed unsafe class EpollEngine
                 }
             }
 
+            foreach (EpollPipeReader reader in _resuming)
+            {
+                try
+                {
+                    reader.Resume();
+                }
+                catch (Exception ex)
+                {
+                    Console.Error.WriteLine($"sensornode: epoll engine resuming a read failed: {ex}");
+                }
+            }
+
+            _resuming.Clear();
             OutputBatch.End(batch);
         }
     }

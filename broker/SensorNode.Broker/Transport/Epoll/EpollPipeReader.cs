@@ -25,13 +25,19 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
     private int _examined;
     private int _readEvents;
 
-    // The _readEvents count at which a receive came back short: the socket was empty then, and with edge-triggered
-    // readiness anything that arrives later is announced by a new event, so until one comes the next read need not
-    // ask the kernel (a receive that would only say EAGAIN, once per message at light load). A hang-up turns this off:
-    // an end of stream already queued behind the data is announced by no later event.
-    private int _emptyAt = NotEmpty;
+    // Set when a receive came back short, with the _readEvents count seen before it: the socket was empty then, and
+    // with edge-triggered readiness anything that arrives later is announced by a new event, so until one comes the
+    // next read need not ask the kernel (a receive that would only say EAGAIN, once per message at light load). A
+    // hang-up turns this off: an end of stream already queued behind the data is announced by no later event.
+    private bool _empty;
+    private int _emptyAt;
     private bool _hangUpSeen;
-    private const int NotEmpty = -1;
+
+    // Receives in a row that found data at once, so that the read loop never waited: after MaxReadsInRow the reader
+    // lets the engine serve its other connections first (a publisher that never lets its socket run dry would keep
+    // the engine's thread to itself).
+    private int _readsInRow;
+    private const int MaxReadsInRow = 16;
     private int _waiting;
     private int _cancelRequested;
     private bool _endOfStream;
@@ -56,10 +62,21 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
             }
 
             int events = Volatile.Read(ref _readEvents);
-            if (_emptyAt != events && TryReceive())
+            if (!(_empty && _emptyAt == events))
             {
-                return new ValueTask<ReadResult>(Result(canceled: false));
+                if (_readsInRow >= MaxReadsInRow && EpollEngine.TryYield(this))
+                {
+                    // Waits as if the socket were empty; the engine resumes it after the other ready connections.
+                    _readsInRow = 0;
+                }
+                else if (TryReceive())
+                {
+                    _readsInRow++;
+                    return new ValueTask<ReadResult>(Result(canceled: false));
+                }
             }
+
+            _readsInRow = 0;
 
             _pending.Reset();
             _pending.RunContinuationsAsynchronously = false;
@@ -77,6 +94,9 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
     }
 
     /// <summary>epoll reported input (or an error, or the peer's close): a waiting read receives it now.</summary>
+    /// <summary>A read that yielded to the engine's other connections goes on (on the engine's thread).</summary>
+    internal void Resume() => OnReadable(hangUp: false);
+
     internal void OnReadable(bool hangUp)
     {
         if (hangUp)
@@ -239,7 +259,8 @@ internal sealed unsafe class EpollPipeReader : PipeReader, IValueTaskSource<Read
             if (received > 0)
             {
                 _end += (int)received;
-                _emptyAt = received < space && !_hangUpSeen ? events : NotEmpty;
+                _empty = received < space && !_hangUpSeen;
+                _emptyAt = events;
                 return true;
             }
 
