@@ -449,12 +449,7 @@ public sealed class MqttBroker : IDisposable
         DateTimeOffset now = DateTimeOffset.UtcNow;
         foreach (Session session in Sessions.Sessions)
         {
-            if (Sessions.RemoveIfExpired(session, now, Options.Sessions.PersistentSessionExpiry))
-            {
-                DiscardSession(session);
-                Metrics.CountSessionExpired();
-                Logger.LogInformation("Session {ClientId} expired after {Offline} offline", session.ClientId, now - session.OfflineSince);
-            }
+            ExpireIfDue(session, now);
         }
 
         if (Environment.TickCount64 - Interlocked.Read(ref _lastDropReport) < 60_000)
@@ -470,6 +465,29 @@ public sealed class MqttBroker : IDisposable
             Logger.LogWarning(
                 "Dropped {Count} queued messages since the last report (per-session bounds: {QueueFull} in total, broker-wide budget: {Budget} in total)",
                 sinceLast, Metrics.DroppedQueueFull, Metrics.DroppedBrokerQueueBudget);
+        }
+    }
+
+    /// <summary>
+    /// A CONNECT for <paramref name="clientId"/> is about to resume its session: one whose expiry interval has run out
+    /// is gone now, not at the next sweep of <see cref="Housekeeping"/> (up to 5 s later), so the client starts afresh
+    /// (Session Present 0, MQTT 5 §3.1.2.11.2, §4.1).
+    /// </summary>
+    public void ExpireBeforeResuming(string clientId)
+    {
+        if (Sessions.Find(clientId) is { IsConnected: false } session)
+        {
+            ExpireIfDue(session, DateTimeOffset.UtcNow);
+        }
+    }
+
+    private void ExpireIfDue(Session session, DateTimeOffset now)
+    {
+        if (Sessions.RemoveIfExpired(session, now, Options.Sessions.PersistentSessionExpiry))
+        {
+            DiscardSession(session);
+            Metrics.CountSessionExpired();
+            Logger.LogInformation("Session {ClientId} expired after {Offline} offline", session.ClientId, now - session.OfflineSince);
         }
     }
 

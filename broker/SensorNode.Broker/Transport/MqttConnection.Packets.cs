@@ -268,6 +268,7 @@ internal sealed partial class MqttConnection
             connAckProperties.AuthenticationData = authentication.AuthenticationData;
         }
 
+        _broker.ExpireBeforeResuming(clientId);
 
         // Attaching queues the CONNACK; MQTT 3.1's CONNACK has no session present flag (its first byte is reserved).
         SessionOpenResult opened = _broker.Sessions.Open(

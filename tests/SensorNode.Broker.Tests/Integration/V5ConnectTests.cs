@@ -132,6 +132,27 @@ public sealed class V5ConnectTests
         Assert.Empty(await back.ReceiveUntilMarkerAsync(publisher));
     }
 
+    [Fact]
+    public async Task V5_a_session_past_its_expiry_is_not_resumed_even_before_the_expiry_sweep_MQTT_4_1_0_2()
+    {
+        // The sweep that discards expired sessions runs every few seconds; a client that comes back after its
+        // interval but before the next sweep must still start afresh (found by the Eclipse Paho suite's
+        // test_session_expiry, which failed now and then).
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.HousekeepingInterval = TimeSpan.FromHours(1));
+        const string clientId = "expiry-before-sweep";
+        MqttNet5Client subscriber = await MqttNet5Client.ConnectAsync(broker.Port, clientId, o => o.WithCleanStart(false).WithSessionExpiryInterval(1));
+        await subscriber.SubscribeAsync("expiry/t");
+        await subscriber.DisposeAsync();
+        await Eventually.AssertAsync(() => broker.Broker.Sessions.Find(clientId) is { IsConnected: false }, "the session is offline");
+
+        // The passing of the interval is what is tested: nothing to wait on but the clock.
+        await Task.Delay(TimeSpan.FromMilliseconds(1200));
+
+        await using MqttNet5Client back = await MqttNet5Client.ConnectAsync(broker.Port, clientId, o => o.WithCleanStart(false).WithSessionExpiryInterval(1));
+        Assert.False(back.ConnectResult.IsSessionPresent);
+        Assert.Equal(1, broker.Broker.Metrics.SessionsExpired);
+    }
+
     // §3.1.2.11.2: an absent Session Expiry Interval is 0: the session ends when the network connection closes,
     // even with Clean Start 0; reconnecting finds no session [MQTT-3.2.2-3] (Session Present 0).
     [Fact]
