@@ -17,6 +17,17 @@ public sealed class BridgeStoreAndForwardTests
 {
     private static string Text(int i) => i.ToString("D4", CultureInfo.InvariantCulture);
 
+    /// <summary>
+    /// Gives <paramref name="clientId"/> a persistent session upstream subscribed to data/#, before the bridge can
+    /// connect: whatever the bridge sends once the upstream is back is kept for it, however soon the bridge gets there
+    /// (a watcher that subscribed only after the restart could miss the first of the backlog).
+    /// </summary>
+    private static async Task WatchUpstreamAsync(int port, string clientId)
+    {
+        await using MqttNetClient watcher = await ClientAsync(port, clientId, cleanSession: false);
+        await watcher.SubscribeAsync("data/#", MqttQualityOfServiceLevel.AtLeastOnce);
+    }
+
     /// <summary>Asserts every message 0..count-1 arrived, and that their first copies came in order.</summary>
     internal static void AssertAllInOrder(IEnumerable<string> payloads, int count)
     {
@@ -112,7 +123,9 @@ public sealed class BridgeStoreAndForwardTests
     public async Task Byte_cap_drops_the_oldest_counts_them_and_the_bridge_keeps_working()
     {
         int port = MosquittoUpstream.FreePort();
-        await using MosquittoUpstream upstream = await MosquittoUpstream.StartAsync(port: port, start: false);
+        await using MosquittoUpstream upstream = await MosquittoUpstream.StartAsync(port: port);
+        await WatchUpstreamAsync(port, "cap-watcher");
+        await upstream.StopAsync();
         BridgeOptions options = Options("capped", mqtt5: true, port);
         string payload100 = new('x', 96);
 
@@ -141,9 +154,8 @@ public sealed class BridgeStoreAndForwardTests
         }
 
         await upstream.StartAgainAsync();
-        await using MqttNetClient remote = await ClientAsync(port);
-        await remote.SubscribeAsync("data/#", MqttQualityOfServiceLevel.AtLeastOnce);
         await WaitConnectedAsync(bridge);
+        await using MqttNetClient remote = await ClientAsync(port, "cap-watcher", cleanSession: false);
         await publisher.PublishAsync("data/r", "after", MqttQualityOfServiceLevel.AtLeastOnce);
         List<ReceivedMessage> arrived = await ReceiveUntilAsync(remote, "after");
 
@@ -212,7 +224,10 @@ public sealed class BridgeStoreAndForwardTests
     public async Task A_backlog_drains_in_order_at_the_configured_rate()
     {
         int port = MosquittoUpstream.FreePort();
-        await using MosquittoUpstream upstream = await MosquittoUpstream.StartAsync(port: port, start: false);
+        await using MosquittoUpstream upstream = await MosquittoUpstream.StartAsync(port: port);
+
+        await WatchUpstreamAsync(port, "drain-watcher");
+        await upstream.StopAsync();
         BridgeOptions options = Options("paced", mqtt5: true, port);
         options.DrainRatePerSecond = 40;
         options.Topics.Add(new BridgeTopicRule { Local = "data/#", MaxQos = 1 });
@@ -226,10 +241,9 @@ public sealed class BridgeStoreAndForwardTests
         }
 
         await upstream.StartAgainAsync();
-        await using MqttNetClient remote = await ClientAsync(port);
-        await remote.SubscribeAsync("data/#", MqttQualityOfServiceLevel.AtLeastOnce);
         await WaitConnectedAsync(bridge);
         var clock = System.Diagnostics.Stopwatch.StartNew();
+        await using MqttNetClient remote = await ClientAsync(port, "drain-watcher", cleanSession: false);
         List<ReceivedMessage> arrived = await ReceiveUntilAsync(remote, Text(count - 1));
         AssertAllInOrder(arrived.Select(m => m.Payload), count);
 
