@@ -14,6 +14,9 @@ namespace SensorNode.Broker.Tests.Hardening;
 /// and at the end (every acknowledged QoS 1 message delivered at least once, QoS 2 exactly once).
 /// Duration: SENSORNODE_SOAK_SECONDS, else 120 s under CI=true, else 15 s. tests/soak.sh runs it for an hour.
 /// </summary>
+// Not in parallel with each other: the soak watches the process's descriptor count, which 300 clients at once would
+// raise by 600.
+[Collection("Descriptors in bulk")]
 public sealed class SoakTests
 {
     private static TimeSpan Duration()

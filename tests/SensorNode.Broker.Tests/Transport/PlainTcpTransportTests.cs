@@ -12,6 +12,9 @@ namespace SensorNode.Broker.Tests.Transport;
 /// the .NET socket one (other systems, or <c>SENSORNODE_TCP_TRANSPORT=sockets</c>). Packets split across reads, packets
 /// far larger than a read or write buffer, a subscriber whose socket is full for a while, a peer that resets.
 /// </summary>
+// Not in parallel with each other: the soak watches the process's descriptor count, which 300 clients at once would
+// raise by 600.
+[Collection("Descriptors in bulk")]
 public sealed class PlainTcpTransportTests
 {
     public static TheoryData<bool> Transports => OperatingSystem.IsLinux() ? new TheoryData<bool> { true, false } : new TheoryData<bool> { false };
