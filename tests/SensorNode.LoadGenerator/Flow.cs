@@ -205,13 +205,7 @@ internal sealed class Flow
             }
 
             // After a late wake-up the messages due meanwhile go at once: the rate holds over the run.
-            long due = ((now - start) / interval) + 1;
-            while (sent < due)
-            {
-                _pubs[next].SendBatch(1);
-                next = (next + 1) % _pubs.Length;
-                sent++;
-            }
+            SendDue(((now - start) / interval) + 1, ref sent, ref next);
 
             Libc.SleepUntil(start + (sent * interval));
         }
@@ -224,15 +218,19 @@ internal sealed class Flow
         int next = 0;
         while (clock.Elapsed.TotalSeconds < seconds)
         {
-            long due = (long)(clock.Elapsed.TotalSeconds * _o.Rate);
-            while (sent < due)
-            {
-                _pubs[next].SendBatch(1);
-                next = (next + 1) % _pubs.Length;
-                sent++;
-            }
-
+            SendDue((long)(clock.Elapsed.TotalSeconds * _o.Rate), ref sent, ref next);
             Thread.Sleep(1);
+        }
+    }
+
+    /// <summary>Sends one message at a time, round robin over the publishers, until <paramref name="due"/> have gone.</summary>
+    private void SendDue(long due, ref long sent, ref int next)
+    {
+        while (sent < due)
+        {
+            _pubs[next].SendBatch(1);
+            next = (next + 1) % _pubs.Length;
+            sent++;
         }
     }
 

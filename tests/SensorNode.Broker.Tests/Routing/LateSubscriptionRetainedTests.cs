@@ -114,44 +114,35 @@ public sealed class LateSubscriptionRetainedTests
     [Fact]
     public void A_subscription_made_between_match_and_delivery_in_memory_gets_the_retained_message()
     {
-        using var broker = new MqttBroker(new BrokerOptions { Port = 0, BindAddress = "127.0.0.1", Persistence = PersistenceMode.Memory }, NullLoggerFactory.Instance);
         ApplicationMessage message = ApplicationMessage.Create("sensor/humidity/attic", "48"u8, 0, retain: true);
-        var targets = new List<RouteTarget>();
-        long matchedAt = broker.Router.Match(message, targets);
-
-        (Session late, Connection connection) = Subscribe(broker, "late", "sensor/humidity/attic");
-        broker.Router.Deliver(message, CollectionsMarshal.AsSpan(targets), matchedAt);
-
-        Assert.Equal("48", Assert.Single(Publishes(late, connection)).Payload);
+        Assert.Equal("48", Assert.Single(SubscribeBetweenMatchAndDelivery(message, "sensor/humidity/attic")).Payload);
     }
 
     [Fact]
     public void A_non_retained_message_is_not_sent_to_subscriptions_made_after_its_match()
     {
-        using var broker = new MqttBroker(new BrokerOptions { Port = 0, BindAddress = "127.0.0.1", Persistence = PersistenceMode.Memory }, NullLoggerFactory.Instance);
         ApplicationMessage message = ApplicationMessage.Create("sensor/humidity/attic", "48"u8, 0, retain: false);
-        var targets = new List<RouteTarget>();
-        long matchedAt = broker.Router.Match(message, targets);
-
-        (Session late, Connection connection) = Subscribe(broker, "late", "sensor/#");
-        broker.Router.Deliver(message, CollectionsMarshal.AsSpan(targets), matchedAt);
-
-        Assert.Empty(Publishes(late, connection));
+        Assert.Empty(SubscribeBetweenMatchAndDelivery(message, "sensor/#"));
     }
 
     [Fact]
     public void A_shared_subscription_made_meanwhile_gets_no_retained_copy()
     {
-        using var broker = new MqttBroker(new BrokerOptions { Port = 0, BindAddress = "127.0.0.1", Persistence = PersistenceMode.Memory }, NullLoggerFactory.Instance);
+        // Shared subscriptions get no retained messages (MQTT 5 §4.8.2), late or not.
         ApplicationMessage message = ApplicationMessage.Create("sensor/co2/office", "612"u8, 0, retain: true);
+        Assert.Empty(SubscribeBetweenMatchAndDelivery(message, "$share/g/sensor/#"));
+    }
+
+    /// <summary>In memory: <paramref name="message"/> is matched, a client subscribes to <paramref name="filter"/>, then the message is delivered; what the client got.</summary>
+    private static List<PublishSeen> SubscribeBetweenMatchAndDelivery(ApplicationMessage message, string filter)
+    {
+        using var broker = new MqttBroker(new BrokerOptions { Port = 0, BindAddress = "127.0.0.1", Persistence = PersistenceMode.Memory }, NullLoggerFactory.Instance);
         var targets = new List<RouteTarget>();
         long matchedAt = broker.Router.Match(message, targets);
 
-        // Shared subscriptions get no retained messages (MQTT 5 §4.8.2), late or not.
-        (Session member, Connection connection) = Subscribe(broker, "member", "$share/g/sensor/#");
+        (Session late, Connection connection) = Subscribe(broker, "late", filter);
         broker.Router.Deliver(message, CollectionsMarshal.AsSpan(targets), matchedAt);
-
-        Assert.Empty(Publishes(member, connection));
+        return Publishes(late, connection);
     }
 
     private readonly record struct PublishSeen(string Topic, string Payload);
