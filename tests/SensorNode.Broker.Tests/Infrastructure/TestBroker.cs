@@ -29,7 +29,9 @@ public static class TestBroker
 
     private static string CreateRunDirectory()
     {
-        string directory = Path.Combine(Path.GetTempPath(), "sensornode-tests", Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
+        string root = Path.Combine(Path.GetTempPath(), "sensornode-tests");
+        RemoveDirectoriesOfEndedRuns(root);
+        string directory = Path.Combine(root, Environment.ProcessId.ToString(System.Globalization.CultureInfo.InvariantCulture));
         Directory.CreateDirectory(directory);
         AppDomain.CurrentDomain.ProcessExit += (_, _) =>
         {
@@ -43,5 +45,51 @@ public static class TestBroker
             }
         };
         return directory;
+    }
+
+    /// <summary>
+    /// The test host is often ended before <see cref="AppDomain.ProcessExit"/> runs, so each run also removes the
+    /// directories of earlier runs whose process is gone (named by process id).
+    /// </summary>
+    private static void RemoveDirectoriesOfEndedRuns(string root)
+    {
+        if (!Directory.Exists(root))
+        {
+            return;
+        }
+
+        foreach (string directory in Directory.EnumerateDirectories(root))
+        {
+            if (!int.TryParse(Path.GetFileName(directory), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int processId) || IsRunning(processId))
+            {
+                continue;
+            }
+
+            try
+            {
+                Directory.Delete(directory, recursive: true);
+            }
+            catch (Exception e) when (e is IOException or UnauthorizedAccessException)
+            {
+                // Another run is removing it too, or it is not ours to remove.
+            }
+        }
+    }
+
+    private static bool IsRunning(int processId)
+    {
+        try
+        {
+            using var process = System.Diagnostics.Process.GetProcessById(processId);
+            return !process.HasExited;
+        }
+        catch (ArgumentException)
+        {
+            return false;
+        }
+        catch (InvalidOperationException)
+        {
+            return false;
+        }
     }
 }
