@@ -115,6 +115,9 @@ public sealed class MqttBroker : IDisposable
 
     public bool IsShuttingDown => _shuttingDown;
 
+    /// <summary>Persistent sessions (and their delayed wills) survive a shutdown: false when the broker keeps nothing on disk.</summary>
+    internal bool SessionsOutliveShutdown => !_shuttingDown || !_ownsStore || Options.Persistence != PersistenceMode.Memory;
+
     public int ConnectionCount => _connections.Count;
 
     private static IBrokerStore OpenStore(BrokerOptions options, ILogger logger) => options.Persistence switch
@@ -437,6 +440,19 @@ public sealed class MqttBroker : IDisposable
     public void BeginShutdown()
     {
         _shuttingDown = true;
+        if (!SessionsOutliveShutdown)
+        {
+            // In memory every session ends with the process, and a delayed will is due when its session ends [MQTT-3.1.3-9].
+            foreach (Session session in _delayedWills.Keys)
+            {
+                if (_delayedWills.TryRemove(session, out DelayedWill? owed))
+                {
+                    owed.Timer.Dispose();
+                    Publish(owed.Will);
+                }
+            }
+        }
+
         foreach (MqttConnection connection in _connections.Keys)
         {
             connection.BeginGracefulClose();

@@ -155,8 +155,9 @@ internal sealed partial class MqttConnection
             session.ExpiryInterval = expiry;
         }
 
-        // 0x04 asks for the will to be published all the same; any other reason discards it [MQTT-3.14.4-3].
-        if (disconnect.ReasonCode != ReasonCode.DisconnectWithWillMessage)
+        // Only 0x00 discards the will [MQTT-3.14.4-3] [MQTT-3.1.2-10]: 0x04 asks for it, and a client that leaves with
+        // an error code has not disconnected normally, so its will is published (§3.1.2.5).
+        if (disconnect.ReasonCode == ReasonCode.NormalDisconnection)
         {
             _will = null;
         }
@@ -603,7 +604,11 @@ internal sealed partial class MqttConnection
         WhenDurable(() => session.EnqueueControl(packet));
     }
 
-    /// <summary>Publishes the will unless DISCONNECT was received [MQTT-3.1.2-8], and ends a clean session.</summary>
+    /// <summary>
+    /// Publishes the will unless DISCONNECT was received [MQTT-3.1.2-8], and ends a clean session. A broker shutting
+    /// down closes the connection too, so the will goes out then as well (as Mosquitto does): a node whose broker
+    /// restarts is reported offline until it is back, and one that never comes back is not left "online" for good.
+    /// </summary>
     private void EndSession()
     {
         Session? session = _session;
@@ -615,14 +620,15 @@ internal sealed partial class MqttConnection
         _broker.Metrics.CountClientConnected(-1);
         bool stillCurrent = session.Detach(this);
         DisconnectReason reason = CloseReason ?? DisconnectReason.UnspecifiedError;
-        if (_will is { } will && reason != DisconnectReason.ServerShuttingDown)
+        if (_will is { } will)
         {
             ApplicationMessage message = ApplicationMessage.FromPublish(
                 will.Topic, System.Text.Encoding.UTF8.GetBytes(will.Topic), will.Payload, will.Qos, will.Retain, will.Properties, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
 
             // A 5.0 will waits for its Will Delay Interval, or until the session ends if that is sooner [MQTT-3.1.3-9].
+            // A delayed will is stored, so it waits out a restart; without a store, the session ends with the broker.
             uint delay = will.Properties?.WillDelayInterval ?? 0;
-            if (delay > 0 && stillCurrent && !session.CleanSession)
+            if (delay > 0 && stillCurrent && !session.CleanSession && _broker.SessionsOutliveShutdown)
             {
                 _broker.PublishWillLater(session, message, TimeSpan.FromSeconds(Math.Min(delay, session.ExpiryInterval)));
             }

@@ -127,6 +127,24 @@ public sealed class V5WillTests
         Assert.Equal(("will/0x04", "gone"), (will.Topic, will.Payload));
     }
 
+    // [MQTT-3.14.4-3] only 0x00 discards the will; a client that leaves with an error code has not disconnected
+    // normally, so its will is published [MQTT-3.1.2-8] (§3.1.2.5).
+    [Theory]
+    [InlineData(ReasonCode.UnspecifiedError)]
+    [InlineData(ReasonCode.ImplementationSpecificError)]
+    public async Task V5_DISCONNECT_with_an_error_code_publishes_the_will_MQTT_3_14_4_3(ReasonCode reason)
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using MqttNet5Client subscriber = await MqttNet5Client.ConnectAsync(broker.Port);
+        await subscriber.SubscribeAsync("will/error");
+        await using RawMqttClient leaving = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "will-error", WithWill("will/error", sessionExpiry: 0, willDelay: null));
+
+        await leaving.SendAsync(new DisconnectPacket(reason));
+
+        V5Message will = await subscriber.NextAsync();
+        Assert.Equal(("will/error", "gone"), (will.Topic, will.Payload));
+    }
+
     // [MQTT-3.14.4-3] [MQTT-3.1.2-10] DISCONNECT with 0x00 (Normal disconnection): the will is discarded unpublished.
     [Fact]
     public async Task V5_normal_DISCONNECT_discards_the_will_MQTT_3_14_4_3()

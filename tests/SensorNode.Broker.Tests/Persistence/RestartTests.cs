@@ -390,6 +390,87 @@ public sealed class RestartTests
         Assert.NotNull(first.Broker.Retained.Find("still/serving"));
     }
 
+    /// <summary>
+    /// [MQTT-3.1.2-8] a broker that stops closes its clients' connections without a DISCONNECT from them, so their wills
+    /// are published (as Mosquitto does at shutdown): the retained "offline" is on disk at the next start, and a
+    /// persistent subscriber that was away gets it then. Otherwise a node that never came back would stay "online".
+    /// </summary>
+    [Fact]
+    public async Task Wills_of_clients_connected_when_the_broker_stops_are_published_and_kept_MQTT_3_1_2_8()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            await using (RawMqttClient watcher = await ResumeAsync(first.Port, "stop-watcher", expectPresent: false))
+            {
+                await SubscribeAsync(watcher, "status/#", 1);
+                await watcher.SendAsync(EmptyPacket.Disconnect);
+                await watcher.AssertClosedAsync();
+            }
+
+            var will = new WillMessage { Topic = "status/stopping-node", Payload = Encoding.UTF8.GetBytes("offline"), Qos = 1, Retain = true };
+            await using RawMqttClient node = await RawMqttClient.ConnectMqttAsync(first.Port, "stopping-node", will: will);
+            await first.StopAsync();
+            await node.AssertClosedAsync();
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        Assert.Equal("offline", Encoding.UTF8.GetString(second.Broker.Retained.Find("status/stopping-node")!.PayloadSpan));
+        await using RawMqttClient back = await ResumeAsync(second.Port, "stop-watcher");
+        var queued = Assert.IsType<PublishPacket>(await back.ReceiveAsync());
+        Assert.Equal(("status/stopping-node", "offline"), (queued.Topic, Encoding.UTF8.GetString(queued.Payload.Span)));
+    }
+
+    /// <summary>
+    /// [MQTT-3.1.3-9] a persistent session outlives the broker's stop, so the will delay of a client connected at the
+    /// stop is waited out across the restart (the will is stored), not cut short.
+    /// </summary>
+    [Fact]
+    public async Task A_delayed_will_of_a_client_connected_when_the_broker_stops_waits_out_the_restart()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            await using RawMqttClient node = await RawMqttClient.ConnectV5AcceptedAsync(first.Port, "stopping-delayed-node", PersistentWithDelayedWill(30));
+            await first.StopAsync();
+            Assert.Equal(ReasonCode.ServerShuttingDown, Assert.IsType<DisconnectPacket>(await node.ReceiveAsync()).ReasonCode);
+            await node.AssertClosedAsync();
+            Assert.Null(first.Broker.Retained.Find("status/node"));
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        Assert.Equal(1, second.Broker.DelayedWillCount);
+        Assert.Null(second.Broker.Retained.Find("status/node"));
+    }
+
+    /// <summary>
+    /// [MQTT-3.1.3-9] a will is due when its delay passes or its session ends: in memory every session ends with the
+    /// broker, so a stop publishes the delayed wills, both of clients still connected and of those already gone.
+    /// </summary>
+    [Fact]
+    public async Task In_memory_a_stop_publishes_the_delayed_wills_because_the_sessions_end_with_it_MQTT_3_1_3_9()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
+        Action<ConnectPacket> DelayedWill(string topic) => connect =>
+        {
+            PersistentWithDelayedWill(3600)(connect);
+            connect.Will = new WillMessage { Topic = topic, Payload = connect.Will!.Payload, Qos = 1, Retain = true, Properties = connect.Will.Properties };
+        };
+
+        RawMqttClient gone = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "gone-node", DelayedWill("status/gone"));
+        gone.Abort();
+        await gone.DisposeAsync();
+        await Eventually.AssertAsync(() => broker.Broker.DelayedWillCount == 1, "the first node's will waits out its delay");
+        await using RawMqttClient connected = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "connected-node", DelayedWill("status/connected"));
+
+        await broker.StopAsync();
+
+        await Eventually.AssertAsync(
+            () => broker.Broker.Retained.Find("status/gone") is not null && broker.Broker.Retained.Find("status/connected") is not null,
+            "both wills were published at the stop");
+        Assert.Equal(0, broker.Broker.DelayedWillCount);
+    }
+
     [Fact]
     public async Task Memory_persistence_writes_nothing_to_disk()
     {
