@@ -22,6 +22,7 @@ public sealed class Session
     private Dictionary<string, Subscription>? _subscriptions;
     // Sized for the CONNACK: an idle session's queue would otherwise hold room for four packets.
     private readonly Queue<OutboundPacket> _control = new(1);
+    private bool _outputHeld;
 
     // The session's lock is the monitor of its (private, never exposed) control queue: one object less per session.
     private object Gate => _control;
@@ -236,11 +237,12 @@ public sealed class Session
     /// Attaches a new connection and queues its CONNACK first. Unacknowledged outbound messages are re-sent
     /// with DUP=1 and their original packet identifiers, PUBRELs re-sent, before anything new [MQTT-4.4.0-1].
     /// </summary>
-    public void Attach(ISessionConnection connection, bool sessionPresent, Protocol.V5.MqttProperties? connAckProperties = null, int inflightWindow = int.MaxValue)
+    public void Attach(ISessionConnection connection, bool sessionPresent, Protocol.V5.MqttProperties? connAckProperties = null, int inflightWindow = int.MaxValue, bool holdOutput = false)
     {
         lock (Gate)
         {
             _connection = connection;
+            _outputHeld = holdOutput;
             _inflightWindow = Math.Min(inflightWindow, _limits.MaxInflightMessages);
             OfflineSince = null;
             _control.Clear();
@@ -249,6 +251,19 @@ public sealed class Session
         }
 
         connection.SignalOutput();
+    }
+
+    /// <summary>Lets the writer send what the session holds back since <see cref="Attach"/> was asked to hold it.</summary>
+    public void ReleaseOutput()
+    {
+        ISessionConnection? connection;
+        lock (Gate)
+        {
+            _outputHeld = false;
+            connection = _connection;
+        }
+
+        connection?.SignalOutput();
     }
 
     /// <summary>Detaches a connection if it is still the current one. Returns false after a takeover.</summary>
@@ -514,7 +529,7 @@ public sealed class Session
         bool mustBeDurable = false;
         lock (Gate)
         {
-            if (!ReferenceEquals(_connection, connection))
+            if (!ReferenceEquals(_connection, connection) || _outputHeld)
             {
                 return false;
             }

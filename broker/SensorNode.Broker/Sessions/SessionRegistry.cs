@@ -5,7 +5,11 @@ using SensorNode.Broker.Persistence;
 namespace SensorNode.Broker.Sessions;
 
 /// <summary>What opening a session for a CONNECT found and did.</summary>
-public readonly record struct SessionOpenResult(Session Session, bool SessionPresent, Session? Discarded, ISessionConnection? TakenOver);
+/// <param name="OutputHeld">
+/// The new session sends nothing, not even CONNACK, until <see cref="Session.ReleaseOutput"/>: it replaced a stored
+/// session, whose deletion must be durable first.
+/// </param>
+public readonly record struct SessionOpenResult(Session Session, bool SessionPresent, Session? Discarded, ISessionConnection? TakenOver, bool OutputHeld = false);
 
 /// <summary>All sessions by client identifier; decides session reuse and takeover at CONNECT (3.1.1 §3.1.2.4, §3.1.4).</summary>
 public sealed class SessionRegistry
@@ -45,7 +49,12 @@ public sealed class SessionRegistry
     /// <paramref name="expiryInterval"/> is the MQTT 5 Session Expiry Interval (3.1.1: 0 for CleanSession=1,
     /// <see cref="Session.NeverExpires"/> for 0); a session that may outlive its connection is kept in the store.
     /// </remarks>
-    public SessionOpenResult Open(string clientId, bool cleanStart, ISessionConnection connection, bool reportSessionPresent = true, uint? expiryInterval = null, Protocol.V5.MqttProperties? connAckProperties = null, int inflightWindow = int.MaxValue)
+    /// <remarks>
+    /// With <paramref name="holdOutputWhenReplacingStored"/>, a new session that replaces a stored one holds its output
+    /// (<see cref="SessionOpenResult.OutputHeld"/>): a CONNACK saying "no session" must not reach the client while a
+    /// crash could still bring the old session back.
+    /// </remarks>
+    public SessionOpenResult Open(string clientId, bool cleanStart, ISessionConnection connection, bool reportSessionPresent = true, uint? expiryInterval = null, Protocol.V5.MqttProperties? connAckProperties = null, int inflightWindow = int.MaxValue, bool holdOutputWhenReplacingStored = false)
     {
         uint expiry = expiryInterval ?? (cleanStart ? 0 : Session.NeverExpires);
         lock (_gate)
@@ -62,10 +71,10 @@ public sealed class SessionRegistry
             {
                 var session = new Session(clientId, cleanSession: expiry == 0, _limits, _metrics, _store, _budget) { ExpiryInterval = expiry };
                 _sessions[clientId] = session;
-                result = new SessionOpenResult(session, false, existing, takenOver);
+                result = new SessionOpenResult(session, false, existing, takenOver, holdOutputWhenReplacingStored && existing is { IsStored: true });
             }
 
-            result.Session.Attach(connection, result.SessionPresent && reportSessionPresent, connAckProperties, inflightWindow);
+            result.Session.Attach(connection, result.SessionPresent && reportSessionPresent, connAckProperties, inflightWindow, result.OutputHeld);
             return result;
         }
     }

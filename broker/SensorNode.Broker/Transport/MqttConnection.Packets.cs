@@ -34,6 +34,7 @@ internal sealed partial class MqttConnection
     private int _awaitingDurable;
     private int _inboundUnacknowledged;
     private uint _connectSessionExpiry;
+    private bool _expiryChangedOnDisconnect;
     private Session? _session;
     private WillMessage? _will;
     private Security.ClientAccess? _access;
@@ -152,6 +153,7 @@ internal sealed partial class MqttConnection
                 throw MqttProtocolException.ProtocolError("DISCONNECT sets a Session Expiry Interval after CONNECT had 0 [MQTT-3.14.2-2]");
             }
 
+            _expiryChangedOnDisconnect = session.ExpiryInterval != expiry;
             session.ExpiryInterval = expiry;
         }
 
@@ -279,7 +281,8 @@ internal sealed partial class MqttConnection
             reportSessionPresent: _level != ProtocolLevel.V310,
             expiryInterval: expiry,
             connAckProperties,
-            inflightWindow: connect.Properties?.ReceiveMaximum ?? ushort.MaxValue);
+            inflightWindow: connect.Properties?.ReceiveMaximum ?? ushort.MaxValue,
+            holdOutputWhenReplacingStored: true);
         _session = opened.Session;
         opened.Session.UseAccess(_access);
         StartWriter();
@@ -303,6 +306,12 @@ internal sealed partial class MqttConnection
         if (opened.Session.IsStored)
         {
             _broker.Store.Submit(StoreOperation.PutSession(clientId, opened.Session.ExpiryInterval));
+        }
+
+        if (opened.OutputHeld)
+        {
+            // CONNACK (Session Present 0) once the old session's deletion is committed [MQTT-3.1.2-4].
+            _broker.Store.Submit([], opened.Session.ReleaseOutput);
         }
 
         _broker.Metrics.CountClientConnected(1);
@@ -654,6 +663,12 @@ internal sealed partial class MqttConnection
         }
         else if (stillCurrent && session.IsStored)
         {
+            if (_expiryChangedOnDisconnect)
+            {
+                // The interval DISCONNECT set [MQTT-3.14.2-2] holds across a restart as well.
+                _broker.Store.Submit(StoreOperation.PutSession(session.ClientId, session.ExpiryInterval));
+            }
+
             _broker.Store.Submit(StoreOperation.MarkSessionOffline(session.ClientId, session.OfflineSince ?? DateTimeOffset.UtcNow));
         }
 

@@ -391,6 +391,34 @@ public sealed class RestartTests
     }
 
     /// <summary>
+    /// [MQTT-3.14.2-2] the Session Expiry Interval a DISCONNECT sets replaces the CONNECT's, across a restart too: a
+    /// lengthened one must not lose the session (and its queue) at the next start, a shortened one must not keep it.
+    /// </summary>
+    [Theory]
+    [InlineData(2u, 3600u)]
+    [InlineData(3600u, 1u)]
+    public async Task The_session_expiry_set_by_DISCONNECT_survives_a_restart_MQTT_3_14_2_2(uint atConnect, uint atDisconnect)
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using (BrokerServer first = await StartAsync(directory))
+        {
+            RawMqttClient client = await RawMqttClient.ConnectV5AcceptedAsync(first.Port, "expiry-on-disconnect", connect =>
+            {
+                connect.CleanStart = false;
+                connect.Properties = new SensorNode.Broker.Protocol.V5.MqttProperties { SessionExpiryInterval = atConnect };
+            });
+            await client.SendAsync(new DisconnectPacket(ReasonCode.NormalDisconnection, new SensorNode.Broker.Protocol.V5.MqttProperties { SessionExpiryInterval = atDisconnect }));
+            await client.AssertClosedAsync();
+            await client.DisposeAsync();
+            await Eventually.AssertAsync(() => first.Broker.Sessions.Find("expiry-on-disconnect") is { IsConnected: false }, "the session is offline");
+            await first.Broker.Store.FlushAsync();
+        }
+
+        await using BrokerServer second = await StartAsync(directory);
+        Assert.Equal(atDisconnect, second.Broker.Sessions.Find("expiry-on-disconnect")?.ExpiryInterval);
+    }
+
+    /// <summary>
     /// [MQTT-3.1.2-8] a broker that stops closes its clients' connections without a DISCONNECT from them, so their wills
     /// are published (as Mosquitto does at shutdown): the retained "offline" is on disk at the next start, and a
     /// persistent subscriber that was away gets it then. Otherwise a node that never came back would stay "online".
