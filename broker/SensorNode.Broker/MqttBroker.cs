@@ -201,7 +201,7 @@ public sealed class MqttBroker : IDisposable
             }
 
             target.StoreSequence = target.Session.NextStoreSequence();
-            operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, target.Retain, target.SubscriptionIds));
+            operations.Add(StoreOperation.PutQueued(target.Session.ClientId, target.StoreSequence, messageId, target.Qos, target.Retain, target.SubscriptionIds, target.Shared?.Filter));
         }
 
         return matchedAt;
@@ -343,7 +343,7 @@ public sealed class MqttBroker : IDisposable
             Subscriptions.Remove(subscription.Filter, session);
         }
 
-        Router.Redeliver(session, session.TakeSharedUndelivered());
+        HandOverShared(session);
         session.ReleaseQueued();
         if (_delayedWills.TryRemove(session, out DelayedWill? owed))
         {
@@ -356,6 +356,50 @@ public sealed class MqttBroker : IDisposable
         {
             Store.Submit(StoreOperation.DeleteSession(session.ClientId));
         }
+    }
+
+    /// <summary>
+    /// A member of a share group is gone with messages it had not acknowledged: each goes to another member of the
+    /// same group, or is dropped when none is left (§4.8.2). A copy for a stored session is stored, before the leaving
+    /// session's deletion is: a crash in between must not lose a message both of them were told about.
+    /// </summary>
+    private void HandOverShared(Session leaving)
+    {
+        List<StoreOperation>? operations = null;
+        List<(Subscription To, Delivery Delivery, byte Qos, long Sequence)>? moves = null;
+        foreach (Delivery delivery in leaving.TakeSharedUndelivered())
+        {
+            if (delivery.SharedVia is not { } via || Subscriptions.PickShared(via, leaving) is not { } other)
+            {
+                continue;
+            }
+
+            byte qos = Math.Min(delivery.Message.Qos, other.Qos);
+            long sequence = 0;
+            if (qos > 0 && other.Subscriber.IsStored)
+            {
+                long messageId = Interlocked.Increment(ref _lastMessageId);
+                sequence = other.Subscriber.NextStoreSequence();
+                operations ??= [];
+                operations.Add(StoreOperation.PutMessage(messageId, delivery.Message));
+                operations.Add(StoreOperation.PutQueued(other.Subscriber.ClientId, sequence, messageId, qos, delivery.Retain, IdentifierOf(other), other.Filter));
+            }
+
+            (moves ??= []).Add((other, delivery, qos, sequence));
+        }
+
+        if (operations is not null)
+        {
+            Store.Submit(CollectionsMarshal.AsSpan(operations));
+        }
+
+        // Queued after the submission: an acknowledgement's deletion of the stored copy must come after its insertion.
+        foreach ((Subscription to, Delivery delivery, byte qos, long sequence) in moves ?? [])
+        {
+            to.Subscriber.Enqueue(delivery.Message, qos, delivery.Retain, storeSequence: sequence, subscriptionIds: IdentifierOf(to), sharedVia: to);
+        }
+
+        static uint[]? IdentifierOf(Subscription subscription) => subscription.Options.Identifier != 0 ? [subscription.Options.Identifier] : null;
     }
 
     /// <summary>

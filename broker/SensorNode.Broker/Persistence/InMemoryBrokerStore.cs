@@ -50,7 +50,7 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
                 {
                     if (_messages.TryGetValue(queued.MessageId, out ApplicationMessage? message))
                     {
-                        session.Queue.Add(new StoredQueuedMessage(sequence, message, queued.Qos, queued.Retain, queued.PacketId, queued.State, queued.SubscriptionIds));
+                        session.Queue.Add(new StoredQueuedMessage(sequence, message, queued.Qos, queued.Retain, queued.PacketId, queued.State, queued.SubscriptionIds, queued.SharedVia));
                     }
                 }
 
@@ -132,7 +132,7 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
             case StoreOperationKind.PutQueued:
                 if (Session(op.Key) is { } target)
                 {
-                    target.Queue[op.Sequence] = new QueuedRecord(op.MessageId, op.Qos, op.Retain, 0, QueuedState.Queued, op.SubscriptionIds);
+                    target.Queue[op.Sequence] = new QueuedRecord(op.MessageId, op.Qos, op.Retain, 0, QueuedState.Queued, op.SubscriptionIds, op.Topic);
                 }
 
                 break;
@@ -172,5 +172,5 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
 
     private readonly record struct SubscriptionRecord(byte Qos, int Options, long Identifier);
 
-    private readonly record struct QueuedRecord(long MessageId, byte Qos, bool Retain, ushort PacketId, QueuedState State, uint[]? SubscriptionIds);
+    private readonly record struct QueuedRecord(long MessageId, byte Qos, bool Retain, ushort PacketId, QueuedState State, uint[]? SubscriptionIds, string? SharedVia);
 }

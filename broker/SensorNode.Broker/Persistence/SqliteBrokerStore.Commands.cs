@@ -21,7 +21,7 @@ public sealed partial class SqliteBrokerStore
         Prepare(StoreOperationKind.PutSubscription, "INSERT OR REPLACE INTO subscriptions (client_id, filter, qos, options, identifier) VALUES ($key, $topic, $qos, $packet, $seq);");
         Prepare(StoreOperationKind.DeleteSubscription, "DELETE FROM subscriptions WHERE client_id = $key AND filter = $topic;");
         Prepare(StoreOperationKind.PutMessage, "INSERT OR REPLACE INTO messages (id, topic, qos, retain, payload, properties, expires_at) VALUES ($message, $topic, $qos, $retain, $payload, $properties, $expires);");
-        Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state, subscription_ids) VALUES ($key, $seq, $message, $qos, $retain, 0, 0, $subids);");
+        Prepare(StoreOperationKind.PutQueued, "INSERT OR REPLACE INTO queue (client_id, seq, message_id, qos, retain, packet_id, state, subscription_ids, shared_via) VALUES ($key, $seq, $message, $qos, $retain, 0, 0, $subids, $topic);");
         Prepare(StoreOperationKind.UpdateQueued, "UPDATE queue SET packet_id = $packet, state = $state WHERE client_id = $key AND seq = $seq;");
         Prepare(StoreOperationKind.DeleteQueued, "DELETE FROM queue WHERE client_id = $key AND seq = $seq;");
         Prepare(StoreOperationKind.PutWill, "INSERT OR REPLACE INTO wills (client_id, topic, qos, retain, payload, properties, expires_at, due_at) VALUES ($key, $topic, $qos, $retain, $payload, $properties, $expires, $seq);");
@@ -54,7 +54,7 @@ public sealed partial class SqliteBrokerStore
             parameter.Value = parameter.ParameterName switch
             {
                 "$key" => op.Key,
-                "$topic" => op.Topic,
+                "$topic" => (object?)op.Topic ?? DBNull.Value,
                 "$qos" => (int)(op.Message?.Qos ?? op.Qos),
                 "$retain" => (op.Message?.Retain ?? op.Retain) ? 1 : 0,
                 "$payload" => op.Message is { } message ? message.Payload.ToArray() : op.Payload.ToArray(),

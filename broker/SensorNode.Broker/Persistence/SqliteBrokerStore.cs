@@ -13,7 +13,7 @@ namespace SensorNode.Broker.Persistence;
 public sealed partial class SqliteBrokerStore : IBrokerStore
 {
     public const string FileName = "sensornode.db";
-    private const int SchemaVersion = 2;
+    private const int SchemaVersion = 3;
     private const int MaxSubmissionsPerCommit = 8192;
     private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
 
@@ -187,6 +187,18 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 """, transaction);
             transaction.Commit();
         }
+
+        if (version < 3)
+        {
+            // Version 3: a message queued through a shared subscription names it, so that it still goes to another
+            // member of the group if its session ends after a restart.
+            using SqliteTransaction transaction = connection.BeginTransaction();
+            Execute(connection, """
+                ALTER TABLE queue ADD COLUMN shared_via TEXT;
+                PRAGMA user_version = 3;
+                """, transaction);
+            transaction.Commit();
+        }
     }
 
     public StoredState Load()
@@ -216,12 +228,12 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         var messages = new Dictionary<long, ApplicationMessage>();
         ReadRows("SELECT id, topic, qos, retain, payload, properties, expires_at FROM messages WHERE id IN (SELECT message_id FROM queue);", r =>
             messages[r.GetInt64(0)] = ApplicationMessage.Create(r.GetString(1), (byte[])r[4], (byte)r.GetInt32(2), r.GetInt64(3) != 0, ReadProperties(r, 5), r.GetInt64(6)));
-        ReadRows("SELECT client_id, seq, message_id, qos, retain, packet_id, state, subscription_ids FROM queue ORDER BY client_id, seq;", r =>
+        ReadRows("SELECT client_id, seq, message_id, qos, retain, packet_id, state, subscription_ids, shared_via FROM queue ORDER BY client_id, seq;", r =>
         {
             if (sessions.TryGetValue(r.GetString(0), out StoredSession? session) && messages.TryGetValue(r.GetInt64(2), out ApplicationMessage? message))
             {
                 uint[]? subscriptionIds = r.IsDBNull(7) ? null : DecodeSubscriptionIds((byte[])r[7]);
-                session.Queue.Add(new StoredQueuedMessage(r.GetInt64(1), message, (byte)r.GetInt32(3), r.GetInt64(4) != 0, (ushort)r.GetInt32(5), (QueuedState)r.GetInt32(6), subscriptionIds));
+                session.Queue.Add(new StoredQueuedMessage(r.GetInt64(1), message, (byte)r.GetInt32(3), r.GetInt64(4) != 0, (ushort)r.GetInt32(5), (QueuedState)r.GetInt32(6), subscriptionIds, r.IsDBNull(8) ? null : r.GetString(8)));
             }
         });
 

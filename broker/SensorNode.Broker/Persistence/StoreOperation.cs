@@ -88,9 +88,13 @@ public readonly record struct StoreOperation(
     public static StoreOperation PutMessage(long messageId, Protocol.ApplicationMessage message) =>
         new(StoreOperationKind.PutMessage, string.Empty, message.Topic, messageId, Message: message);
 
-    /// <summary>A message queued for a persistent session, with the MQTT 5 subscription identifiers it goes out with [MQTT-3.3.4-3].</summary>
-    public static StoreOperation PutQueued(string clientId, long sequence, long messageId, byte qos, bool retain, uint[]? subscriptionIds = null) =>
-        new(StoreOperationKind.PutQueued, clientId, MessageId: messageId, Sequence: sequence, Qos: qos, Retain: retain, SubscriptionIds: subscriptionIds);
+    /// <summary>
+    /// A message queued for a persistent session, with the MQTT 5 subscription identifiers it goes out with
+    /// [MQTT-3.3.4-3] and, as <see cref="Topic"/>, the filter of the shared subscription it came through (null for
+    /// none): if the session ends before it is acknowledged, it goes to another member of the group.
+    /// </summary>
+    public static StoreOperation PutQueued(string clientId, long sequence, long messageId, byte qos, bool retain, uint[]? subscriptionIds = null, string? sharedVia = null) =>
+        new(StoreOperationKind.PutQueued, clientId, sharedVia, MessageId: messageId, Sequence: sequence, Qos: qos, Retain: retain, SubscriptionIds: subscriptionIds);
 
     public static StoreOperation UpdateQueued(string clientId, long sequence, ushort packetId, QueuedState state) =>
         new(StoreOperationKind.UpdateQueued, clientId, Sequence: sequence, PacketId: packetId, State: state);

@@ -37,5 +37,5 @@ public sealed class StoredSession(string clientId)
     public List<ushort> InboundQos2 { get; } = [];
 }
 
-/// <summary>One outbound message of a stored session.</summary>
-public sealed record StoredQueuedMessage(long Sequence, ApplicationMessage Message, byte Qos, bool Retain, ushort PacketId, QueuedState State, uint[]? SubscriptionIds = null);
+/// <summary>One outbound message of a stored session; <paramref name="SharedVia"/> is the filter of the shared subscription it came through.</summary>
+public sealed record StoredQueuedMessage(long Sequence, ApplicationMessage Message, byte Qos, bool Retain, ushort PacketId, QueuedState State, uint[]? SubscriptionIds = null, string? SharedVia = null);

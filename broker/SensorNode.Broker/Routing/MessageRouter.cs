@@ -25,25 +25,6 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
 
     public SubscriptionTrie Subscriptions { get; } = subscriptions;
 
-    /// <summary>
-    /// A member of a share group is gone with messages it had not acknowledged: each goes to another member of
-    /// the same group, or is dropped when none is left (§4.8.2).
-    /// </summary>
-    public int Redeliver(Session leaving, List<Delivery> undelivered)
-    {
-        int moved = 0;
-        foreach (Delivery delivery in undelivered)
-        {
-            if (delivery.SharedVia is { } via && Subscriptions.PickShared(via, leaving) is { } other)
-            {
-                other.Subscriber.Enqueue(delivery.Message, Math.Min(delivery.Message.Qos, other.Qos), delivery.Retain, sharedVia: other);
-                moved++;
-            }
-        }
-
-        return moved;
-    }
-
     public RetainedMessageStore Retained { get; } = retained;
 
     /// <summary>

@@ -68,9 +68,10 @@ public sealed class Session
             foreach (StoredQueuedMessage queued in stored.Queue)
             {
                 _lastStoreSequence = Math.Max(_lastStoreSequence, queued.Sequence);
+                Subscription? sharedVia = queued.SharedVia is { } filter && _subscriptions?.GetValueOrDefault(filter) is { ShareGroup: not null } shared ? shared : null;
                 if (queued.State == QueuedState.Queued || queued.PacketId == 0)
                 {
-                    Pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, queued.SubscriptionIds, EnqueuedAt: Environment.TickCount64));
+                    Pending.Enqueue(new Delivery(queued.Message, queued.Qos, queued.Retain, queued.Sequence, queued.SubscriptionIds, sharedVia, Environment.TickCount64));
                     AddQueuedBytes(queued.Message.Size);
                     continue;
                 }
@@ -85,6 +86,7 @@ public sealed class Session
                     Sequence = _sequence++,
                     StoreSequence = queued.Sequence,
                     SubscriptionIds = queued.SubscriptionIds,
+                    SharedVia = sharedVia,
                 };
             }
 
