@@ -66,6 +66,13 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         Directory.CreateDirectory(dataDirectory);
         string path = System.IO.Path.Combine(System.IO.Path.GetFullPath(dataDirectory), FileName);
         FileStream directoryLock = LockDirectory(path);
+        if (new FileInfo(path) is { Exists: true, Length: 0 })
+        {
+            // SQLite takes an empty file for an empty database; the broker writes its schema at once, so an empty file
+            // was truncated or replaced: say so rather than start afresh in silence.
+            logger.LogWarning("The broker database {Path} is an empty file (0 bytes): starting with an empty store", path);
+        }
+
         try
         {
             return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);

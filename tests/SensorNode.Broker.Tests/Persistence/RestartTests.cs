@@ -356,6 +356,23 @@ public sealed class RestartTests
         Assert.Equal(garbage, await File.ReadAllBytesAsync(database));
     }
 
+    /// <summary>SQLite takes an empty file for an empty database; the broker starts, but says the file was empty.</summary>
+    [Fact]
+    public void An_empty_database_file_is_reported_before_the_store_starts_empty()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SqliteBrokerStore.FileName);
+        File.WriteAllBytes(database, []);
+        using var logs = new SensorNode.Broker.Tests.Security.CapturingLoggerProvider();
+
+        using (SqliteBrokerStore store = SqliteBrokerStore.Open(directory, StoreDurability.Full, logs.CreateLogger("store")))
+        {
+            Assert.Empty(store.Load().Sessions);
+        }
+
+        Assert.Contains(logs.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains(database, StringComparison.Ordinal) && line.Contains("empty file", StringComparison.Ordinal));
+    }
+
     [Fact]
     public async Task Recover_option_moves_a_damaged_database_aside_and_starts_empty()
     {
