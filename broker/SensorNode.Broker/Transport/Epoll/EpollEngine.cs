@@ -52,8 +52,21 @@ internal sealed unsafe class EpollEngine
         thread.UnsafeStart();
     }
 
-    /// <summary>The engines, one per core the process may run on, created on first use.</summary>
+    /// <summary>The engines, created on first use: <see cref="ThreadCount"/> of them.</summary>
     public static EpollEngine[] All => AllEngines.Value;
+
+    /// <summary>
+    /// One engine unless <c>SENSORNODE_IO_THREADS</c> asks for more (at most one per core). One thread handles every
+    /// plain-TCP client's packets in the order they arrived, as Mosquitto does: a SUBSCRIBE that arrived before another
+    /// client's PUBLISH is in place for it. With more threads busy clients spread over cores, but packets of two clients
+    /// that arrive together may be handled in either order (MQTT orders only within one connection), which surprises
+    /// clients and test suites that expect otherwise (the Paho interoperability suite did, now and then). One core
+    /// routes millions of messages a second (bench/RESULTS.md), more than a sensor network sends.
+    /// </summary>
+    public static int ThreadCount { get; } = Math.Clamp(
+        int.TryParse(Environment.GetEnvironmentVariable("SENSORNODE_IO_THREADS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int threads) ? threads : 1,
+        1,
+        Math.Max(1, Environment.ProcessorCount));
 
     /// <summary>The engine for the next connection (round robin).</summary>
     public static EpollEngine Next()
@@ -64,7 +77,7 @@ internal sealed unsafe class EpollEngine
 
     private static EpollEngine[] CreateEngines()
     {
-        var engines = new EpollEngine[Math.Max(1, Environment.ProcessorCount)];
+        var engines = new EpollEngine[ThreadCount];
         for (int i = 0; i < engines.Length; i++)
         {
             engines[i] = new EpollEngine(i);
