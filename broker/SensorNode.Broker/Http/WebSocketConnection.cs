@@ -83,7 +83,9 @@ internal sealed class WebSocketConnection : ConnectionContext
         {
             while (true)
             {
-                Memory<byte> memory = writer.GetMemory(4096);
+                // Whatever the current segment has left: a new 4 KB segment per receive would let a peer that sends
+                // one-byte fragments hold 4 KB of memory per byte it sent (the pause threshold counts bytes, not segments).
+                Memory<byte> memory = writer.GetMemory();
                 ValueWebSocketReceiveResult result = await _socket.ReceiveAsync(memory, _aborted.Token);
                 if (result.MessageType == WebSocketMessageType.Close)
                 {
@@ -147,8 +149,9 @@ internal sealed class WebSocketConnection : ConnectionContext
         {
             _logger.LogDebug("WebSocket {Remote} send ended: {Message}", RemoteEndPoint, ex.Message);
 
-            // The engine's next flush sees the output gone and ends the connection; the receive side ends too.
-            await reader.CompleteAsync(ex);
+            // The engine's next flush sees the output gone and ends the connection; the receive side ends too. As the
+            // transport's abort, not the WebSocket's own exception: a peer going away is not an engine failure.
+            await reader.CompleteAsync(new ConnectionAbortedException(ex.Message, ex));
             _socket.Abort();
         }
     }
