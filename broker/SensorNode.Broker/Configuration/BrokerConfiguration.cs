@@ -329,6 +329,7 @@ public static class BrokerConfiguration
             Dashboard.DashboardOptions dashboard = options.Dashboard;
             Bool("dashboard:enabled", v => dashboard.Enabled = v);
             Int("dashboard:rawRetentionHours", 1, 24 * 366, v => dashboard.RawRetention = TimeSpan.FromHours(v));
+            Int("dashboard:rawIntervalSeconds", 0, 3600, v => dashboard.RawInterval = TimeSpan.FromSeconds(v));
             Int("dashboard:averageRetentionDays", 1, 36_500, v => dashboard.AverageRetention = TimeSpan.FromDays(v));
             Int("dashboard:averageMinutes", 1, 1440, v => dashboard.AverageInterval = TimeSpan.FromMinutes(v));
             Int("dashboard:loginDays", 1, 366, v => dashboard.SessionLifetime = TimeSpan.FromDays(v));

@@ -44,6 +44,7 @@ public static class ConfigurationKeys
         ["dashboard"] = EntryKind.Object,
         ["dashboard:enabled"] = EntryKind.Value,
         ["dashboard:rawRetentionHours"] = EntryKind.Value,
+        ["dashboard:rawIntervalSeconds"] = EntryKind.Value,
         ["dashboard:averageRetentionDays"] = EntryKind.Value,
         ["dashboard:averageMinutes"] = EntryKind.Value,
         ["dashboard:loginDays"] = EntryKind.Value,

@@ -6,8 +6,14 @@ public sealed class DashboardOptions
     /// <summary>Serve the dashboard and record history (only where an HTTP or WebSocket listener exists).</summary>
     public bool Enabled { get; set; } = true;
 
-    /// <summary>How long every single reading is kept.</summary>
+    /// <summary>How long the raw readings are kept.</summary>
     public TimeSpan RawRetention { get; set; } = TimeSpan.FromHours(48);
+
+    /// <summary>
+    /// At most one raw reading per sensor per this interval is kept; every reading counts in the averages. Bounds the
+    /// history of a sensor that publishes many times a second (a DHT22 is read every few seconds at most).
+    /// </summary>
+    public TimeSpan RawInterval { get; set; } = TimeSpan.FromSeconds(10);
 
     /// <summary>How long the averages are kept.</summary>
     public TimeSpan AverageRetention { get; set; } = TimeSpan.FromDays(30);
@@ -30,6 +36,11 @@ public sealed class DashboardOptions
         if (RawRetention <= TimeSpan.Zero || AverageRetention <= TimeSpan.Zero)
         {
             throw new ArgumentOutOfRangeException(nameof(RawRetention), "dashboard retention must be positive");
+        }
+
+        if (RawInterval < TimeSpan.Zero || RawInterval > TimeSpan.FromHours(1))
+        {
+            throw new ArgumentOutOfRangeException(nameof(RawInterval), RawInterval, "dashboard raw interval must be 0..1 hour");
         }
 
         if (AverageInterval < TimeSpan.FromSeconds(1) || AverageInterval > TimeSpan.FromDays(1))

@@ -22,9 +22,11 @@ public enum HistoryResolution
 
 /// <summary>
 /// The readings of <c>sensor/+/+</c> in an SQLite database of their own (<c>history.db</c> in the broker's data
-/// directory, or in memory): every reading for <see cref="DashboardOptions.RawRetention"/>, averages per
-/// <see cref="DashboardOptions.AverageInterval"/> for <see cref="DashboardOptions.AverageRetention"/>. Readings are
-/// buffered by <see cref="Add"/> and written in one transaction by <see cref="Flush"/>, off the publish path.
+/// directory, or in memory): readings for <see cref="DashboardOptions.RawRetention"/> (at most one per sensor per
+/// <see cref="DashboardOptions.RawInterval"/>), averages of every reading per <see cref="DashboardOptions.AverageInterval"/>
+/// for <see cref="DashboardOptions.AverageRetention"/>. Readings are buffered by <see cref="Add"/> and written in one
+/// transaction by <see cref="Flush"/>, off the publish path. What is buffered is bounded: a sensor that publishes
+/// thousands of times a second costs a row per interval and a sum per average, not a row per message.
 /// </summary>
 public sealed class HistoryStore : IDisposable
 {
@@ -34,8 +36,14 @@ public sealed class HistoryStore : IDisposable
     private readonly DashboardOptions _options;
     private readonly TimeProvider _clock;
     private readonly object _gate = new();
+    private const int MaxPendingReadings = 100_000;
+    private const int MaxPendingStatuses = 10_000;
+
     private List<LatestReading> _pending = [];
     private List<LatestStatus> _pendingStatus = [];
+    private Dictionary<(string Room, string Type, long Bucket), (double Sum, long Count)> _pendingAverages = [];
+    private readonly Dictionary<(string Room, string Type), long> _lastRawAt = [];
+    private long _dropped;
 
     private HistoryStore(SqliteConnection connection, DashboardOptions options, TimeProvider clock, string? path)
     {
@@ -87,11 +95,33 @@ public sealed class HistoryStore : IDisposable
     /// <summary>Size of the database file in bytes (0 in memory).</summary>
     public long SizeOnDisk => Path is { } p && File.Exists(p) ? new FileInfo(p).Length : 0;
 
-    /// <summary>Buffers a reading; <see cref="Flush"/> writes it.</summary>
+    /// <summary>
+    /// Buffers a reading for <see cref="Flush"/>: into its average always, as a raw row if the sensor's last raw row
+    /// is at least <see cref="DashboardOptions.RawInterval"/> older.
+    /// </summary>
     public void Add(string room, string type, DateTimeOffset at, double value)
     {
+        long atMs = at.ToUnixTimeMilliseconds();
+        long bucketMs = (long)_options.AverageInterval.TotalMilliseconds;
+        long bucket = atMs - (((atMs % bucketMs) + bucketMs) % bucketMs);
         lock (_gate)
         {
+            (double sum, long count) = _pendingAverages.GetValueOrDefault((room, type, bucket));
+            _pendingAverages[(room, type, bucket)] = (sum + value, count + 1);
+
+            // A clock set back is not "within the interval": the sensor would go unrecorded until it caught up.
+            if (_lastRawAt.TryGetValue((room, type), out long last) && atMs >= last && atMs - last < (long)_options.RawInterval.TotalMilliseconds)
+            {
+                return;
+            }
+
+            if (_pending.Count >= MaxPendingReadings)
+            {
+                _dropped++;
+                return;
+            }
+
+            _lastRawAt[(room, type)] = atMs;
             _pending.Add(new LatestReading(room, type, at, value));
         }
     }
@@ -101,7 +131,25 @@ public sealed class HistoryStore : IDisposable
     {
         lock (_gate)
         {
+            if (_pendingStatus.Count >= MaxPendingStatuses)
+            {
+                _dropped++;
+                return;
+            }
+
             _pendingStatus.Add(new LatestStatus(room, online, at));
+        }
+    }
+
+    /// <summary>Raw readings and status changes not recorded because too many were waiting for a flush.</summary>
+    public long Dropped
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _dropped;
+            }
         }
     }
 
@@ -112,7 +160,7 @@ public sealed class HistoryStore : IDisposable
         {
             lock (_gate)
             {
-                return _pending.Count + _pendingStatus.Count;
+                return _pending.Count + _pendingStatus.Count + _pendingAverages.Count;
             }
         }
     }
@@ -122,34 +170,39 @@ public sealed class HistoryStore : IDisposable
     {
         List<LatestReading> readings;
         List<LatestStatus> statuses;
+        Dictionary<(string Room, string Type, long Bucket), (double Sum, long Count)> averages;
         lock (_gate)
         {
-            if (_pending.Count == 0 && _pendingStatus.Count == 0)
+            if (_pending.Count == 0 && _pendingStatus.Count == 0 && _pendingAverages.Count == 0)
             {
                 return;
             }
 
             readings = _pending;
             statuses = _pendingStatus;
+            averages = _pendingAverages;
             _pending = [];
             _pendingStatus = [];
+            _pendingAverages = [];
         }
 
-        long bucketMs = (long)_options.AverageInterval.TotalMilliseconds;
         lock (_connection)
         {
             using SqliteTransaction transaction = _connection.BeginTransaction();
             using SqliteCommand raw = Command("INSERT INTO raw (room, type, at, value) VALUES ($room, $type, $at, $value)", transaction);
-            using SqliteCommand average = Command("""
-                INSERT INTO average (room, type, bucket, sum, count) VALUES ($room, $type, $bucket, $value, 1)
-                ON CONFLICT (room, type, bucket) DO UPDATE SET sum = sum + excluded.sum, count = count + 1
-                """, transaction);
             foreach (LatestReading reading in readings)
             {
-                long at = reading.At.ToUnixTimeMilliseconds();
-                Bind(raw, ("$room", reading.Room), ("$type", reading.Type), ("$at", at), ("$value", reading.Value));
+                Bind(raw, ("$room", reading.Room), ("$type", reading.Type), ("$at", reading.At.ToUnixTimeMilliseconds()), ("$value", reading.Value));
                 raw.ExecuteNonQuery();
-                Bind(average, ("$room", reading.Room), ("$type", reading.Type), ("$bucket", at - (((at % bucketMs) + bucketMs) % bucketMs)), ("$value", reading.Value));
+            }
+
+            using SqliteCommand average = Command("""
+                INSERT INTO average (room, type, bucket, sum, count) VALUES ($room, $type, $bucket, $sum, $count)
+                ON CONFLICT (room, type, bucket) DO UPDATE SET sum = sum + excluded.sum, count = count + excluded.count
+                """, transaction);
+            foreach (((string room, string type, long bucket), (double sum, long count)) in averages)
+            {
+                Bind(average, ("$room", room), ("$type", type), ("$bucket", bucket), ("$sum", sum), ("$count", count));
                 average.ExecuteNonQuery();
             }
 

@@ -95,6 +95,55 @@ public sealed class HistoryStoreTests
         }
     }
 
+    /// <summary>
+    /// A sensor publishing a hundred times a second costs one raw row per <see cref="DashboardOptions.RawInterval"/>
+    /// and one sum per average, while every reading still counts in the average. Before, each reading was a row and
+    /// a flood outran the flushes: the broker grew by gigabytes.
+    /// </summary>
+    [Fact]
+    public void A_sensor_publishing_many_times_a_second_keeps_one_raw_row_per_interval_and_every_reading_in_its_average()
+    {
+        (HistoryStore store, _) = Open(options: new DashboardOptions { RawInterval = TimeSpan.FromSeconds(10) });
+        using (store)
+        {
+            for (int i = 0; i < 3000; i++)
+            {
+                store.Add("lab", "temperature", Start.AddMilliseconds(i * 10), i % 2 == 0 ? 20 : 22);
+            }
+
+            Assert.True(store.PendingCount <= 4, $"{store.PendingCount} rows and sums waiting for 3000 readings over 30 s");
+            store.Flush();
+
+            Assert.Equal([Start, Start.AddSeconds(10), Start.AddSeconds(20)], store.Query("lab", "temperature", Start, Start.AddMinutes(1), HistoryResolution.Raw).Select(p => p.At));
+            HistoryPoint average = Assert.Single(store.Query("lab", "temperature", Start, Start.AddMinutes(5), HistoryResolution.Average));
+            Assert.Equal((3000, 21.0), (average.Count, average.Value));
+
+            // A clock set back does not silence the sensor until it has caught up.
+            store.Add("lab", "temperature", Start.AddHours(-1), 19);
+            store.Flush();
+            Assert.Single(store.Query("lab", "temperature", Start.AddHours(-2), Start.AddMinutes(-30), HistoryResolution.Raw));
+        }
+    }
+
+    [Fact]
+    public void What_waits_for_a_flush_is_bounded()
+    {
+        (HistoryStore store, _) = Open();
+        using (store)
+        {
+            for (int i = 0; i < 120_000; i++)
+            {
+                store.Add($"room{i % 1000}", $"t{i / 1000}", Start, 1);
+                store.AddStatus($"room{i % 1000}", i % 2 == 0, Start.AddMilliseconds(i));
+            }
+
+            // 120,000 first readings of as many series: 100,000 raw rows wait, 20,000 are dropped; of 120,000 status
+            // changes 10,000 wait. The averages (one sum per series) are not dropped.
+            Assert.Equal(20_000 + 110_000, store.Dropped);
+            Assert.Equal(100_000 + 10_000 + 120_000, store.PendingCount);
+        }
+    }
+
     [Fact]
     public void History_and_status_survive_reopening_the_file()
     {
