@@ -26,6 +26,12 @@ public sealed class MqttBroker : IDisposable
     private long _droppedReported;
     private long _lastDropReport;
     private readonly bool _ownsStore;
+
+    // The store is kept beyond this process (on disk, or handed in by the host): wills and sessions can wait in it.
+    private readonly bool _storeOutlivesProcess;
+
+    // Client ids whose connection's will is in the store (see RecordConnectedWill).
+    private readonly ConcurrentDictionary<string, byte> _connectedWills = new(StringComparer.Ordinal);
     private readonly bool _storesRetained;
     private long _lastMessageId;
     private volatile bool _shuttingDown;
@@ -44,6 +50,7 @@ public sealed class MqttBroker : IDisposable
         Retained = new RetainedMessageStore();
         Router = new MessageRouter(Subscriptions, Retained);
         _ownsStore = options.Store is null;
+        _storeOutlivesProcess = !_ownsStore || options.Persistence != PersistenceMode.Memory;
         Store = options.Store ?? OpenStore(options, Logger);
         // Nothing to write for a retained publish then, so it need not wait for the store like a durable one.
         _storesRetained = Store is not InMemoryBrokerStore { KeepsRetained: false };
@@ -116,7 +123,7 @@ public sealed class MqttBroker : IDisposable
     public bool IsShuttingDown => _shuttingDown;
 
     /// <summary>Persistent sessions (and their delayed wills) survive a shutdown: false when the broker keeps nothing on disk.</summary>
-    internal bool SessionsOutliveShutdown => !_shuttingDown || !_ownsStore || Options.Persistence != PersistenceMode.Memory;
+    internal bool SessionsOutliveShutdown => !_shuttingDown || _storeOutlivesProcess;
 
     public int ConnectionCount => _connections.Count;
 
@@ -153,12 +160,33 @@ public sealed class MqttBroker : IDisposable
 
         _lastMessageId = state.LastMessageId;
         long now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds();
-        foreach ((string clientId, ApplicationMessage will, long dueAt) in state.DelayedWills)
+        foreach ((string clientId, ApplicationMessage stored, long dueAt) in state.DelayedWills)
         {
-            if (Sessions.Find(clientId) is { } owner)
+            Session? owner = Sessions.Find(clientId);
+            if (StoreOperation.ConnectedWillDelay(dueAt) is not { } delay)
             {
-                Schedule(owner, will, TimeSpan.FromMilliseconds(dueAt - now));
+                if (owner is not null)
+                {
+                    Schedule(owner, stored, TimeSpan.FromMilliseconds(dueAt - now));
+                }
+
+                continue;
             }
+
+            // Its Message Expiry Interval counts from now, when it is published, not from the CONNECT that carried it.
+            ApplicationMessage will = ApplicationMessage.FromPublish(stored.Topic, stored.EncodedTopic[2..], stored.PayloadSpan, stored.Qos, stored.Retain, stored.Properties, now);
+
+            // Connected when the broker went down without closing the connection (a crash): the connection is gone, so
+            // its will is due [MQTT-3.1.2-8], after its delay if the session lives on and its client does not return.
+            if (owner is not null && delay > 0)
+            {
+                Schedule(owner, will, TimeSpan.FromSeconds(Math.Min(delay, owner.ExpiryInterval)));
+                continue;
+            }
+
+            Logger.LogInformation("Publishing the will of {ClientId}, connected when the broker last stopped without closing its connection", clientId);
+            Store.Submit(StoreOperation.DeleteWill(clientId));
+            Publish(will);
         }
 
         if (state.Retained.Count + state.Sessions.Count > 0 || Options.Persistence != PersistenceMode.Memory)
@@ -434,6 +462,37 @@ public sealed class MqttBroker : IDisposable
 
         // Timers may fire a tick early; the will must not go out before its delay, so a few milliseconds are added.
         owed.Timer.Change(delay < TimeSpan.Zero ? TimeSpan.Zero : delay + TimeSpan.FromMilliseconds(15), Timeout.InfiniteTimeSpan);
+    }
+
+    /// <summary>
+    /// Keeps the will of a connection just accepted in the store while the connection lasts (or forgets the previous
+    /// connection's, when this one has none), so that a crash does not lose it: it is published at the next start.
+    /// </summary>
+    internal void RecordConnectedWill(string clientId, ApplicationMessage? will, uint willDelaySeconds)
+    {
+        if (!_storeOutlivesProcess)
+        {
+            return;
+        }
+
+        if (will is not null)
+        {
+            _connectedWills[clientId] = 0;
+            Store.Submit(StoreOperation.PutConnectedWill(clientId, will, willDelaySeconds));
+        }
+        else
+        {
+            ForgetConnectedWill(clientId);
+        }
+    }
+
+    /// <summary>The connection of <paramref name="clientId"/> ended and its will was dealt with: the stored copy goes.</summary>
+    internal void ForgetConnectedWill(string clientId)
+    {
+        if (_connectedWills.TryRemove(clientId, out _))
+        {
+            Store.Submit(StoreOperation.DeleteWill(clientId));
+        }
     }
 
     /// <summary>Wills waiting out their Will Delay Interval.</summary>

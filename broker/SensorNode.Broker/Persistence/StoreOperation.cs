@@ -105,6 +105,19 @@ public readonly record struct StoreOperation(
     public static StoreOperation PutWill(string clientId, Protocol.ApplicationMessage will, long dueAtUnixMs) =>
         new(StoreOperationKind.PutWill, clientId, will.Topic, Sequence: dueAtUnixMs, Message: will);
 
+    /// <summary>
+    /// The will of a connection that is open: found at start-up, the broker ended without closing that connection (a
+    /// crash). Stored as a will due at <see cref="ConnectedWillDue"/>(delay), a negative time that keeps the delay.
+    /// </summary>
+    public static StoreOperation PutConnectedWill(string clientId, Protocol.ApplicationMessage will, uint willDelaySeconds) =>
+        PutWill(clientId, will, ConnectedWillDue(willDelaySeconds));
+
+    /// <summary>The due time a connected will is stored with: -1 - its Will Delay Interval in seconds.</summary>
+    public static long ConnectedWillDue(uint willDelaySeconds) => -1L - willDelaySeconds;
+
+    /// <summary>The Will Delay Interval of a will stored by <see cref="PutConnectedWill"/>; null for a will already due at a time.</summary>
+    public static uint? ConnectedWillDelay(long dueAtUnixMs) => dueAtUnixMs < 0 ? (uint)(-1L - dueAtUnixMs) : null;
+
     public static StoreOperation DeleteWill(string clientId) => new(StoreOperationKind.DeleteWill, clientId);
 
     public static StoreOperation PutInbound(string clientId, ushort packetId) => new(StoreOperationKind.PutInbound, clientId, PacketId: packetId);

@@ -308,6 +308,8 @@ internal sealed partial class MqttConnection
             _broker.Store.Submit(StoreOperation.PutSession(clientId, opened.Session.ExpiryInterval));
         }
 
+        _broker.RecordConnectedWill(clientId, _will is null ? null : WillMessageOf(_will), _will?.Properties?.WillDelayInterval ?? 0);
+
         if (opened.OutputHeld)
         {
             // CONNACK (Session Present 0) once the old session's deletion is committed [MQTT-3.1.2-4].
@@ -602,6 +604,9 @@ internal sealed partial class MqttConnection
         _operations?.Clear();
     }
 
+    private static ApplicationMessage WillMessageOf(WillMessage will) => ApplicationMessage.FromPublish(
+        will.Topic, System.Text.Encoding.UTF8.GetBytes(will.Topic), will.Payload, will.Qos, will.Retain, will.Properties, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+
     private void RespondWhenDurable(Session session, OutboundPacket packet)
     {
         if (!MustWaitForStore)
@@ -629,10 +634,16 @@ internal sealed partial class MqttConnection
         _broker.Metrics.CountClientConnected(-1);
         bool stillCurrent = session.Detach(this);
         DisconnectReason reason = CloseReason ?? DisconnectReason.UnspecifiedError;
+        if (stillCurrent)
+        {
+            // Dealt with below (published, waiting out its delay, or discarded by DISCONNECT): the stored copy goes.
+            // After a takeover the row is the new connection's.
+            _broker.ForgetConnectedWill(session.ClientId);
+        }
+
         if (_will is { } will)
         {
-            ApplicationMessage message = ApplicationMessage.FromPublish(
-                will.Topic, System.Text.Encoding.UTF8.GetBytes(will.Topic), will.Payload, will.Qos, will.Retain, will.Properties, DateTimeOffset.UtcNow.ToUnixTimeMilliseconds());
+            ApplicationMessage message = WillMessageOf(will);
 
             // A 5.0 will waits for its Will Delay Interval, or until the session ends if that is sooner [MQTT-3.1.3-9].
             // A delayed will is stored, so it waits out a restart; without a store, the session ends with the broker.
