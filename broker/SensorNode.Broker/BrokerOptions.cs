@@ -103,8 +103,11 @@ public sealed class BrokerOptions
     /// <summary>Most levels in a topic name or filter.</summary>
     public int MaxTopicLevels { get; set; } = 64;
 
-    /// <summary>Subscriptions one client may hold; more are refused in SUBACK (3.1.1 0x80, 5.0 0x97).</summary>
-    public int MaxSubscriptionsPerClient { get; set; } = 1000;
+    /// <summary>
+    /// Subscriptions one client may hold; more are refused in SUBACK (3.1.1 0x80, 5.0 0x97). Home Assistant subscribes
+    /// once per entity, so a large installation holds thousands; the bound is against a client that never stops.
+    /// </summary>
+    public int MaxSubscriptionsPerClient { get; set; } = 100_000;
 
     /// <summary>PUBLISH packets per second one client may send; faster clients are slowed down (reading pauses). 0: no limit.</summary>
     public int MaxPublishRatePerClient { get; set; }

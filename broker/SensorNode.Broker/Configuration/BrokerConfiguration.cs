@@ -313,6 +313,7 @@ public static class BrokerConfiguration
             Int("receiveMaximum", 1, 65_535, v => options.ReceiveMaximum = (ushort)v);
             Int("topicAliasMaximum", 0, 65_535, v => options.TopicAliasMaximum = (ushort)v);
             Int("serverKeepAlive", 0, 65_535, v => options.ServerKeepAlive = (ushort)v);
+            Int("maxSubscriptionsPerClient", 1, 10_000_000, v => options.MaxSubscriptionsPerClient = v);
 
             SessionLimits sessions = options.Sessions;
             Int("sessions:maxInflightMessages", 1, 65_535, v => sessions.MaxInflightMessages = v);

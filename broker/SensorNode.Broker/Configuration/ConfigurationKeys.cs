@@ -25,6 +25,7 @@ public static class ConfigurationKeys
         ["receiveMaximum"] = EntryKind.Value,
         ["topicAliasMaximum"] = EntryKind.Value,
         ["serverKeepAlive"] = EntryKind.Value,
+        ["maxSubscriptionsPerClient"] = EntryKind.Value,
         ["sessions"] = EntryKind.Object,
         ["sessions:maxInflightMessages"] = EntryKind.Value,
         ["sessions:maxQueuedMessages"] = EntryKind.Value,

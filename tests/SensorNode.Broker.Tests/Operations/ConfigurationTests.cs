@@ -309,6 +309,18 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     [Fact]
+    public void Subscription_bound_and_dashboard_raw_interval_are_read_and_checked()
+    {
+        LoadedConfiguration config = BrokerConfiguration.Load(Write("{ \"maxSubscriptionsPerClient\": 25000, \"dashboard\": { \"rawIntervalSeconds\": 0 } }"), new Hashtable());
+        Assert.Equal(25_000, config.Options.MaxSubscriptionsPerClient);
+        Assert.Equal(TimeSpan.Zero, config.Options.Dashboard.RawInterval);
+        Assert.Equal(100_000, new BrokerOptions().MaxSubscriptionsPerClient);
+
+        var ex = Assert.Throws<ConfigurationException>(() => BrokerConfiguration.Load(Write("{\n\"maxSubscriptionsPerClient\": 0\n}"), new Hashtable()));
+        Assert.Contains(ex.Errors, e => e.Key == "maxSubscriptionsPerClient" && e.Line == 2);
+    }
+
+    [Fact]
     public void The_shipped_example_configuration_is_valid()
     {
         string example = Path.Combine(RepositoryRoot(), "deploy", "broker.json");
