@@ -223,7 +223,7 @@ public sealed class ConfigurationEntries : IEnumerable<ConfigurationEntry>
         foreach (DictionaryEntry variable in environment)
         {
             if (variable.Key is not string name || !name.StartsWith(prefix, StringComparison.OrdinalIgnoreCase)
-                || name.Equals(ConfigurationKeys.ConfigPathVariable, StringComparison.OrdinalIgnoreCase))
+                || ConfigurationKeys.OtherVariables.Contains(name))
             {
                 continue;
             }

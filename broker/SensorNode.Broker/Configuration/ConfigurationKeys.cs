@@ -10,6 +10,18 @@ public static class ConfigurationKeys
     /// <summary>Environment variable naming the configuration file when <c>--config</c> is not given.</summary>
     public const string ConfigPathVariable = "SENSORNODE_CONFIG";
 
+    /// <summary>
+    /// SENSORNODE_* variables that are not configuration keys (read where they apply), so not "unknown keys": the
+    /// configuration file's path, the PKCS#12 password, the plain-TCP transport and its thread count.
+    /// </summary>
+    public static IReadOnlySet<string> OtherVariables { get; } = new HashSet<string>(StringComparer.OrdinalIgnoreCase)
+    {
+        ConfigPathVariable,
+        "SENSORNODE_TLS_PFX_PASSWORD",
+        "SENSORNODE_TCP_TRANSPORT",
+        "SENSORNODE_IO_THREADS",
+    };
+
     /// <summary>Every key, in the order of the documentation; "#" stands for a list index.</summary>
     public static IReadOnlyDictionary<string, EntryKind> Schema { get; } = new Dictionary<string, EntryKind>(Bridging.BridgeConfiguration.Keys, StringComparer.OrdinalIgnoreCase)
     {

@@ -59,7 +59,7 @@ public sealed class SecurityManager : IDisposable
     /// <summary>Checks a CONNECT's user name and password; counts and throttles failures per address and user.</summary>
     public LoginVerdict Login(string? user, byte[]? password, IPAddress? address, bool userFromCertificate = false)
     {
-        var key = (address?.ToString() ?? "?", user ?? string.Empty);
+        var key = (address?.ToString() ?? "?", FailureKey(user));
         if (_failures.TryGetValue(key, out Failures? record) && record.IsBlocked(DateTimeOffset.UtcNow))
         {
             Interlocked.Increment(ref _authFailures);
@@ -70,10 +70,50 @@ public sealed class SecurityManager : IDisposable
         if (verdict != LoginVerdict.Accepted)
         {
             Interlocked.Increment(ref _authFailures);
-            _failures.GetOrAdd(key, _ => new Failures()).Add(DateTimeOffset.UtcNow, _options.MaxFailedLoginsPerMinute, _options.LoginThrottle);
+            RecordFailure(key, DateTimeOffset.UtcNow);
         }
 
         return verdict;
+    }
+
+    /// <summary>Addresses and user names with failures on record (bounded by <see cref="MaxTrackedFailures"/>).</summary>
+    public int TrackedFailures => _failures.Count;
+
+    /// <summary>
+    /// Failures are kept per address and user name for the throttle, but refused logins cost nothing to send: the
+    /// record is bounded (user names by length, entries by number, stale ones swept) so that they cannot fill memory.
+    /// </summary>
+    public const int MaxTrackedFailures = 10_000;
+
+    private static string FailureKey(string? user) => user is null ? string.Empty
+        : user.Length <= 64 ? user
+        : string.Concat(user.AsSpan(0, 64), "#", user.GetHashCode().ToString("x8", System.Globalization.CultureInfo.InvariantCulture));
+
+    private void RecordFailure((string Address, string User) key, DateTimeOffset now)
+    {
+        if (!_failures.TryGetValue(key, out Failures? record))
+        {
+            if (_failures.Count >= MaxTrackedFailures)
+            {
+                foreach ((var stale, Failures failures) in _failures)
+                {
+                    if (failures.IsStale(now))
+                    {
+                        _failures.TryRemove(stale, out _);
+                    }
+                }
+
+                if (_failures.Count >= MaxTrackedFailures)
+                {
+                    // Full of live records: the ones on record keep their throttle, newcomers go unthrottled.
+                    return;
+                }
+            }
+
+            record = _failures.GetOrAdd(key, _ => new Failures());
+        }
+
+        record.Add(now, _options.MaxFailedLoginsPerMinute, _options.LoginThrottle);
     }
 
     private LoginVerdict Check(string? user, byte[]? password, bool userFromCertificate)
@@ -176,6 +216,15 @@ public sealed class SecurityManager : IDisposable
             lock (_recent)
             {
                 return now < _blockedUntil;
+            }
+        }
+
+        /// <summary>No failure within the last minute and not blocked: nothing left to throttle.</summary>
+        public bool IsStale(DateTimeOffset now)
+        {
+            lock (_recent)
+            {
+                return now >= _blockedUntil && (_recent.Count == 0 || now - _recent.Last() > TimeSpan.FromMinutes(1));
             }
         }
 

@@ -57,8 +57,9 @@ internal sealed class TcpMqttListener : IAsyncDisposable
                     socket.DualMode = true;
                 }
 
-                // As Kestrel: a restarted broker can bind again at once while old connections sit in TIME_WAIT.
-                socket.SetSocketOption(SocketOptionLevel.Socket, SocketOptionName.ReuseAddress, true);
+                // No ReuseAddress: on Linux .NET maps it to SO_REUSEPORT as well, and a second broker could then bind
+                // the same port and take a share of its connections. The runtime sets SO_REUSEADDR on TCP sockets
+                // itself, so a restarted broker still binds at once while old connections sit in TIME_WAIT.
                 socket.Bind(endPoint);
                 socket.Listen(Backlog);
             }

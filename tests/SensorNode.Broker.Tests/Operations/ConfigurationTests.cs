@@ -255,6 +255,9 @@ public sealed class ConfigurationTests : IDisposable
             ["SENSORNODE_LISTENERS__0__PORT"] = "2000",
             ["SENSORNODE_LISTENERS__1__BIND"] = "127.0.0.1",
             ["SENSORNODE_CONFIG"] = "ignored: the file's path, not a key",
+            ["SENSORNODE_TLS_PFX_PASSWORD"] = "read by the TLS set-up, not a key",
+            ["SENSORNODE_TCP_TRANSPORT"] = "sockets",
+            ["sensornode_io_threads"] = "2",
             ["OTHER_VARIABLE"] = "ignored",
         };
         LoadedConfiguration config = BrokerConfiguration.Load(path, environment, new CommandLineOverrides { Port = 3000, DataDirectory = "from-cli", WebSocketPort = 0 });
