@@ -32,11 +32,16 @@ public static class PrometheusExporter
         Metric(text, "sensornode_messages_sent_total", "counter", "PUBLISH packets sent to clients.", s.MessagesSent);
         if (m.CountsByQos)
         {
+            // Each family's lines together, as the text format requires.
             Header(text, "sensornode_messages_received_by_qos_total", "counter", "PUBLISH packets received, by QoS.");
-            Header(text, "sensornode_messages_sent_by_qos_total", "counter", "PUBLISH packets sent, by QoS.");
             for (int qos = 0; qos <= 2; qos++)
             {
                 Sample(text, "sensornode_messages_received_by_qos_total", m.MessagesReceivedAtQos(qos), $"qos=\"{qos}\"");
+            }
+
+            Header(text, "sensornode_messages_sent_by_qos_total", "counter", "PUBLISH packets sent, by QoS.");
+            for (int qos = 0; qos <= 2; qos++)
+            {
                 Sample(text, "sensornode_messages_sent_by_qos_total", m.MessagesSentAtQos(qos), $"qos=\"{qos}\"");
             }
         }

@@ -147,6 +147,21 @@ public sealed partial class ObservabilityTests
         // Every sample has its TYPE line before it, as the exposition format requires.
         var typed = new HashSet<string>(TypeLine().Matches(text).Select(m => m.Groups[1].Value));
         Assert.All(samples.Keys, k => Assert.Contains(k.Split('{')[0], typed));
+
+        // And each family's lines form one group: a family is never taken up again once another has begun.
+        Assert.True(samples.ContainsKey("sensornode_messages_sent_by_qos_total{qos=\"1\"}"), "the per-QoS families are exported");
+        var finished = new HashSet<string>();
+        string? current = null;
+        foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        {
+            string family = line.StartsWith('#') ? line.Split(' ')[2] : line.Split('{', ' ')[0];
+            if (family != current)
+            {
+                Assert.True(current is null || finished.Add(current), $"{current} is split");
+                Assert.DoesNotContain(family, finished);
+                current = family;
+            }
+        }
     }
 
     [Fact]
