@@ -106,6 +106,7 @@ internal static class Cli
             };
             LoadedConfiguration loaded = BrokerConfiguration.Load(string.IsNullOrEmpty(path) ? null : path, Environment.GetEnvironmentVariables(), overrides);
             _security.Apply(parse, loaded.Options);
+            StartupFileChecks.Check(loaded.Options);
             return loaded;
         }
     }
@@ -199,8 +200,9 @@ internal static class Cli
             await Console.Error.WriteLineAsync($"sensornode-broker: {ex.Message}");
             return ConfigurationError;
         }
-        catch (Exception ex) when (ex is System.Security.Cryptography.CryptographicException or InvalidOperationException or FileNotFoundException)
+        catch (Exception ex) when (IsStartProblem(ex))
         {
+            // An unwritable data directory, a file the checks could not foresee: the message, not a stack trace.
             await Console.Error.WriteLineAsync($"sensornode-broker: cannot start: {ex.Message}");
             return ConfigurationError;
         }
@@ -215,16 +217,28 @@ internal static class Cli
             {
                 await server.RunAsync(cancellationToken);
             }
-            catch (IOException ex)
+            catch (Exception ex) when (IsListenProblem(ex))
             {
                 // Typically "address already in use".
                 await Console.Error.WriteLineAsync($"sensornode-broker: cannot listen: {ex.Message}");
                 return ListenError;
             }
+            catch (Exception ex) when (IsStartProblem(ex))
+            {
+                await Console.Error.WriteLineAsync($"sensornode-broker: cannot start: {ex.Message}");
+                return ConfigurationError;
+            }
         }
 
         return 0;
     }
+
+    private static bool IsListenProblem(Exception ex) =>
+        ex is System.Net.Sockets.SocketException
+        || (ex is IOException && ex.InnerException is System.Net.Sockets.SocketException or Microsoft.AspNetCore.Connections.AddressInUseException);
+
+    private static bool IsStartProblem(Exception ex) =>
+        ex is System.Security.Cryptography.CryptographicException or InvalidOperationException or UnauthorizedAccessException or IOException;
 
     private sealed class ClientOptions
     {

@@ -107,7 +107,7 @@ internal sealed class SecurityCommandLine
     {
         try
         {
-            return PasswordFile.Load(path);
+            return File.Exists(path) ? PasswordFile.Load(path) : PasswordFile.Parse(path, []);
         }
         catch (ConfigFileException ex)
         {

@@ -314,6 +314,9 @@ public static class BrokerConfiguration
             Int("topicAliasMaximum", 0, 65_535, v => options.TopicAliasMaximum = (ushort)v);
             Int("serverKeepAlive", 0, 65_535, v => options.ServerKeepAlive = (ushort)v);
             Int("maxSubscriptionsPerClient", 1, 10_000_000, v => options.MaxSubscriptionsPerClient = v);
+            String("security:passwordFile", v => options.Security.PasswordFile = v, path: true);
+            String("security:aclFile", v => options.Security.AclFile = v, path: true);
+            Bool("security:allowAnonymous", v => options.Security.AllowAnonymous = v);
 
             SessionLimits sessions = options.Sessions;
             Int("sessions:maxInflightMessages", 1, 65_535, v => sessions.MaxInflightMessages = v);

@@ -19,6 +19,7 @@ namespace SensorNode.Broker.Hosting;
 public sealed class BrokerServer : IAsyncDisposable
 {
     private readonly IHost _host;
+    private bool _started;
     private readonly List<BoundListener> _listeners;
     private readonly List<TlsCertificates> _certificates;
     private readonly bool _handleSignals;
@@ -198,6 +199,7 @@ public sealed class BrokerServer : IAsyncDisposable
             Broker.BeginShutdown();
         });
         await _host.StartAsync(cancellationToken);
+        _started = true;
         foreach ((ListenerOptions config, Func<IPEndPoint?> boundTo) in _listeners)
         {
             IPEndPoint? endPoint = boundTo();
@@ -285,6 +287,10 @@ public sealed class BrokerServer : IAsyncDisposable
         try
         {
             await _host.StopAsync();
+        }
+        catch (Exception) when (!_started)
+        {
+            // Start-up failed (and was reported); the host cannot stop what it never started.
         }
         finally
         {

@@ -7,4 +7,7 @@ public sealed class ConfigFileException(string path, int line, string problem)
     public string Path { get; } = path;
 
     public int Line { get; } = line;
+
+    /// <summary>What is wrong, without the file and line.</summary>
+    public string Problem { get; } = problem;
 }

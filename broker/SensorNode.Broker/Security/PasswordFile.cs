@@ -14,7 +14,8 @@ public sealed class PasswordFile
 
     public IReadOnlyCollection<string> Users => _hashes.Keys;
 
-    public static PasswordFile Load(string path) => Parse(path, File.Exists(path) ? File.ReadAllLines(path) : []);
+    /// <summary>Reads the users file; a file that does not exist is an error (a mistyped path must not mean "no users").</summary>
+    public static PasswordFile Load(string path) => Parse(path, File.ReadAllLines(path));
 
     public static PasswordFile Parse(string path, IEnumerable<string> lines)
     {

@@ -78,6 +78,35 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         }
     }
 
+    /// <summary>
+    /// The files the security options name are read by `check-config` as by `run`: a mistyped users file stops both
+    /// (it used to mean "no users" in silence), an ACL line that does not parse is named, client certificates without
+    /// a CA are refused, and an unusable data directory is a message and exit 2, not a stack trace.
+    /// </summary>
+    [Fact]
+    public async Task Check_config_and_run_refuse_missing_or_broken_security_files_and_an_unusable_data_directory()
+    {
+        string users = Path.Combine(_directory, "no-such-users");
+        string acl = Path.Combine(_directory, "acl");
+        await File.WriteAllTextAsync(acl, "user alice\ntopic read sensor/#\nfrobnicate sensor/x\n");
+        foreach (string command in new[] { "check-config", "run" })
+        {
+            ProcessResult result = await RunAsync(command, "--no-persistence", "--port", "0", "--password-file", users, "--acl-file", acl, "--tls-port", "0", "--tls-cert", Path.Combine(_directory, "cert.pem"), "--tls-client-certs", "Required");
+            Assert.Equal(2, result.ExitCode);
+            Assert.Contains($"{users}: security.passwordFile (--password-file):", result.ErrorText, StringComparison.Ordinal);
+            Assert.Contains($"{acl}:3: security.aclFile (--acl-file):", result.ErrorText, StringComparison.Ordinal);
+            Assert.Contains("--tls-client-ca: client certificates are Required but no CA file", result.ErrorText, StringComparison.Ordinal);
+            Assert.DoesNotContain("   at ", result.ErrorText, StringComparison.Ordinal);
+        }
+
+        string notADirectory = Path.Combine(_directory, "a-file");
+        await File.WriteAllTextAsync(notADirectory, "x");
+        ProcessResult dataDir = await RunAsync("--port", "0", "--data-dir", notADirectory);
+        Assert.Equal(2, dataDir.ExitCode);
+        Assert.Contains("cannot start", dataDir.ErrorText, StringComparison.Ordinal);
+        Assert.DoesNotContain("   at ", dataDir.ErrorText, StringComparison.Ordinal);
+    }
+
     [Fact]
     public async Task Run_refuses_a_missing_certificate_before_listening()
     {

@@ -323,6 +323,18 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Contains(ex.Errors, e => e.Key == "maxSubscriptionsPerClient" && e.Line == 2);
     }
 
+    /// <summary>The systemd unit passes only --config: users, ACL and anonymous access must be settable in the file.</summary>
+    [Fact]
+    public void Security_files_and_anonymous_access_are_read_from_the_file()
+    {
+        string path = Write("""{ "security": { "passwordFile": "users", "aclFile": "acl", "allowAnonymous": true } }""");
+        LoadedConfiguration config = BrokerConfiguration.Load(path, new Hashtable());
+        string directory = Path.GetDirectoryName(path)!;
+        Assert.Equal(Path.Combine(directory, "users"), config.Options.Security.PasswordFile);
+        Assert.Equal(Path.Combine(directory, "acl"), config.Options.Security.AclFile);
+        Assert.True(config.Options.Security.AllowAnonymous);
+    }
+
     [Fact]
     public void The_shipped_example_configuration_is_valid()
     {

@@ -223,12 +223,11 @@ public sealed class PasswordFileTests
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
     }
 
+    /// <summary>A mistyped users file must not mean "no users" in silence (Mosquitto refuses to start too).</summary>
     [Fact]
-    public void A_missing_file_loads_as_empty()
+    public void A_missing_file_is_an_error_not_an_empty_file()
     {
-        PasswordFile file = PasswordFile.Load(Path.Combine(Infrastructure.TestBroker.NewDataDirectory(), "none.txt"));
-        Assert.Empty(file.Users);
-        Assert.False(file.Verify("alice", "pw"));
+        Assert.Throws<FileNotFoundException>(() => PasswordFile.Load(Path.Combine(Infrastructure.TestBroker.NewDataDirectory(), "none.txt")));
     }
 
     [Theory]
