@@ -128,7 +128,12 @@ public sealed class AccessRules(List<AclRule> rules)
 
     public bool CanRead(string topic) => Allows(topic, AclAccess.Read);
 
-    /// <summary>A subscription is allowed when a read rule covers every topic it can match, and no deny rule covers it all.</summary>
+    /// <summary>
+    /// A subscription is allowed when it can match some topic a read rule allows, and no deny rule covers all it can
+    /// match. What it delivers is checked topic by topic (<see cref="CanRead"/>), so <c>#</c> for a client that may
+    /// read <c>sensor/#</c> is granted and brings only <c>sensor/...</c>, as with Mosquitto: tools such as MQTT
+    /// Explorer subscribe to <c>#</c> and show what the user may see.
+    /// </summary>
     public bool CanSubscribe(string filter)
     {
         bool granted = false;
@@ -139,10 +144,46 @@ public sealed class AccessRules(List<AclRule> rules)
                 return false;
             }
 
-            granted |= (rule.Access & AclAccess.Read) != 0 && Covers(rule.Filter, filter);
+            granted |= (rule.Access & AclAccess.Read) != 0 && Intersects(rule.Filter, filter);
         }
 
         return granted;
+    }
+
+    /// <summary>True when some topic is matched by both filters (wildcards at the first level do not match '$' topics).</summary>
+    public static bool Intersects(string first, string second)
+    {
+        string[] a = first.Split('/');
+        string[] b = second.Split('/');
+        for (int i = 0; ; i++)
+        {
+            bool aEnds = i >= a.Length;
+            bool bEnds = i >= b.Length;
+            if (aEnds || bEnds)
+            {
+                // Both end here, or the longer one goes on with a '#' that also matches its parent level [MQTT-4.7.1-2].
+                return (aEnds && bEnds) || (aEnds ? b[i] == "#" && b.Length == i + 1 : a[i] == "#" && a.Length == i + 1);
+            }
+
+            string x = a[i];
+            string y = b[i];
+            if (i == 0 && ((IsWildcard(x) && y.StartsWith('$')) || (IsWildcard(y) && x.StartsWith('$'))))
+            {
+                return false;
+            }
+
+            if (x == "#" || y == "#")
+            {
+                return true;
+            }
+
+            if (x != "+" && y != "+" && x != y)
+            {
+                return false;
+            }
+        }
+
+        static bool IsWildcard(string level) => level is "+" or "#";
     }
 
     private bool Allows(string topic, AclAccess needed)

@@ -104,34 +104,56 @@ public sealed class AclFileTests
         Assert.True(canWrite == rules.CanPublish(topic), $"{user ?? "(anonymous)"}/{clientId} write {topic}: expected {canWrite}");
     }
 
+    // Granted when the filter can match a topic the client may read (what it delivers is checked topic by topic);
+    // refused when it can match none, or a deny rule covers all it can match.
     public static TheoryData<string?, string, bool> SubscribeCases => new()
     {
         { null, "public/#", true },
         { null, "public/+", true },
         { null, "public", true },
-        { null, "#", false },
-        { null, "+/news", false },
+        { null, "#", true },                         // delivers public/... only
+        { null, "+/news", true },                    // public/news
+        { null, "private/#", false },                // nothing readable under it
         { null, "$SYS/broker/uptime", true },
-        { null, "$SYS/#", false },
+        { null, "$SYS/#", true },                    // delivers $SYS/broker/uptime only
+        { null, "$SYS/broker/load/#", false },
         { "alice", "home/alice/#", true },          // granted; the deny carve-out is checked per delivery
         { "alice", "home/alice/+", true },
         { "alice", "home/alice/secret/#", false },   // wholly covered by the deny
         { "alice", "home/alice/secret/pin", false },
         { "alice", "home/+/temperature", true },
         { "alice", "home/bob/temperature", true },
-        { "alice", "home/+/+", false },
-        { "alice", "home/#", false },
-        { "alice", "#", false },
+        { "alice", "home/+/+", true },
+        { "alice", "home/#", true },
+        { "alice", "#", true },
         { "alice", "alerts/#", false },              // write-only
         { "bob", "#", true },
         { "bob", "+/+", true },
-        { "bob", "$SYS/#", false },                  // '#' does not cover $SYS topics
+        { "bob", "$SYS/#", false },                  // '#' does not reach $SYS topics
         { "bob", "$SYS/broker/uptime", false },
         { "admin", "$SYS/#", true },
         { "admin", "#", true },
         { "carol", "users/carol/inbox", true },
-        { "carol", "users/+/inbox", false },
+        { "carol", "users/+/inbox", true },
+        { "carol", "users/dave/inbox", false },
     };
+
+    [Theory]
+    [InlineData("a/b", "a/b", true)]
+    [InlineData("a/b", "a/c", false)]
+    [InlineData("a/+", "+/b", true)]
+    [InlineData("a/#", "a", true)]                  // 'a/#' matches 'a' itself [MQTT-4.7.1-2]
+    [InlineData("a/#", "b/#", false)]
+    [InlineData("a/+/c", "a/b", false)]
+    [InlineData("#", "$SYS/x", false)]              // [MQTT-4.7.2-1]
+    [InlineData("+/x", "$SYS/x", false)]
+    [InlineData("$SYS/#", "$SYS/broker/+", true)]
+    [InlineData("#", "+/+", true)]
+    public void Intersects_says_whether_two_filters_share_a_topic(string first, string second, bool expected)
+    {
+        Assert.Equal(expected, AccessRules.Intersects(first, second));
+        Assert.Equal(expected, AccessRules.Intersects(second, first));
+    }
 
     [Theory]
     [MemberData(nameof(SubscribeCases))]
