@@ -340,7 +340,17 @@ internal sealed partial class MqttConnection
         if (_broker.Options.Tls is { CertificateCommonNameAsUserName: true }
             && _context.Features.Get<Microsoft.AspNetCore.Http.Features.ITlsConnectionFeature>()?.ClientCertificate is { } certificate)
         {
-            user = certificate.GetNameInfo(System.Security.Cryptography.X509Certificates.X509NameType.SimpleName, forIssuer: false);
+            // The Common Name only (as Mosquitto's use_identity_as_username): SimpleName would fall back to the email
+            // address or the organisation of a certificate without one, and log that in as a user.
+            user = CommonNameOf(certificate);
+            if (user is null)
+            {
+                _broker.Metrics.CountAuthFailure();
+                _logger.LogWarning("Login refused from {Remote}: its client certificate ({Subject}) has no Common Name to take as the user name", RemoteEndPoint, certificate.Subject);
+                result = RejectConnect(ConnectReturnCode.NotAuthorized, "client certificate without a Common Name");
+                return false;
+            }
+
             fromCertificate = true;
         }
 
@@ -602,6 +612,19 @@ internal sealed partial class MqttConnection
             }
         });
         _operations?.Clear();
+    }
+
+    private static string? CommonNameOf(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
+    {
+        foreach (System.Security.Cryptography.X509Certificates.X500RelativeDistinguishedName name in certificate.SubjectName.EnumerateRelativeDistinguishedNames())
+        {
+            if (name.GetSingleElementType().Value == "2.5.4.3" && name.GetSingleElementValue() is { Length: > 0 } commonName)
+            {
+                return commonName;
+            }
+        }
+
+        return null;
     }
 
     private static ApplicationMessage WillMessageOf(WillMessage will) => ApplicationMessage.FromPublish(

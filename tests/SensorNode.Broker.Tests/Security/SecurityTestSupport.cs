@@ -159,6 +159,10 @@ public sealed class TestPki
     public X509Certificate2 IssueClient(string commonName, string certPath, string keyPath) =>
         Issue($"CN={commonName}", certPath, keyPath, server: false);
 
+    /// <summary>Issues a client certificate with any subject, e.g. one without a Common Name.</summary>
+    public X509Certificate2 IssueClientWithSubject(string subject, string certPath, string keyPath) =>
+        Issue(subject, certPath, keyPath, server: false);
+
     private X509Certificate2 Issue(string subject, string certPath, string keyPath, bool server)
     {
         using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);

@@ -154,6 +154,32 @@ public sealed class TlsTests(ITestOutputHelper output)
         Assert.Equal(("alice/other", "x"), await client.NextAsync() is { } m ? (m.Topic, m.Payload) : default);
     }
 
+    /// <summary>
+    /// The user name comes from the certificate's Common Name only (as Mosquitto's use_identity_as_username): a
+    /// trusted certificate without one is refused, not logged in under its organisation or email address.
+    /// </summary>
+    [Fact]
+    public async Task A_trusted_client_certificate_without_a_Common_Name_is_refused()
+    {
+        Setup setup = MakeClientAuthServer(out _, out _, out _);
+        X509Certificate2 nameless = setup.Pki.IssueClientWithSubject("O=alice", Path.Combine(setup.Pki.Directory, "o.pem"), Path.Combine(setup.Pki.Directory, "o.key"));
+        await using BrokerServer broker = await StartClientAuthAsync(setup);
+
+        MqttClientConnectResultCode? result;
+        try
+        {
+            await using MqttNetClient client = await ConnectTlsAsync(broker, setup.Pki, nameless, v5: true);
+            result = client.ConnectResult?.ResultCode;
+        }
+        catch (MQTTnet.Exceptions.MqttCommunicationException)
+        {
+            result = null;
+        }
+
+        Assert.NotEqual(MqttClientConnectResultCode.Success, result);
+        Assert.Equal(1, broker.Broker.Metrics.AuthFailures);
+    }
+
     [Fact]
     public async Task Client_without_a_trusted_certificate_is_refused_when_certificates_are_required()
     {
