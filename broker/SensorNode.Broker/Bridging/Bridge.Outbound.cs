@@ -13,6 +13,11 @@ public sealed partial class Bridge
     {
         var batch = new List<OutboundPacket>(MaxBatch);
         Session session = _session!;
+
+        // The drain rate paces the backlog this connection found (what queued during the outage), not live traffic
+        // after it: a site publishing faster than the rate would otherwise fall behind for good and shed messages.
+        long backlog = session.QueuedCount + session.InflightCount;
+        long sent = 0;
         SignalOutput();
         while (await _output.Reader.WaitToReadAsync(token))
         {
@@ -20,7 +25,8 @@ public sealed partial class Bridge
             for (int round = 0; round < 1_000_000; round++)
             {
                 batch.Clear();
-                int max = Options.DrainRatePerSecond > 0 ? Math.Clamp(Options.DrainRatePerSecond / 10, 1, MaxBatch) : MaxBatch;
+                bool paced = Options.DrainRatePerSecond > 0 && sent < backlog;
+                int max = paced ? Math.Clamp(Options.DrainRatePerSecond / 10, 1, MaxBatch) : MaxBatch;
                 if (session.DrainOutbound(this, batch, max))
                 {
                     // A stored QoS 2 message's packet identifier is durable before its PUBLISH goes out.
@@ -35,9 +41,11 @@ public sealed partial class Bridge
                 int published = 0;
                 await link.WriteAsync(output => published = WriteBatch(output, link, batch), token);
                 Interlocked.Add(ref _forwarded, published);
-                if (Options.DrainRatePerSecond > 0 && published > 0)
+                sent += published;
+                if (paced && published > 0)
                 {
                     // A paced drain: a backlog goes up at the configured rate, leaving room for live traffic upstream.
+                    Interlocked.Increment(ref _pacedPauses);
                     await Task.Delay(TimeSpan.FromMilliseconds(published * 1000.0 / Options.DrainRatePerSecond), token);
                 }
             }

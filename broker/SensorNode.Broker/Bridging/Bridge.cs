@@ -33,6 +33,7 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
     private Task? _run;
     private long _lastReceivedAt;
     private long _forwarded;
+    private long _pacedPauses;
     private long _received;
     private long _dropped;
     private long _droppedReported;
@@ -76,6 +77,9 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
 
     /// <summary>PUBLISH packets sent upstream (re-sends included).</summary>
     public long ForwardedMessages => Interlocked.Read(ref _forwarded);
+
+    /// <summary>Pauses the drain of a backlog took to keep to <see cref="BridgeOptions.DrainRatePerSecond"/>.</summary>
+    public long PacedPauses => Interlocked.Read(ref _pacedPauses);
 
     /// <summary>PUBLISH packets received from the upstream.</summary>
     public long ReceivedMessages => Interlocked.Read(ref _received);
@@ -178,8 +182,8 @@ public sealed partial class Bridge : ISessionConnection, IAsyncDisposable
         if (since > 0)
         {
             _logger.LogWarning(
-                "Bridge {Name}: dropped {Count} messages bound upstream (oldest first; {Total} in total, queue bound {Bytes} bytes / {Messages} messages, age {Age})",
-                Name, since, dropped, Options.MaxQueuedBytes, Options.MaxQueuedMessages, Options.MaxMessageAge?.ToString() ?? "unbounded");
+                "Bridge {Name}: dropped {Count} messages bound upstream ({Which} first; {Total} in total, queue bound {Bytes} bytes / {Messages} messages, age {Age})",
+                Name, since, Options.OverflowPolicy == Sessions.QueueOverflowPolicy.DropNewest ? "newest" : "oldest", dropped, Options.MaxQueuedBytes, Options.MaxQueuedMessages, Options.MaxMessageAge?.ToString() ?? "unbounded");
         }
     }
 

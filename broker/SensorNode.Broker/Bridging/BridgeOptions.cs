@@ -84,7 +84,10 @@ public sealed class BridgeOptions
 
     public string? Password { get; set; }
 
-    /// <summary>Client identifier at the upstream; defaults to <c>sensornode-bridge-&lt;name&gt;</c>.</summary>
+    /// <summary>
+    /// Client identifier at the upstream; defaults to <c>sensornode-&lt;host name&gt;-&lt;name&gt;</c>, so that the same
+    /// bridge configuration on several sites does not make them take each other's upstream session over.
+    /// </summary>
     public string? ClientId { get; set; }
 
     /// <summary>True for MQTT 5.0, false for 3.1.1.</summary>
@@ -132,5 +135,5 @@ public sealed class BridgeOptions
     /// <summary>The local session that queues outbound messages for this bridge.</summary>
     public string LocalClientId => BridgeManager.SessionPrefix + Name;
 
-    public string EffectiveClientId => ClientId ?? "sensornode-bridge-" + Name;
+    public string EffectiveClientId => ClientId ?? $"sensornode-{Environment.MachineName.ToLowerInvariant()}-{Name}";
 }

@@ -371,7 +371,10 @@ internal sealed partial class MqttConnection
         }
 
         _access = _broker.Security.HasAcl ? new Security.ClientAccess(_broker.Security, user, clientId) : null;
-        if (connect.Will is { } will && _access is not null && !_access.Rules.CanPublish(will.Topic))
+
+        // A will is a PUBLISH made later on the client's behalf: the same rules, $SYS/ belonging to the broker included
+        // (a will there forged the state of a bridge, retained across restarts).
+        if (connect.Will is { } will && (will.Topic.StartsWith("$SYS", StringComparison.Ordinal) || (_access is not null && !_access.Rules.CanPublish(will.Topic))))
         {
             _broker.Metrics.CountAclDenied();
             result = RejectConnect(ConnectReturnCode.NotAuthorized, $"the will topic '{will.Topic}' is not writable for this client");

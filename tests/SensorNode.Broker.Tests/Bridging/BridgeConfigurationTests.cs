@@ -98,7 +98,7 @@ public sealed class BridgeConfigurationTests : IDisposable
         Assert.Equal((BridgeDirection.Out, "sensor/#", "site-a/sensor/#", (byte)1, BridgeRetainMode.Clear), (b.Topics[0].Direction, b.Topics[0].Local, b.Topics[0].RemoteFilter, b.Topics[0].MaxQos, b.Topics[0].Retain));
         Assert.Equal((BridgeDirection.In, "cmd/#", "commands/site-a/#", (byte)2), (b.Topics[1].Direction, b.Topics[1].Local, b.Topics[1].RemoteFilter, b.Topics[1].MaxQos));
         Assert.Equal((BridgeDirection.Both, "shared/+/x"), (b.Topics[2].Direction, b.Topics[2].RemoteFilter));
-        Assert.Equal(("backup", true, "sensornode-bridge-backup", "$bridge/backup"), (o.Bridges[1].Name, o.Bridges[1].Mqtt5, o.Bridges[1].EffectiveClientId, o.Bridges[1].LocalClientId));
+        Assert.Equal(("backup", true, $"sensornode-{Environment.MachineName.ToLowerInvariant()}-backup", "$bridge/backup"), (o.Bridges[1].Name, o.Bridges[1].Mqtt5, o.Bridges[1].EffectiveClientId, o.Bridges[1].LocalClientId));
     }
 
     [Theory]

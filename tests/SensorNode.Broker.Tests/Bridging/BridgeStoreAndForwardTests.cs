@@ -249,6 +249,19 @@ public sealed class BridgeStoreAndForwardTests
 
         // 40 messages at 40 per second: a lower bound only (pacing can only slow the drain down).
         Assert.True(clock.Elapsed >= TimeSpan.FromMilliseconds(600), $"drained in {clock.Elapsed}");
+
+        // Live traffic once the backlog is up is not paced: a site publishing faster than the drain rate would fall
+        // behind for good and shed messages.
+        long pauses = bridge.PacedPauses;
+        Assert.True(pauses > 0);
+        for (int i = count; i < 2 * count; i++)
+        {
+            await publisher.PublishAsync("data/r", Text(i), MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        List<ReceivedMessage> live = await ReceiveUntilAsync(remote, Text((2 * count) - 1));
+        Assert.Equal(count, live.Count);
+        Assert.Equal(pauses, bridge.PacedPauses);
     }
 
     [SkippableFact]

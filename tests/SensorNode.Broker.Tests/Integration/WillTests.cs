@@ -2,6 +2,7 @@ using System.Diagnostics;
 using System.Text;
 using MQTTnet.Protocol;
 using SensorNode.Broker.Hosting;
+using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Tests.Infrastructure;
 
@@ -32,6 +33,23 @@ public sealed class WillTests
         Assert.Equal(("will/cut", "gone"), (will.Topic, will.Payload));
         Assert.Equal(MqttQualityOfServiceLevel.AtMostOnce, will.Qos);
         Assert.False(will.Retain);
+    }
+
+    /// <summary>
+    /// $SYS/ belongs to the broker: a PUBLISH there is refused, and so is a will there (a retained will forged a
+    /// bridge's state, kept across restarts). The CONNECT is refused as for a will the ACL does not allow.
+    /// </summary>
+    [Fact]
+    public async Task A_will_on_a_SYS_topic_is_refused_at_CONNECT()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using RawMqttClient forger = await RawMqttClient.ConnectAsync(broker.Port);
+        await forger.SendAsync(new ConnectPacket { ClientId = "forger", CleanSession = true, KeepAliveSeconds = 60, Will = Will("$SYS/broker/bridge/hub/state", "connected", retain: true) });
+
+        var connAck = Assert.IsType<ConnAckPacket>(await forger.ReceiveAsync());
+        Assert.Equal(ConnectReturnCode.NotAuthorized, connAck.ReturnCode);
+        await forger.AssertClosedAsync();
+        Assert.Null(broker.Broker.Retained.Find("$SYS/broker/bridge/hub/state"));
     }
 
     // [MQTT-3.1.2-8] also when the client half-closes / closes gracefully at TCP level but never sent DISCONNECT.
