@@ -146,13 +146,14 @@ public sealed class BrokerServer : IAsyncDisposable
                 {
                     kestrel.AddServerHeader = false;
                     kestrel.Limits.MaxRequestBufferSize = options.MaxPacketSize + 64L * 1024;
+                    ILogger tlsLogger = kestrel.ApplicationServices.GetRequiredService<ILoggerFactory>().CreateLogger("SensorNode.Broker.Tls");
                     foreach (ListenerOptions listener in options.EffectiveListeners.Where(l => l.Kind != ListenerKind.Mqtt))
                     {
                         foreach (IPEndPoint endPoint in ResolveEndPoints(listener.BindAddress, listener.Port))
                         {
                             kestrel.Listen(endPoint, listen =>
                             {
-                                ConfigureListener(listen, listener, certificates);
+                                ConfigureListener(listen, listener, certificates, tlsLogger);
                                 listeners.Add(new BoundListener(listener, () => listen.IPEndPoint));
                             });
                         }
@@ -161,7 +162,7 @@ public sealed class BrokerServer : IAsyncDisposable
                     if (options.Tls is { } tls)
                     {
                         // The TLS listener of BrokerOptions.Tls (command line, embedding): with client certificates.
-                        var tlsCertificates = new TlsCertificates(tls);
+                        var tlsCertificates = new TlsCertificates(tls, tlsLogger);
                         certificates.Add(tlsCertificates);
                         var tlsListener = new ListenerOptions { Kind = ListenerKind.MqttTls, BindAddress = options.BindAddress, Port = tls.Port };
                         foreach (IPEndPoint endPoint in ResolveEndPoints(options.BindAddress, tls.Port))
@@ -243,7 +244,7 @@ public sealed class BrokerServer : IAsyncDisposable
     }
 
     /// <summary>TLS first (when the kind has it), then MQTT straight on the connection or HTTP/1.1 for WebSocket and /metrics.</summary>
-    private static void ConfigureListener(ListenOptions listen, ListenerOptions listener, List<TlsCertificates> certificates)
+    private static void ConfigureListener(ListenOptions listen, ListenerOptions listener, List<TlsCertificates> certificates, ILogger tlsLogger)
     {
         listen.Use(next => connection =>
         {
@@ -252,7 +253,7 @@ public sealed class BrokerServer : IAsyncDisposable
         });
         if (listener.IsTls)
         {
-            var tls = new TlsCertificates(new Security.TlsOptions { CertificatePath = listener.CertificatePath, KeyPath = listener.PrivateKeyPath });
+            var tls = new TlsCertificates(new Security.TlsOptions { CertificatePath = listener.CertificatePath, KeyPath = listener.PrivateKeyPath }, tlsLogger);
             certificates.Add(tls);
             listen.UseHttps(tls.HttpsOptions(mqtt: listener.Kind == ListenerKind.MqttTls));
         }

@@ -2,6 +2,7 @@ using System.Net.Security;
 using System.Security.Authentication;
 using System.Security.Cryptography.X509Certificates;
 using Microsoft.AspNetCore.Server.Kestrel.Https;
+using Microsoft.Extensions.Logging;
 using SensorNode.Broker.Security;
 
 namespace SensorNode.Broker.Hosting;
@@ -13,14 +14,17 @@ namespace SensorNode.Broker.Hosting;
 internal sealed class TlsCertificates : IDisposable
 {
     private readonly TlsOptions _options;
+    private readonly ILogger _logger;
     private readonly List<FileSystemWatcher> _watchers = [];
     private X509Certificate2 _server;
     private X509Certificate2Collection _clientAuthorities;
 
-    public TlsCertificates(TlsOptions options)
+    public TlsCertificates(TlsOptions options, ILogger? logger = null)
     {
         _options = options;
+        _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
         _server = options.LoadServerCertificate();
+        WarnIfExpired(_server);
         _clientAuthorities = LoadAuthorities(options.ClientCaPath);
         foreach (string? path in new[] { options.CertificatePath, options.KeyPath, options.Pkcs12Path, options.ClientCaPath })
         {
@@ -60,7 +64,24 @@ internal sealed class TlsCertificates : IDisposable
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
         chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
-        return chain.Build(certificate);
+        if (chain.Build(certificate))
+        {
+            return true;
+        }
+
+        _logger.LogWarning(
+            "TLS client certificate {Subject} refused: {Status}",
+            certificate.Subject,
+            string.Join(", ", chain.ChainStatus.Select(s => s.Status.ToString()).Distinct()));
+        return false;
+    }
+
+    private void WarnIfExpired(X509Certificate2 certificate)
+    {
+        if (certificate.NotAfter < DateTime.Now)
+        {
+            _logger.LogWarning("The TLS certificate {Subject} expired on {NotAfter:u}: clients that check it will refuse it", certificate.Subject, certificate.NotAfter.ToUniversalTime());
+        }
     }
 
     public void Reload()
@@ -71,10 +92,13 @@ internal sealed class TlsCertificates : IDisposable
             X509Certificate2Collection authorities = LoadAuthorities(_options.ClientCaPath);
             Volatile.Write(ref _server, server);
             Volatile.Write(ref _clientAuthorities, authorities);
+            _logger.LogInformation("Reloaded the TLS certificate {Subject} (valid until {NotAfter:u})", server.Subject, server.NotAfter.ToUniversalTime());
+            WarnIfExpired(server);
         }
         catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or InvalidOperationException or UnauthorizedAccessException)
         {
             // Half-written files during a rotation: keep serving the old certificate; the next change retries.
+            _logger.LogWarning("Kept the previous TLS certificate: the files do not load ({Message})", ex.Message);
         }
     }
 

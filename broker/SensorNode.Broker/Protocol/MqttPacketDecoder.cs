@@ -185,12 +185,17 @@ public static partial class MqttPacketDecoder
         return (name, level);
     }
 
-    /// <summary>CONNECT of MQTT 3.1, 3.1.1 (§3.1) or, when the protocol level byte is 5, MQTT 5.0 (5.0 §3.1).</summary>
+    /// <summary>
+    /// CONNECT of MQTT 3.1, 3.1.1 (§3.1) or, when the protocol level byte is 5, MQTT 5.0 (5.0 §3.1). A 3.1 or 3.1.1
+    /// level with the top bit set (0x83, 0x84) is a Mosquitto-style bridge (<see cref="ConnectPacket.IsBridge"/>).
+    /// </summary>
     public static ConnectPacket ReadConnect(ReadOnlySpan<byte> body)
     {
         var reader = new MqttSpanReader(body);
         string name = reader.ReadString("protocol name");
         byte level = reader.ReadByte();
+        bool bridge = level is 0x83 or 0x84;
+        level &= 0x7F;
         bool v5 = level == (byte)ProtocolLevel.V500;
         byte flags = reader.ReadByte();
         if ((flags & 0x01) != 0)
@@ -250,6 +255,7 @@ public static partial class MqttPacketDecoder
         {
             ProtocolName = name,
             ProtocolLevel = (ProtocolLevel)level,
+            IsBridge = bridge,
             CleanSession = cleanSession,
             KeepAliveSeconds = keepAlive,
             ClientId = clientId,

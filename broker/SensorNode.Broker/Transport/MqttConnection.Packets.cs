@@ -35,6 +35,7 @@ internal sealed partial class MqttConnection
     private int _inboundUnacknowledged;
     private uint _connectSessionExpiry;
     private bool _expiryChangedOnDisconnect;
+    private bool _isBridge;
     private Session? _session;
     private WillMessage? _will;
     private Security.ClientAccess? _access;
@@ -171,7 +172,7 @@ internal sealed partial class MqttConnection
     private bool HandleConnect(ReadOnlySpan<byte> body)
     {
         (string name, byte level) = MqttPacketDecoder.ReadConnectProtocol(body);
-        bool supported = (name == "MQTT" && level is (byte)ProtocolLevel.V311 or (byte)ProtocolLevel.V500) || (name == "MQIsdp" && level == (byte)ProtocolLevel.V310);
+        bool supported = (name == "MQTT" && level is (byte)ProtocolLevel.V311 or (byte)ProtocolLevel.V500 or 0x84) || (name == "MQIsdp" && level is (byte)ProtocolLevel.V310 or 0x83);
         if (!supported)
         {
             if (name is not ("MQTT" or "MQIsdp"))
@@ -185,6 +186,7 @@ internal sealed partial class MqttConnection
 
         ConnectPacket connect = MqttPacketDecoder.ReadConnect(body);
         _level = connect.ProtocolLevel;
+        _isBridge = connect.IsBridge;
         string clientId = connect.ClientId;
         bool assigned = false;
         if (clientId.Length == 0)
@@ -374,7 +376,7 @@ internal sealed partial class MqttConnection
 
         // A will is a PUBLISH made later on the client's behalf: the same rules, $SYS/ belonging to the broker included
         // (a will there forged the state of a bridge, retained across restarts).
-        if (connect.Will is { } will && (will.Topic.StartsWith("$SYS", StringComparison.Ordinal) || (_access is not null && !_access.Rules.CanPublish(will.Topic))))
+        if (connect.Will is { } will && (IsBrokerOwned(will.Topic) || (_access is not null && !_access.Rules.CanPublish(will.Topic))))
         {
             _broker.Metrics.CountAclDenied();
             result = RejectConnect(ConnectReturnCode.NotAuthorized, $"the will topic '{will.Topic}' is not writable for this client");
@@ -449,7 +451,7 @@ internal sealed partial class MqttConnection
         }
 
         // $SYS/ belongs to the broker (as in Mosquitto); otherwise the ACL decides.
-        if (topic.StartsWith("$SYS", StringComparison.Ordinal) || (_access is not null && !_access.Rules.CanPublish(topic)))
+        if (IsBrokerOwned(topic) || (_access is not null && !_access.Rules.CanPublish(topic)))
         {
             // Not allowed: 5.0 is told (0x87); 3.1.1 gets its acknowledgement, as the spec allows, and the message
             // goes nowhere.
@@ -559,10 +561,12 @@ internal sealed partial class MqttConnection
         for (int i = 0; i < requests.Length; i++)
         {
             TopicSubscription requested = subscribe.Subscriptions[i];
+            // A Mosquitto-style bridge (protocol level 0x84) gets what MQTT 5 calls No Local and Retain As Published on
+            // every subscription: its own messages do not echo back across the bridge, and retained ones stay retained.
             requests[i] = new SubscriptionRequest(
                 requested.Filter,
                 requested.Qos,
-                new SubscriptionOptions(requested.NoLocal, requested.RetainAsPublished, requested.RetainHandling, identifier));
+                new SubscriptionOptions(requested.NoLocal || _isBridge, requested.RetainAsPublished || _isBridge, requested.RetainHandling, identifier));
         }
 
         var retainedDue = new List<Subscription>();
@@ -616,6 +620,13 @@ internal sealed partial class MqttConnection
         });
         _operations?.Clear();
     }
+
+    /// <summary>
+    /// $SYS topics are the broker's to publish, except, as in Mosquitto, <c>$SYS/broker/connection/+/state</c>, where
+    /// a Mosquitto bridge connecting in reports its own state (and sets its will).
+    /// </summary>
+    private static bool IsBrokerOwned(string topic) =>
+        topic.StartsWith("$SYS", StringComparison.Ordinal) && !TopicRules.Matches("$SYS/broker/connection/+/state", topic);
 
     private static string? CommonNameOf(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
     {

@@ -286,4 +286,24 @@ public sealed class TlsTests(ITestOutputHelper output)
         broker.Reload(); // what SIGHUP does
         Assert.Equal(Convert.ToHexString(rotated.GetCertHash()), await setup.Pki.HandshakeThumbprintAsync(broker.TlsPort));
     }
+
+    /// <summary>
+    /// A certificate reload says what it did: the new certificate and its expiry, or that the files did not load and
+    /// the previous certificate is kept (a rotation that went wrong was silent before).
+    /// </summary>
+    [Fact]
+    public void Certificate_reloads_are_logged_whether_they_worked_or_not()
+    {
+        Setup setup = MakeServer();
+        using var logs = new CapturingLoggerProvider();
+        using var certificates = new SensorNode.Broker.Hosting.TlsCertificates(new TlsOptions { CertificatePath = setup.CertPath, KeyPath = setup.KeyPath }, logs.CreateLogger("tls"));
+
+        File.WriteAllText(setup.CertPath, "not a certificate");
+        certificates.Reload();
+        Assert.Contains(logs.Lines, l => l.StartsWith("Warning", StringComparison.Ordinal) && l.Contains("Kept the previous TLS certificate", StringComparison.Ordinal));
+
+        setup.Pki.IssueServer(setup.CertPath, setup.KeyPath);
+        certificates.Reload();
+        Assert.Contains(logs.Lines, l => l.StartsWith("Information", StringComparison.Ordinal) && l.Contains("Reloaded the TLS certificate CN=localhost", StringComparison.Ordinal));
+    }
 }

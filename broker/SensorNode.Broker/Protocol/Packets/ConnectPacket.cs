@@ -11,6 +11,12 @@ public sealed class ConnectPacket : MqttPacket
 
     public ProtocolLevel ProtocolLevel { get; set; } = ProtocolLevel.V311;
 
+    /// <summary>
+    /// The protocol level had its top bit set (0x83, 0x84): a Mosquitto-style bridge, asking not to get its own
+    /// messages back and to get the RETAIN flag as published (mosquitto.conf <c>try_private</c>, on by default).
+    /// </summary>
+    public bool IsBridge { get; set; }
+
     /// <summary>Clean Session (3.1.1) / Clean Start (5.0): the same flag bit 1.</summary>
     public bool CleanSession { get; set; } = true;
 
