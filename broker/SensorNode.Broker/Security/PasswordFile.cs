@@ -87,22 +87,8 @@ public sealed class PasswordFile
     /// <summary>Writes the file atomically (temp file + rename), readable by its owner only where the OS allows.</summary>
     public void Save(string path)
     {
-        string[] lines = ["# SensorNode users: name:$pbkdf2-sha512$iterations$salt$hash (managed by 'sensornode-broker passwd')", .. _hashes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}:{p.Value}")];
-        if (File.Exists(path))
-        {
-            // Rewritten in place, as mosquitto_passwd does: the owner, group and mode it was given (root:sensornode 0640
-            // for the service, say) and a symbolic link stay. Only access for others is taken away.
-            File.WriteAllLines(path, lines);
-            if (!OperatingSystem.IsWindows())
-            {
-                File.SetUnixFileMode(path, File.GetUnixFileMode(path) & ~(UnixFileMode.OtherRead | UnixFileMode.OtherWrite | UnixFileMode.OtherExecute));
-            }
-
-            return;
-        }
-
         string temp = path + ".tmp";
-        File.WriteAllLines(temp, lines);
+        File.WriteAllLines(temp, ["# SensorNode users: name:$pbkdf2-sha512$iterations$salt$hash (managed by 'sensornode-broker passwd')", .. _hashes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}:{p.Value}")]);
         if (!OperatingSystem.IsWindows())
         {
             File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
