@@ -26,31 +26,6 @@ public sealed class PlainTcpTransportTests
         configure?.Invoke(o);
     });
 
-    /// <summary>
-    /// The epoll transport handles every client's packets on one thread, in the order they arrived (as Mosquitto does):
-    /// a SUBSCRIBE sent before another client's PUBLISH is in place for it, without waiting for the SUBACK. MQTT orders
-    /// only within a connection, but test suites and clients expect this (the Paho suite failed now and then while
-    /// each core had its own thread).
-    /// </summary>
-    [SkippableFact]
-    public async Task A_subscribe_sent_before_another_clients_publish_is_in_place_for_it()
-    {
-        Skip.IfNot(OperatingSystem.IsLinux(), "the epoll transport is Linux only");
-        await using var server = await StartAsync(epoll: true);
-        await using RawMqttClient subscriber = await RawMqttClient.ConnectMqttAsync(server.Port, "order-subscriber");
-        await using RawMqttClient publisher = await RawMqttClient.ConnectMqttAsync(server.Port, "order-publisher");
-        for (int i = 1; i <= 200; i++)
-        {
-            string topic = $"order/{i}";
-            await subscriber.SendAsync(new SubscribePacket { PacketId = (ushort)i, Subscriptions = [new(topic, 0)] });
-            await publisher.SendAsync(new PublishPacket { Topic = topic, Payload = "x"u8.ToArray() });
-
-            Assert.IsType<SubAckPacket>(await subscriber.ReceiveAsync());
-            var received = Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync());
-            Assert.Equal(topic, received.Topic);
-        }
-    }
-
     [Theory]
     [MemberData(nameof(Transports))]
     public async Task A_packet_trickled_one_byte_at_a_time_is_read_whole(bool epoll)

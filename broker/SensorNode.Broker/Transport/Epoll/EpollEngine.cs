@@ -57,11 +57,12 @@ internal sealed unsafe class EpollEngine
 
     /// <summary>
     /// One engine unless <c>SENSORNODE_IO_THREADS</c> asks for more (at most one per core). One thread handles every
-    /// plain-TCP client's packets in the order they arrived, as Mosquitto does: a SUBSCRIBE that arrived before another
-    /// client's PUBLISH is in place for it. With more threads busy clients spread over cores, but packets of two clients
-    /// that arrive together may be handled in either order (MQTT orders only within one connection), which surprises
-    /// clients and test suites that expect otherwise (the Paho interoperability suite did, now and then). One core
-    /// routes millions of messages a second (bench/RESULTS.md), more than a sensor network sends.
+    /// plain-TCP client's packets in the order epoll reports them, nearly always the order they arrived, as in
+    /// Mosquitto: a SUBSCRIBE that arrived before another client's PUBLISH is then in place for it. With a thread per
+    /// core, packets of two clients that arrive together were often handled in either order (MQTT orders only within
+    /// one connection), which surprised test suites that expect otherwise (the Paho interoperability suite, now and
+    /// then). Epoll does not promise that order across connections either, so it is not a guarantee. One core routes
+    /// millions of messages a second (bench/RESULTS.md), more than a sensor network sends.
     /// </summary>
     public static int ThreadCount { get; } = Math.Clamp(
         int.TryParse(Environment.GetEnvironmentVariable("SENSORNODE_IO_THREADS"), System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out int threads) ? threads : 1,
