@@ -184,28 +184,25 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             transaction.Commit();
         }
 
-        if (version < 2)
+        // Version 2: queued messages keep the MQTT 5 subscription identifiers they go out with.
+        MigrateTo(connection, version, 2, "ALTER TABLE queue ADD COLUMN subscription_ids BLOB;");
+
+        // Version 3: a message queued through a shared subscription names it, so that it still goes to another member
+        // of the group if its session ends after a restart.
+        MigrateTo(connection, version, 3, "ALTER TABLE queue ADD COLUMN shared_via TEXT;");
+    }
+
+    /// <summary>Runs one schema step, with the version it leads to, in a transaction of its own, if the file is older.</summary>
+    private static void MigrateTo(SqliteConnection connection, long version, int target, string sql)
+    {
+        if (version >= target)
         {
-            // Version 2: queued messages keep the MQTT 5 subscription identifiers they go out with.
-            using SqliteTransaction transaction = connection.BeginTransaction();
-            Execute(connection, """
-                ALTER TABLE queue ADD COLUMN subscription_ids BLOB;
-                PRAGMA user_version = 2;
-                """, transaction);
-            transaction.Commit();
+            return;
         }
 
-        if (version < 3)
-        {
-            // Version 3: a message queued through a shared subscription names it, so that it still goes to another
-            // member of the group if its session ends after a restart.
-            using SqliteTransaction transaction = connection.BeginTransaction();
-            Execute(connection, """
-                ALTER TABLE queue ADD COLUMN shared_via TEXT;
-                PRAGMA user_version = 3;
-                """, transaction);
-            transaction.Commit();
-        }
+        using SqliteTransaction transaction = connection.BeginTransaction();
+        Execute(connection, $"{sql}\nPRAGMA user_version = {target.ToString(System.Globalization.CultureInfo.InvariantCulture)};", transaction);
+        transaction.Commit();
     }
 
     public StoredState Load()

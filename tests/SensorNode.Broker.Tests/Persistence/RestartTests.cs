@@ -449,8 +449,7 @@ public sealed class RestartTests
             await using (RawMqttClient watcher = await ResumeAsync(first.Port, "stop-watcher", expectPresent: false))
             {
                 await SubscribeAsync(watcher, "status/#", 1);
-                await watcher.SendAsync(EmptyPacket.Disconnect);
-                await watcher.AssertClosedAsync();
+                await GoOfflineAsync(watcher);
             }
 
             var will = new WillMessage { Topic = "status/stopping-node", Payload = Encoding.UTF8.GetBytes("offline"), Qos = 1, Retain = true };
