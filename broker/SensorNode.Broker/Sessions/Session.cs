@@ -687,13 +687,17 @@ public sealed class Session
         OutboundPacket pubRel = OutboundPacket.Control(PacketType.PubRel, packetId);
         if (storeSequence != 0 && _store is not null)
         {
-            _store.Submit([StoreOperation.UpdateQueued(ClientId, storeSequence, packetId, QueuedState.Released)], () => EnqueueControl(pubRel));
+            ReleaseWhenDurable(_store, storeSequence, pubRel);
         }
         else
         {
             EnqueueControl(pubRel);
         }
     }
+
+    // Apart from OnPubRec: a lambda capturing its locals would allocate its closure on every PUBREC.
+    private void ReleaseWhenDurable(IBrokerStore store, long storeSequence, OutboundPacket pubRel) =>
+        store.Submit([StoreOperation.UpdateQueued(ClientId, storeSequence, pubRel.PacketId, QueuedState.Released)], () => EnqueueControl(pubRel));
 
     private void Complete(ushort packetId, InflightState expected)
     {

@@ -528,13 +528,16 @@ internal sealed partial class MqttConnection
             return;
         }
 
-        RouteTarget[] targets = [.. Targets];
+        DeliverWhenDurable(session, message, [.. Targets], matchedAt, ack);
+    }
+
+    // Apart from HandlePublish: a lambda capturing its parameters would allocate its closure on every publish.
+    private void DeliverWhenDurable(Session session, ApplicationMessage message, RouteTarget[] targets, long matchedAt, OutboundPacket? ack) =>
         WhenDurable(() =>
         {
             _broker.Router.Deliver(message, targets, matchedAt, session);
             Acknowledge(session, ack);
         });
-    }
 
     private void Acknowledge(Session session, OutboundPacket? ack)
     {
@@ -652,8 +655,11 @@ internal sealed partial class MqttConnection
             return;
         }
 
-        WhenDurable(() => session.EnqueueControl(packet));
+        EnqueueWhenDurable(session, packet);
     }
+
+    // Apart so that the closure is allocated only when the response must wait (as DeliverWhenDurable).
+    private void EnqueueWhenDurable(Session session, OutboundPacket packet) => WhenDurable(() => session.EnqueueControl(packet));
 
     /// <summary>
     /// Publishes the will unless DISCONNECT was received [MQTT-3.1.2-8], and ends a clean session. A broker shutting
