@@ -54,7 +54,9 @@ public sealed class MqttBroker : IDisposable
         Store = options.Store ?? OpenStore(options, Logger);
         // Nothing to write for a retained publish then, so it need not wait for the store like a durable one.
         _storesRetained = Store is not InMemoryBrokerStore { KeepsRetained: false };
-        Sessions = new SessionRegistry(options.Sessions, Metrics, Store);
+        // A store the broker opened in memory is never loaded again: sessions that wrote their queues to it would only
+        // pay for the writes (and wait for them) and fill it with every message they were ever sent.
+        Sessions = new SessionRegistry(options.Sessions, Metrics, _storeOutlivesProcess ? Store : null);
         try
         {
             Recover();

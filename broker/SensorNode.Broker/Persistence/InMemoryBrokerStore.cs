@@ -1,3 +1,5 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.InteropServices;
 using SensorNode.Broker.Protocol;
 
 namespace SensorNode.Broker.Persistence;
@@ -17,7 +19,10 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
     // Shares each message's buffer with the broker's own retained store: a second index, not a second copy.
     private readonly Routing.RetainedMessageStore? _retained = keepsRetained ? new() : null;
     private readonly Dictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
-    private readonly Dictionary<long, ApplicationMessage> _messages = [];
+    // Each message with the number of queue entries that refer to it: it goes with the last of them.
+    private readonly Dictionary<long, (ApplicationMessage Message, int References)> _messages = [];
+    private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
+    private long _lastPurge = Environment.TickCount64;
     private readonly Dictionary<string, (ApplicationMessage Will, long DueAt)> _wills = new(StringComparer.Ordinal);
     private long _lastMessageId;
 
@@ -48,9 +53,9 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
 
                 foreach ((long sequence, QueuedRecord queued) in record.Queue.OrderBy(e => e.Key))
                 {
-                    if (_messages.TryGetValue(queued.MessageId, out ApplicationMessage? message))
+                    if (_messages.TryGetValue(queued.MessageId, out (ApplicationMessage Message, int) message))
                     {
-                        session.Queue.Add(new StoredQueuedMessage(sequence, message, queued.Qos, queued.Retain, queued.PacketId, queued.State, queued.SubscriptionIds, queued.SharedVia));
+                        session.Queue.Add(new StoredQueuedMessage(sequence, message.Message, queued.Qos, queued.Retain, queued.PacketId, queued.State, queued.SubscriptionIds, queued.SharedVia));
                     }
                 }
 
@@ -72,6 +77,8 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
             {
                 Apply(operation);
             }
+
+            PurgeIfDue();
         }
 
         onDurable?.Invoke();
@@ -106,7 +113,14 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
 
                 break;
             case StoreOperationKind.DeleteSession:
-                _sessions.Remove(op.Key);
+                if (_sessions.Remove(op.Key, out SessionRecord? deleted))
+                {
+                    foreach (QueuedRecord queued in deleted.Queue.Values)
+                    {
+                        Release(queued.MessageId);
+                    }
+                }
+
                 _wills.Remove(op.Key);
                 break;
             case StoreOperationKind.PutWill:
@@ -126,12 +140,18 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
                 Session(op.Key)?.Subscriptions.Remove(op.Topic!);
                 break;
             case StoreOperationKind.PutMessage:
-                _messages[op.MessageId] = op.Message!;
+                _messages[op.MessageId] = (op.Message!, 0);
                 _lastMessageId = Math.Max(_lastMessageId, op.MessageId);
                 break;
             case StoreOperationKind.PutQueued:
-                if (Session(op.Key) is { } target)
+                if (Session(op.Key) is { } target && _messages.ContainsKey(op.MessageId))
                 {
+                    CollectionsMarshal.GetValueRefOrNullRef(_messages, op.MessageId).References++;
+                    if (target.Queue.Remove(op.Sequence, out QueuedRecord replaced))
+                    {
+                        Release(replaced.MessageId);
+                    }
+
                     target.Queue[op.Sequence] = new QueuedRecord(op.MessageId, op.Qos, op.Retain, 0, QueuedState.Queued, op.SubscriptionIds, op.Topic);
                 }
 
@@ -144,7 +164,11 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
 
                 break;
             case StoreOperationKind.DeleteQueued:
-                Session(op.Key)?.Queue.Remove(op.Sequence);
+                if (Session(op.Key) is { } dequeued && dequeued.Queue.Remove(op.Sequence, out QueuedRecord removed))
+                {
+                    Release(removed.MessageId);
+                }
+
                 break;
             case StoreOperationKind.PutInbound:
                 Session(op.Key)?.Inbound.Add(op.PacketId);
@@ -156,6 +180,45 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
     }
 
     private SessionRecord? Session(string clientId) => _sessions.GetValueOrDefault(clientId);
+
+    /// <summary>As the SQLite store, every 30 s: messages no queue took (their sessions were gone) are dropped.</summary>
+    private void PurgeIfDue()
+    {
+        if (Environment.TickCount64 - _lastPurge < PurgeInterval.TotalMilliseconds)
+        {
+            return;
+        }
+
+        _lastPurge = Environment.TickCount64;
+        foreach ((long messageId, (ApplicationMessage _, int references)) in _messages)
+        {
+            if (references == 0)
+            {
+                _messages.Remove(messageId);
+            }
+        }
+    }
+
+    private void Release(long messageId)
+    {
+        ref (ApplicationMessage Message, int References) entry = ref CollectionsMarshal.GetValueRefOrNullRef(_messages, messageId);
+        if (!Unsafe.IsNullRef(ref entry) && --entry.References <= 0)
+        {
+            _messages.Remove(messageId);
+        }
+    }
+
+    /// <summary>Messages held for queues (tests: none is kept once no queue refers to it).</summary>
+    internal int MessageCount
+    {
+        get
+        {
+            lock (_gate)
+            {
+                return _messages.Count;
+            }
+        }
+    }
 
     private sealed class SessionRecord
     {

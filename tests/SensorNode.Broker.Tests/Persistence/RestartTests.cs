@@ -515,6 +515,38 @@ public sealed class RestartTests
         Assert.Equal(0, broker.Broker.DelayedWillCount);
     }
 
+    /// <summary>
+    /// In memory the broker's store is never read back: a persistent session (clean session 0, as Home Assistant and
+    /// Node-RED connect) keeps its queue in the session alone. It wrote every message to the store, which never let
+    /// go of one: the broker grew by each message a persistent subscriber was ever sent.
+    /// </summary>
+    [Fact]
+    public async Task In_memory_a_persistent_session_leaves_nothing_in_the_store_for_the_messages_it_was_sent()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Persistence = PersistenceMode.Memory);
+        var store = Assert.IsType<InMemoryBrokerStore>(broker.Broker.Store);
+        await using MqttNetClient subscriber = await MqttNetClient.ConnectAsync(broker.Port, "home-assistant", cleanSession: false);
+        await subscriber.SubscribeAsync("sensor/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(broker.Port);
+        for (int i = 0; i < 50; i++)
+        {
+            await publisher.PublishAsync("sensor/temperature/kitchen", i.ToString(System.Globalization.CultureInfo.InvariantCulture), MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        List<ReceivedMessage> received = await subscriber.NextManyAsync(50);
+
+        Assert.Equal("49", received[^1].Payload);
+        Assert.Equal(0, store.MessageCount);
+        Assert.Empty(store.Load().Sessions);
+
+        // Still a persistent session: what is published while it is away waits for it [MQTT-3.1.2-4].
+        await subscriber.DisconnectAsync();
+        await publisher.PublishAsync("sensor/temperature/kitchen", "away", MqttQualityOfServiceLevel.AtLeastOnce);
+        await using MqttNetClient back = await MqttNetClient.ConnectAsync(broker.Port, "home-assistant", cleanSession: false);
+        Assert.True(back.ConnectResult!.IsSessionPresent);
+        Assert.Equal("away", (await back.NextAsync()).Payload);
+    }
+
     [Fact]
     public async Task Memory_persistence_writes_nothing_to_disk()
     {

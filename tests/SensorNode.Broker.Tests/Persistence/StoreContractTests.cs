@@ -185,6 +185,30 @@ public sealed class StoreContractTests
         Assert.Equal("node-1", Assert.Single(state.Sessions).ClientId);
     }
 
+    // A memory store given to the broker (embedding, tests) lives as long as its owner: it must not keep every message.
+    [Fact]
+    public void A_memory_store_lets_a_message_go_with_the_last_queue_entry_that_refers_to_it()
+    {
+        using var store = new InMemoryBrokerStore();
+        store.Submit(StoreOperation.PutSession("node-1"));
+        store.Submit(StoreOperation.PutSession("node-2"));
+        store.Submit([
+            StoreOperation.PutMessage(1, "sensor/a", 1, false, Bytes("one")),
+            StoreOperation.PutQueued("node-1", 1, 1, 1, false),
+            StoreOperation.PutQueued("node-2", 1, 1, 1, false),
+            StoreOperation.PutMessage(2, "sensor/b", 1, false, Bytes("two")),
+            StoreOperation.PutQueued("node-1", 2, 2, 1, false),
+        ]);
+        Assert.Equal(2, store.MessageCount);
+
+        store.Submit(StoreOperation.DeleteQueued("node-1", 1));
+        Assert.Equal(2, store.MessageCount);
+        store.Submit(StoreOperation.DeleteSession("node-2"));
+        Assert.Equal(1, store.MessageCount);
+        store.Submit(StoreOperation.DeleteQueued("node-1", 2));
+        Assert.Equal(0, store.MessageCount);
+    }
+
     [Fact]
     public async Task Sqlite_store_commits_many_submissions_per_transaction()
     {
