@@ -23,7 +23,6 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     private readonly SqliteConnection _connection;
     private readonly BlockingCollection<Submission> _submissions = new(new ConcurrentQueue<Submission>());
     private readonly Thread _committer;
-    private readonly Dictionary<StoreOperationKind, SqliteCommand> _commands = [];
     private long _lastPurge = Environment.TickCount64;
 
     private SqliteBrokerStore(string path, FileStream directoryLock, SqliteConnection connection, ILogger logger)
@@ -298,10 +297,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     {
         _submissions.CompleteAdding();
         _committer.Join();
-        foreach (SqliteCommand command in _commands.Values)
-        {
-            command.Dispose();
-        }
+        DisposeCommands();
 
         try
         {
@@ -367,7 +363,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 {
                     foreach (StoreOperation operation in submission.Operations)
                     {
-                        Apply(operation, transaction);
+                        Apply(operation);
                     }
                 }
 

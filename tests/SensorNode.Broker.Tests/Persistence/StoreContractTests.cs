@@ -169,6 +169,26 @@ public sealed class StoreContractTests
         Assert.Equal(200, harness.Reopen().Retained.Count);
     }
 
+    // A zero-length payload is a message like any other (MQTT allows it); the payload column is NOT NULL, so it must be
+    // written as an empty value, not as NULL, or the commit fails and the store retries it for ever.
+    [Theory]
+    [MemberData(nameof(Stores))]
+    public async Task A_queued_message_with_an_empty_payload_survives_reopen(string kind)
+    {
+        using var harness = new Harness(kind);
+        harness.Store.Submit(StoreOperation.PutSession("node-1"));
+        harness.Store.Submit([
+            StoreOperation.PutMessage(1, "cmd/reboot", 1, false, ReadOnlyMemory<byte>.Empty),
+            StoreOperation.PutQueued("node-1", 1, 1, 1, false),
+        ]);
+        await harness.Store.FlushAsync().WaitAsync(TestBroker.Timeout);
+
+        StoredQueuedMessage queued = Assert.Single(Assert.Single(harness.Reopen().Sessions).Queue);
+
+        Assert.Equal("cmd/reboot", queued.Message.Topic);
+        Assert.True(queued.Message.PayloadSpan.IsEmpty);
+    }
+
     // The store a broker opens for itself dies with it; the broker holds the retained messages, so the store does not.
     [Fact]
     public async Task A_memory_store_that_keeps_no_retained_messages_keeps_everything_else()
