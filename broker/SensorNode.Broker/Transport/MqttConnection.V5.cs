@@ -110,7 +110,8 @@ internal sealed partial class MqttConnection
     /// Outbound Topic Alias for a topic (writer thread only): the first topics of a connection get aliases up
     /// to the client's Topic Alias Maximum; later PUBLISHes on them leave the topic out [MQTT-3.3.2-7].
     /// </summary>
-    private (ushort Alias, bool OmitTopic) OutboundAlias(string topic)
+    /// <summary>The alias for <paramref name="topic"/>: one the client knows already, or the next free one (0: none left).</summary>
+    private (ushort Alias, bool Known) OutboundAlias(string topic)
     {
         if (_clientTopicAliasMaximum == 0)
         {
@@ -123,29 +124,35 @@ internal sealed partial class MqttConnection
             return (alias, true);
         }
 
-        if (_outboundAliases.Count >= _clientTopicAliasMaximum)
-        {
-            return (0, false);
-        }
-
-        alias = (ushort)(_outboundAliases.Count + 1);
-        _outboundAliases[topic] = alias;
-        return (alias, false);
+        return _outboundAliases.Count >= _clientTopicAliasMaximum ? ((ushort)0, false) : ((ushort)(_outboundAliases.Count + 1), false);
     }
 
     /// <summary>Writes a PUBLISH to a 5.0 client; false when it exceeds the client's Maximum Packet Size and is skipped.</summary>
     private bool WritePublishV5(in OutboundPacket packet, long nowUnixMs)
     {
         ApplicationMessage message = packet.Message!;
+        (ushort alias, bool known) = OutboundAlias(message.Topic);
         if (_clientMaximumPacketSize != 0
-            && PublishWriter.Measure(message, packet.Qos, omitTopic: false, 0, packet.SubscriptionIds, nowUnixMs) > _clientMaximumPacketSize)
+            && PublishWriter.Measure(message, packet.Qos, omitTopic: known, alias, packet.SubscriptionIds, nowUnixMs) > _clientMaximumPacketSize)
         {
-            // Not sent, and not counted against the window: for this subscriber the message is discarded [MQTT-3.1.2-25].
-            return false;
+            // The alias property costs 3 bytes (more than a topic of one or two characters saves): without it, the
+            // packet may fit. If it does not, the message is not sent, and not counted against the window: for this
+            // subscriber it is discarded [MQTT-3.1.2-24] [MQTT-3.1.2-25].
+            if (alias == 0 || PublishWriter.Measure(message, packet.Qos, omitTopic: false, 0, packet.SubscriptionIds, nowUnixMs) > _clientMaximumPacketSize)
+            {
+                return false;
+            }
+
+            (alias, known) = (0, false);
         }
 
-        (ushort alias, bool omitTopic) = OutboundAlias(message.Topic);
-        PublishWriter.Write(_output, message, packet.Qos, packet.Retain, packet.Dup, packet.PacketId, omitTopic, alias, packet.SubscriptionIds, nowUnixMs);
+        if (alias != 0 && !known)
+        {
+            // Taken only once it is sent: the client learns an alias from the PUBLISH that sets it.
+            _outboundAliases![message.Topic] = alias;
+        }
+
+        PublishWriter.Write(_output, message, packet.Qos, packet.Retain, packet.Dup, packet.PacketId, omitTopic: known, alias, packet.SubscriptionIds, nowUnixMs);
         return true;
     }
 

@@ -87,6 +87,9 @@ public sealed class RawMqttClient : IAsyncDisposable
         await _stream.FlushAsync(cts.Token);
     }
 
+    /// <summary>The size on the wire of the packet <see cref="ReceiveAsync"/> returned last (fixed header included).</summary>
+    public int LastPacketSize { get; private set; }
+
     /// <summary>Receives the next whole packet, or null when the broker closed the connection; throws TimeoutException when nothing came in time.</summary>
     public async Task<MqttPacket?> ReceiveAsync(TimeSpan? timeout = null)
     {
@@ -98,6 +101,7 @@ public sealed class RawMqttClient : IAsyncDisposable
             {
                 MqttPacket packet = MqttPacketDecoder.Decode(header, body.ToArray(), Level, fromServer: true);
                 int consumed = _filled - (int)sequence.Length;
+                LastPacketSize = consumed;
                 Buffer.BlockCopy(_buffer, consumed, _buffer, 0, _filled - consumed);
                 _filled -= consumed;
                 return packet;

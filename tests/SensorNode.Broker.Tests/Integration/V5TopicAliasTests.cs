@@ -174,6 +174,33 @@ public sealed class V5TopicAliasTests
         }
     }
 
+    // [MQTT-3.1.2-24] nothing larger than the client's Maximum Packet Size, a topic alias included: the 3 bytes of the
+    // alias property pushed a PUBLISH that fitted exactly over the limit. It goes without an alias instead, and the alias
+    // it did not set is not used later as if the client knew it.
+    [Fact]
+    public async Task V5_a_topic_alias_never_takes_a_PUBLISH_past_the_clients_Maximum_Packet_Size_MQTT_3_1_2_24()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using RawMqttClient subscriber = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "alias-mps", c =>
+            c.Properties = new MqttProperties { MaximumPacketSize = 100, TopicAliasMaximum = 10 });
+        await subscriber.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("mp/#", 1)] });
+        Assert.IsType<SubAckPacket>(await subscriber.ReceiveAsync());
+        await using MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port);
+
+        // 100 bytes without an alias: header 2, topic 2 + 9, packet id 2, properties 1, payload 84.
+        await publisher.PublishAsync("mp/alias1", new string('x', 84), MqttQualityOfServiceLevel.AtLeastOnce);
+        var full = Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync());
+        Assert.Equal(100, subscriber.LastPacketSize);
+        Assert.Equal("mp/alias1", full.Topic);
+        Assert.Null(full.Properties?.TopicAlias);
+        await subscriber.SendAsync(new PacketIdPacket(PacketType.PubAck, full.PacketId));
+
+        await publisher.PublishAsync("mp/alias1", "small", MqttQualityOfServiceLevel.AtLeastOnce);
+        var small = Assert.IsType<PublishPacket>(await subscriber.ReceiveAsync());
+        Assert.Equal("mp/alias1", small.Topic);
+        Assert.Equal("small", Encoding.UTF8.GetString(small.Payload.Span));
+    }
+
     // [MQTT-3.1.2-27] a client that sends no Topic Alias Maximum gets no Topic Aliases.
     [Fact]
     public async Task V5_broker_sends_no_topic_alias_to_a_client_without_topic_alias_maximum_MQTT_3_1_2_27()
