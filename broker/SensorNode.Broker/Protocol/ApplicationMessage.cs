@@ -94,7 +94,9 @@ public sealed class ApplicationMessage
                 CorrelationData = published.CorrelationData,
                 UserProperties = published.UserProperties,
             };
-            if (published.MessageExpiryInterval is { } seconds)
+            // 0 is taken as no expiry, as Mosquitto does: read as "expired at once", the message went to nobody while
+            // its publisher was told it was accepted.
+            if (published.MessageExpiryInterval is { } seconds and > 0)
             {
                 expiresAt = nowUnixMs + (seconds * 1000L);
             }

@@ -60,6 +60,26 @@ public sealed class V5PublishPropertiesTests
         Assert.InRange(publish.Properties!.MessageExpiryInterval!.Value, 1u, 30u);
     }
 
+    // §3.3.2.3.3 does not say what an interval of 0 means. Read as "expired at once", the message went to nobody, retained
+    // or not, while its publisher got PUBACK 0x00; Mosquitto (and now SensorNode) take it as no expiry.
+    [Fact]
+    public async Task V5_a_message_expiry_interval_of_0_is_no_expiry_as_in_Mosquitto()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using MqttNet5Client subscriber = await MqttNet5Client.ConnectAsync(broker.Port);
+        await subscriber.SubscribeAsync("expiry/zero/#");
+        await using RawMqttClient publisher = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "expiry-zero");
+
+        await publisher.SendAsync(new PublishPacket { Topic = "expiry/zero/live", Payload = "now"u8.ToArray(), Qos = 1, PacketId = 1, Properties = new MqttProperties { MessageExpiryInterval = 0 } });
+        Assert.IsType<PacketIdPacket>(await publisher.ReceiveAsync());
+        await publisher.SendAsync(new PublishPacket { Topic = "expiry/zero/kept", Payload = "kept"u8.ToArray(), Qos = 1, PacketId = 2, Retain = true, Properties = new MqttProperties { MessageExpiryInterval = 0 } });
+        Assert.IsType<PacketIdPacket>(await publisher.ReceiveAsync());
+
+        Assert.Equal("now", (await subscriber.NextAsync()).Payload);
+        Assert.Equal("kept", (await subscriber.NextAsync()).Payload);
+        Assert.NotNull(broker.Broker.Retained.Find("expiry/zero/kept"));
+    }
+
     // [MQTT-3.3.2-4] the receiver may validate a payload marked UTF-8 (Payload Format Indicator 1); if it is not, it
     // answers with Reason Code 0x99 (Payload format invalid): PUBACK for QoS 1 (Table 3-4 [MQTT-3.4.2-1]), and the
     // message is not forwarded.
