@@ -79,7 +79,28 @@ internal sealed partial class MqttConnection
             properties.SessionExpiryInterval = granted;
         }
 
+        if (connect.Properties?.MaximumPacketSize is { } limit && ConnAckSize(properties) > limit)
+        {
+            // Nothing may exceed the client's Maximum Packet Size, the CONNACK included [MQTT-3.1.2-24]. What absent
+            // means the same goes first (these four are "available" when absent), then the aliases it may not use.
+            properties.RetainAvailable = null;
+            properties.WildcardSubscriptionAvailable = null;
+            properties.SubscriptionIdentifiersAvailable = null;
+            properties.SharedSubscriptionAvailable = null;
+            if (ConnAckSize(properties) > limit)
+            {
+                properties.TopicAliasMaximum = null;
+            }
+        }
+
         return properties;
+    }
+
+    private static long ConnAckSize(MqttProperties properties)
+    {
+        int content = MqttPropertiesWriter.MeasureContent(properties);
+        int remaining = 2 + MqttFrameReader.VariableByteIntegerSize(content) + content;
+        return 1 + MqttFrameReader.VariableByteIntegerSize(remaining) + remaining;
     }
 
     /// <summary>

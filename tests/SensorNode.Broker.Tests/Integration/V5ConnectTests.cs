@@ -41,6 +41,22 @@ public sealed class V5ConnectTests
     // §3.2.2.3: CONNACK properties say what the broker allows: Topic Alias Maximum [MQTT-3.2.2-17], Maximum
     // Packet Size [MQTT-3.2.2-15], Retain / Wildcard / Subscription Identifier / Shared Subscription available,
     // Receive Maximum (§3.2.2.3.3) and Server Keep Alive [MQTT-3.2.2-21] when configured.
+    // [MQTT-3.1.2-24] the CONNACK too stays within the client's Maximum Packet Size: a 20-byte limit got 24 bytes. The
+    // properties whose absence means the same ("available") go first, then the topic aliases.
+    [Fact]
+    public async Task V5_CONNACK_fits_a_small_client_Maximum_Packet_Size_MQTT_3_1_2_24()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        (RawMqttClient client, ConnAckPacket connAck) = await RawMqttClient.ConnectV5Async(broker.Port, "tiny", c =>
+            c.Properties = new MqttProperties { MaximumPacketSize = 20 });
+        await using RawMqttClient _ = client;
+
+        Assert.Equal(ReasonCode.Success, connAck.ReasonCode);
+        Assert.InRange(client.LastPacketSize, 5, 20);
+        Assert.Null(connAck.Properties?.RetainAvailable);
+        Assert.NotNull(connAck.Properties?.ReceiveMaximum);
+    }
+
     [Fact]
     public async Task V5_CONNACK_carries_the_configured_properties_MQTT_3_2_2_21()
     {
