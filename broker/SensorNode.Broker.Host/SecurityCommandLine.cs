@@ -68,7 +68,7 @@ internal sealed class SecurityCommandLine
                 return 2;
             }
 
-            LoadOrEmpty(path).With(parse.GetValue(user)!, secret).Save(path);
+            WarnIf(LoadOrEmpty(path).With(parse.GetValue(user)!, secret).Save(path));
             Console.WriteLine($"user '{parse.GetValue(user)}' saved in {path}");
             return 0;
         });
@@ -84,7 +84,7 @@ internal sealed class SecurityCommandLine
                 return 1;
             }
 
-            users.Without(parse.GetValue(user)!).Save(path);
+            WarnIf(users.Without(parse.GetValue(user)!).Save(path));
             Console.WriteLine($"user '{parse.GetValue(user)}' removed from {path}");
             return 0;
         });
@@ -101,6 +101,14 @@ internal sealed class SecurityCommandLine
         });
 
         return new Command("passwd", "Manage the users file (salted PBKDF2-SHA512 hashes).") { add, delete, list };
+    }
+
+    private static void WarnIf(string? warning)
+    {
+        if (warning is not null)
+        {
+            Console.Error.WriteLine($"passwd: warning: {warning}");
+        }
     }
 
     private static PasswordFile LoadOrEmpty(string path)

@@ -84,16 +84,35 @@ public sealed class PasswordFile
         return new PasswordFile(copy);
     }
 
-    /// <summary>Writes the file atomically (temp file + rename), readable by its owner only where the OS allows.</summary>
-    public void Save(string path)
+    /// <summary>
+    /// Writes the file atomically (temp file + rename), readable by its owner only where the OS allows. A file that
+    /// exists keeps its owner, its group and its group's read permission (never anyone else's): one given to the
+    /// service's group stays readable to the service. Returns a warning when the owner or group could not be kept.
+    /// </summary>
+    public string? Save(string path)
     {
         string temp = path + ".tmp";
         File.WriteAllLines(temp, ["# SensorNode users: name:$pbkdf2-sha512$iterations$salt$hash (managed by 'sensornode-broker passwd')", .. _hashes.OrderBy(p => p.Key, StringComparer.Ordinal).Select(p => $"{p.Key}:{p.Value}")]);
+        string? warning = null;
         if (!OperatingSystem.IsWindows())
         {
-            File.SetUnixFileMode(temp, UnixFileMode.UserRead | UnixFileMode.UserWrite);
+            UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
+            if (File.Exists(path))
+            {
+                mode |= File.GetUnixFileMode(path) & UnixFileMode.GroupRead;
+                if (FileOwnership.TryGet(path, out uint owner, out uint group)
+                    && FileOwnership.TryGet(temp, out uint newOwner, out uint newGroup)
+                    && (owner, group) != (newOwner, newGroup)
+                    && !FileOwnership.TrySet(temp, owner, group))
+                {
+                    warning = $"{path} was owned by {owner}:{group}; it now belongs to {newOwner}:{newGroup} (run passwd as the file's owner, or as root, to keep it)";
+                }
+            }
+
+            File.SetUnixFileMode(temp, mode);
         }
 
         File.Move(temp, path, overwrite: true);
+        return warning;
     }
 }

@@ -217,10 +217,41 @@ public sealed class PasswordFileTests
         PasswordFile.Empty.With("alice", "pw").Save(path);
         Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
 
-        // Also when an existing, world-readable file is rewritten.
+        // An existing, world-readable file is rewritten readable by nobody else; its group keeps read access (0644 -> 0640).
         File.SetUnixFileMode(path, (UnixFileMode)0b110_100_100);
         PasswordFile.Load(path).With("bob", "pw").Save(path);
-        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite, File.GetUnixFileMode(path));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(path));
+    }
+
+    /// <summary>
+    /// A users file given to the service's group (root:sensornode 0640) and rewritten by <c>sudo ... passwd add</c> stays
+    /// the group's: it was replaced by a root-only file, which the service could no longer read.
+    /// </summary>
+    [SkippableFact]
+    public void A_rewritten_file_keeps_its_owner_group_and_group_read_permission()
+    {
+        Skip.IfNot(OperatingSystem.IsLinux() && Environment.UserName == "root", "changing a file's group to another needs root");
+        if (OperatingSystem.IsLinux())
+        {
+            AssertGroupKept();
+        }
+    }
+
+    [UnsupportedOSPlatform("windows")]
+    private static void AssertGroupKept()
+    {
+        string path = Path.Combine(Infrastructure.TestBroker.NewDataDirectory(), "users.txt");
+        PasswordFile.Empty.With("alice", "pw").Save(path);
+        const uint Daemon = 1;
+        Assert.True(FileOwnership.TrySet(path, 0, Daemon));
+        File.SetUnixFileMode(path, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead);
+
+        Assert.Null(PasswordFile.Load(path).With("bob", "pw").Save(path));
+
+        Assert.True(FileOwnership.TryGet(path, out uint owner, out uint group));
+        Assert.Equal((0u, Daemon), (owner, group));
+        Assert.Equal(UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead, File.GetUnixFileMode(path));
+        Assert.True(PasswordFile.Load(path).Verify("bob", "pw"));
     }
 
     /// <summary>A mistyped users file must not mean "no users" in silence (Mosquitto refuses to start too).</summary>
