@@ -72,9 +72,27 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             logger.LogWarning("The broker database {Path} is an empty file (0 bytes): starting with an empty store", path);
         }
 
+        bool existed = File.Exists(path);
         try
         {
             return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);
+        }
+        catch (SqliteException ex) when (!IsDamage(ex))
+        {
+            // A full disk, an I/O error, a read-only file system or permissions: the file may be perfectly healthy, so
+            // it is never moved aside for this (--recover-store would throw good state away).
+            directoryLock.Dispose();
+            if (!existed && new FileInfo(path) is { Exists: true, Length: 0 })
+            {
+                File.Delete(path);
+            }
+
+            throw new StoreException($"the broker database {path} cannot be opened: {Describe(ex)}. Nothing was changed and the file is not damaged: start again once that is fixed.", ex);
+        }
+        catch (StoreException ex) when (!ex.IsDamage)
+        {
+            directoryLock.Dispose();
+            throw new StoreException($"the broker database {path} cannot be used: {ex.Message}. Nothing was changed.", ex);
         }
         catch (Exception ex) when (ex is SqliteException or StoreException)
         {
@@ -88,7 +106,15 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
 
             string aside = MoveAside(path);
             logger.LogError("The broker database {Path} was damaged ({Reason}); moved it to {Aside} and started an empty store", path, ex.Message, aside);
-            return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);
+            try
+            {
+                return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);
+            }
+            catch (SqliteException fresh)
+            {
+                directoryLock.Dispose();
+                throw new StoreException($"an empty broker database cannot be created at {path}: {Describe(fresh)}. The damaged file is kept as {aside}.", fresh);
+            }
         }
         catch
         {
@@ -143,7 +169,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             string check = Convert.ToString(Scalar(connection, "PRAGMA quick_check;"), System.Globalization.CultureInfo.InvariantCulture) ?? "no answer";
             if (!string.Equals(check, "ok", StringComparison.Ordinal))
             {
-                throw new StoreException($"integrity check failed: {check}");
+                throw new StoreException($"integrity check failed: {check}") { IsDamage = true };
             }
 
             Migrate(connection);
@@ -155,6 +181,20 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             throw;
         }
     }
+
+    /// <summary>Errors that mean the file itself is damaged (or is no database), as opposed to its disk or its permissions.</summary>
+    private static bool IsDamage(SqliteException ex) => ex.SqliteErrorCode is 11 /* SQLITE_CORRUPT */ or 26 /* SQLITE_NOTADB */;
+
+    /// <summary>SQLite's message, with what it most likely means for someone running a broker.</summary>
+    internal static string Describe(SqliteException ex) => ex.SqliteErrorCode switch
+    {
+        13 => $"{ex.Message} (the disk is full: free some space)",
+        10 => $"{ex.Message} (an I/O error: is the disk full, failing or mounted read-only?)",
+        8 => $"{ex.Message} (read-only: is the file system mounted read-only, or the file not writable by the broker's user?)",
+        14 => $"{ex.Message} (cannot open the file: does the directory exist and can the broker's user write to it?)",
+        23 => $"{ex.Message} (permission denied)",
+        _ => ex.Message,
+    };
 
     private static void Migrate(SqliteConnection connection)
     {

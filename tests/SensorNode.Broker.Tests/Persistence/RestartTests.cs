@@ -373,6 +373,57 @@ public sealed class RestartTests
         Assert.Contains(logs.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) && line.Contains(database, StringComparison.Ordinal) && line.Contains("empty file", StringComparison.Ordinal));
     }
 
+    /// <summary>
+    /// A database that cannot be opened for a reason other than damage (here: a directory where the file should be; in
+    /// life a full disk, a read-only file system, permissions) is not called damaged, and --recover-store leaves it: a
+    /// full disk at start-up used to be reported as damage, and the advice moved a healthy file aside.
+    /// </summary>
+    [Fact]
+    public async Task A_database_that_cannot_be_opened_is_not_taken_for_damaged_and_recover_leaves_it()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SqliteBrokerStore.FileName);
+        Directory.CreateDirectory(database);
+
+        StoreException error = await Assert.ThrowsAsync<StoreException>(() => TestBroker.StartAsync(o =>
+        {
+            o.DataDirectory = directory;
+            o.RecoverDamagedStore = true;
+        }));
+
+        Assert.Contains(database, error.Message, StringComparison.Ordinal);
+        Assert.Contains("not damaged", error.Message, StringComparison.Ordinal);
+        Assert.DoesNotContain("--recover-store", error.Message, StringComparison.Ordinal);
+        Assert.True(Directory.Exists(database));
+        Assert.Empty(Directory.GetFileSystemEntries(directory, SqliteBrokerStore.FileName + ".damaged-*"));
+    }
+
+    /// <summary>A database from a newer broker is not damaged either: refused with the reason, never moved aside.</summary>
+    [Fact]
+    public async Task A_database_of_a_newer_schema_is_refused_and_recover_leaves_it()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SqliteBrokerStore.FileName);
+        using (var connection = new Microsoft.Data.Sqlite.SqliteConnection($"Data Source={database};Pooling=False"))
+        {
+            connection.Open();
+            using var command = connection.CreateCommand();
+            command.CommandText = "PRAGMA user_version = 99;";
+            command.ExecuteNonQuery();
+        }
+
+        StoreException error = await Assert.ThrowsAsync<StoreException>(() => TestBroker.StartAsync(o =>
+        {
+            o.DataDirectory = directory;
+            o.RecoverDamagedStore = true;
+        }));
+
+        Assert.Contains(database, error.Message, StringComparison.Ordinal);
+        Assert.Contains("newer", error.Message, StringComparison.Ordinal);
+        Assert.True(File.Exists(database));
+        Assert.Empty(Directory.GetFiles(directory, SqliteBrokerStore.FileName + ".damaged-*"));
+    }
+
     [Fact]
     public async Task Recover_option_moves_a_damaged_database_aside_and_starts_empty()
     {
