@@ -16,18 +16,22 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     private const int SchemaVersion = 3;
     private const int MaxSubmissionsPerCommit = 8192;
     private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
+    private static readonly TimeSpan StopRetryLimit = TimeSpan.FromSeconds(10);
 
     private readonly string _path;
-    private readonly FileStream _lock;
+    private readonly StoreDurability _durability;
+    private FileStream _lock;
     private readonly ILogger _logger;
-    private readonly SqliteConnection _connection;
+    private SqliteConnection _connection;
     private readonly BlockingCollection<Submission> _submissions = new(new ConcurrentQueue<Submission>());
     private readonly Thread _committer;
     private long _lastPurge = Environment.TickCount64;
+    private bool _reopenNeeded;
 
-    private SqliteBrokerStore(string path, FileStream directoryLock, SqliteConnection connection, ILogger logger)
+    private SqliteBrokerStore(string path, FileStream directoryLock, SqliteConnection connection, ILogger logger, StoreDurability durability)
     {
         _path = path;
+        _durability = durability;
         _lock = directoryLock;
         _connection = connection;
         _logger = logger;
@@ -75,7 +79,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         bool existed = File.Exists(path);
         try
         {
-            return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);
+            return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger, durability);
         }
         catch (SqliteException ex) when (!IsDamage(ex))
         {
@@ -108,7 +112,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             logger.LogError("The broker database {Path} was damaged ({Reason}); moved it to {Aside} and started an empty store", path, ex.Message, aside);
             try
             {
-                return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger);
+                return new SqliteBrokerStore(path, directoryLock, OpenConnection(path, durability), logger, durability);
             }
             catch (SqliteException fresh)
             {
@@ -341,7 +345,10 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
 
         try
         {
-            Execute(_connection, "PRAGMA wal_checkpoint(TRUNCATE);");
+            if (!_reopenNeeded)
+            {
+                Execute(_connection, "PRAGMA wal_checkpoint(TRUNCATE);");
+            }
         }
         catch (SqliteException ex)
         {
@@ -391,13 +398,17 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     /// <summary>
     /// A failed commit (disk full, I/O error) is retried until it succeeds: nothing submitted is dropped, and
     /// acknowledgements waiting on it are held back meanwhile, which slows the publishers instead of losing data.
+    /// A broker that is stopping gives up after <see cref="StopRetryLimit"/>: what it could not write was never
+    /// acknowledged (a client re-sends it), and a stop must not hang until someone frees the disk.
     /// </summary>
     private void CommitWithRetry(List<Submission> batch)
     {
+        long started = Environment.TickCount64;
         for (int attempt = 1; ; attempt++)
         {
             try
             {
+                RestoreFileIfDeleted();
                 using SqliteTransaction transaction = _connection.BeginTransaction();
                 foreach (Submission submission in batch)
                 {
@@ -408,19 +419,87 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 }
 
                 transaction.Commit();
+                if (attempt > 1)
+                {
+                    _logger.LogWarning("Store commits to {Path} succeed again after {Attempts} attempts ({Seconds:F0} s); the acknowledgements held meanwhile go out now", _path, attempt, (Environment.TickCount64 - started) / 1000.0);
+                }
+
                 return;
             }
-            catch (SqliteException ex)
+            catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException or StoreException)
             {
-                _logger.LogError("Store commit of {Count} submissions failed (attempt {Attempt}): {Message}", batch.Count, attempt, ex.Message);
-                Thread.Sleep(Math.Min(5000, 100 * attempt));
+                string reason = ex is SqliteException sqlite ? Describe(sqlite) : ex.Message;
+                if (_submissions.IsAddingCompleted && Environment.TickCount64 - started > StopRetryLimit.TotalMilliseconds)
+                {
+                    _logger.LogError("Stopping without writing {Count} submissions to {Path} ({Reason}): nothing in them was acknowledged", batch.Count, _path, reason);
+                    return;
+                }
+
+                _logger.LogError(
+                    "Store commit of {Count} submissions to {Path} failed (attempt {Attempt}): {Reason}; acknowledgements are held back until it succeeds{Stopping}",
+                    batch.Count,
+                    _path,
+                    attempt,
+                    reason,
+                    _submissions.IsAddingCompleted ? $" (stopping: giving up after {StopRetryLimit.TotalSeconds:F0} s)" : string.Empty);
+                Thread.Sleep(Math.Min(_submissions.IsAddingCompleted ? 1000 : 5000, 100 * attempt));
             }
         }
     }
 
+    /// <summary>
+    /// The database deleted while the broker runs (<c>rm -rf</c> of the data directory): SQLite would go on writing
+    /// into the deleted file, and everything acknowledged since would be gone at the next start. The open connection
+    /// still reads the whole database, so it is written out again (VACUUM INTO, then a rename) and reopened before the
+    /// next commit; until that succeeds, commits (and the acknowledgements waiting on them) wait.
+    /// </summary>
+    private void RestoreFileIfDeleted()
+    {
+        if (!_reopenNeeded)
+        {
+            if (File.Exists(_path))
+            {
+                return;
+            }
+
+            _logger.LogError("The broker database {Path} was deleted while in use: writing it again from the open copy", _path);
+            Directory.CreateDirectory(System.IO.Path.GetDirectoryName(_path)!);
+            string restoring = _path + ".restoring";
+            File.Delete(restoring);
+            try
+            {
+                Execute(_connection, $"VACUUM INTO '{restoring.Replace("'", "''", StringComparison.Ordinal)}';");
+            }
+            catch
+            {
+                File.Delete(restoring);
+                throw;
+            }
+
+            // Renamed before the open copy is let go: from here on the data is in the file.
+            File.Move(restoring, _path);
+            DisposeCommands();
+            _connection.Dispose();
+            _reopenNeeded = true;
+        }
+
+        _connection = OpenConnection(_path, _durability);
+        PrepareCommands();
+        _reopenNeeded = false;
+        if (!File.Exists(_path + ".lock"))
+        {
+            // Gone with its directory: taken again, so that a second broker is still refused this directory.
+            FileStream previousLock = _lock;
+            _lock = LockDirectory(_path);
+            previousLock.Dispose();
+        }
+
+        _logger.LogWarning("The broker database {Path} was written again and reopened: nothing acknowledged was lost", _path);
+    }
+
     private void PurgeIfDue()
     {
-        if (Environment.TickCount64 - _lastPurge < PurgeInterval.TotalMilliseconds)
+        if (_reopenNeeded || Environment.TickCount64 - _lastPurge < PurgeInterval.TotalMilliseconds)
         {
             return;
         }

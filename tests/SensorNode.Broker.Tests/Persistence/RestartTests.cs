@@ -398,6 +398,43 @@ public sealed class RestartTests
         Assert.Empty(Directory.GetFileSystemEntries(directory, SqliteBrokerStore.FileName + ".damaged-*"));
     }
 
+    /// <summary>
+    /// The data directory deleted under a running broker (<c>rm -rf</c>): SQLite went on writing into the deleted file,
+    /// every acknowledgement went out as usual, and the next start found nothing. The database is now written again from
+    /// the open copy before the next commit, so what was acknowledged before and after the deletion survives.
+    /// </summary>
+    [Fact]
+    public async Task A_data_directory_deleted_while_running_is_written_again_and_nothing_acknowledged_is_lost()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SqliteBrokerStore.FileName);
+        await using (BrokerServer broker = await StartAsync(directory))
+        {
+            await using (RawMqttClient subscriber = await RawMqttClient.ConnectMqttAsync(broker.Port, "kept-node", cleanSession: false))
+            {
+                await SubscribeAsync(subscriber, "cmd/#", 1);
+                await GoOfflineAsync(subscriber);
+            }
+
+            await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(broker.Port);
+            await publisher.PublishAsync("status/before", "1", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+            await publisher.PublishAsync("cmd/before", "queued before", MqttQualityOfServiceLevel.AtLeastOnce);
+
+            Directory.Delete(directory, recursive: true);
+            await publisher.PublishAsync("status/after", "2", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+            await publisher.PublishAsync("cmd/after", "queued after", MqttQualityOfServiceLevel.AtLeastOnce);
+
+            Assert.True(File.Exists(database), "the database is back before the acknowledgement");
+        }
+
+        await using BrokerServer restarted = await StartAsync(directory);
+        Assert.NotNull(restarted.Broker.Retained.Find("status/before"));
+        Assert.NotNull(restarted.Broker.Retained.Find("status/after"));
+        await using RawMqttClient back = await ResumeAsync(restarted.Port, "kept-node");
+        List<PublishPacket> queued = await ReceiveAndAcknowledgeAsync(back, 2);
+        Assert.Equal(["queued before", "queued after"], queued.Select(Text));
+    }
+
     /// <summary>A database from a newer broker is not damaged either: refused with the reason, never moved aside.</summary>
     [Fact]
     public async Task A_database_of_a_newer_schema_is_refused_and_recover_leaves_it()
