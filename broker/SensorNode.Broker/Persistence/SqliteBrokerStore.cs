@@ -16,7 +16,6 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     private const int SchemaVersion = 3;
     private const int MaxSubmissionsPerCommit = 8192;
     private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
-    private static readonly TimeSpan StopRetryLimit = TimeSpan.FromSeconds(10);
 
     private readonly string _path;
     private readonly StoreDurability _durability;
@@ -41,6 +40,9 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     }
 
     public string Path => _path;
+
+    /// <summary>How long a stopping broker keeps retrying a commit the disk refuses.</summary>
+    internal TimeSpan StopRetryLimit { get; set; } = TimeSpan.FromSeconds(10);
 
     public long SizeOnDisk
     {
@@ -164,10 +166,15 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             DataSource = path,
             Mode = SqliteOpenMode.ReadWriteCreate,
             Pooling = false,
+            DefaultTimeout = 1,
         }.ToString());
         try
         {
             connection.Open();
+            // The broker is the only writer; another one (someone's sqlite3 shell) holding the lock makes a commit fail,
+            // be logged and be retried after a second rather than wait in silence (the default is 30 s; DefaultTimeout
+            // above is the same for Microsoft.Data.Sqlite's own commands, BEGIN among them).
+            Execute(connection, "PRAGMA busy_timeout=1000;");
             Execute(connection, "PRAGMA journal_mode=WAL;");
             Execute(connection, durability == StoreDurability.Full ? "PRAGMA synchronous=FULL;" : "PRAGMA synchronous=NORMAL;");
             string check = Convert.ToString(Scalar(connection, "PRAGMA quick_check;"), System.Globalization.CultureInfo.InvariantCulture) ?? "no answer";
@@ -378,9 +385,15 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 batch.Add(next);
             }
 
-            CommitWithRetry(batch);
+            bool written = CommitWithRetry(batch);
             foreach (Submission submission in batch)
             {
+                if (!written && submission.Operations.Length > 0)
+                {
+                    // Given up at a stop: what waited on it (an acknowledgement) must not go out. Flushes still end.
+                    continue;
+                }
+
                 try
                 {
                     submission.OnDurable?.Invoke();
@@ -401,7 +414,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     /// A broker that is stopping gives up after <see cref="StopRetryLimit"/>: what it could not write was never
     /// acknowledged (a client re-sends it), and a stop must not hang until someone frees the disk.
     /// </summary>
-    private void CommitWithRetry(List<Submission> batch)
+    private bool CommitWithRetry(List<Submission> batch)
     {
         long started = Environment.TickCount64;
         for (int attempt = 1; ; attempt++)
@@ -424,7 +437,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                     _logger.LogWarning("Store commits to {Path} succeed again after {Attempts} attempts ({Seconds:F0} s); the acknowledgements held meanwhile go out now", _path, attempt, (Environment.TickCount64 - started) / 1000.0);
                 }
 
-                return;
+                return true;
             }
             catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException or StoreException)
             {
@@ -432,7 +445,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 if (_submissions.IsAddingCompleted && Environment.TickCount64 - started > StopRetryLimit.TotalMilliseconds)
                 {
                     _logger.LogError("Stopping without writing {Count} submissions to {Path} ({Reason}): nothing in them was acknowledged", batch.Count, _path, reason);
-                    return;
+                    return false;
                 }
 
                 _logger.LogError(

@@ -1,0 +1,64 @@
+using Microsoft.Data.Sqlite;
+using SensorNode.Broker.Persistence;
+using SensorNode.Broker.Tests.Infrastructure;
+using SensorNode.Broker.Tests.Security;
+
+namespace SensorNode.Broker.Tests.Persistence;
+
+/// <summary>
+/// Commits the database refuses. Another connection holding the write lock stands in for a full disk or a failing
+/// one: the broker's commits fail (SQLITE_BUSY) until it lets go.
+/// </summary>
+public sealed class StoreFailureTests
+{
+    private static SqliteConnection HoldWriteLock(string directory)
+    {
+        var blocker = new SqliteConnection($"Data Source={Path.Combine(directory, SqliteBrokerStore.FileName)};Pooling=False");
+        blocker.Open();
+        using SqliteCommand begin = blocker.CreateCommand();
+        begin.CommandText = "BEGIN IMMEDIATE;";
+        begin.ExecuteNonQuery();
+        return blocker;
+    }
+
+    /// <summary>Nothing waiting on a failed commit is let through; once it succeeds, all of it is, and the log says so.</summary>
+    [Fact]
+    public async Task A_refused_commit_holds_what_waits_on_it_until_it_succeeds_and_says_so()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        using var logs = new CapturingLoggerProvider();
+        using SqliteBrokerStore store = SqliteBrokerStore.Open(directory, StoreDurability.Full, logs.CreateLogger("store"));
+        var durable = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
+        using (SqliteConnection blocker = HoldWriteLock(directory))
+        {
+            store.Submit([StoreOperation.PutSession("node-1")], durable.SetResult);
+            await Eventually.AssertAsync(() => logs.Lines.Any(l => l.Contains("failed (attempt 1)", StringComparison.Ordinal)), "the commit fails while the lock is held");
+            Assert.False(durable.Task.IsCompleted);
+            Assert.Contains(logs.Lines, l => l.Contains(store.Path, StringComparison.Ordinal) && l.Contains("acknowledgements are held back", StringComparison.Ordinal));
+        }
+
+        await durable.Task.WaitAsync(TimeSpan.FromSeconds(30));
+        Assert.Contains(logs.Lines, l => l.Contains("succeed again", StringComparison.Ordinal));
+        Assert.Equal("node-1", Assert.Single(store.Load().Sessions).ClientId);
+    }
+
+    /// <summary>A stop while the disk refuses every commit used to hang until someone freed the disk.</summary>
+    [Fact]
+    public async Task A_stop_gives_up_a_refused_commit_and_lets_nothing_that_waited_on_it_through()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        using var logs = new CapturingLoggerProvider();
+        SqliteBrokerStore store = SqliteBrokerStore.Open(directory, StoreDurability.Full, logs.CreateLogger("store"));
+        store.StopRetryLimit = TimeSpan.FromMilliseconds(300);
+        using SqliteConnection blocker = HoldWriteLock(directory);
+        bool acknowledged = false;
+        store.Submit([StoreOperation.PutSession("node-1")], () => acknowledged = true);
+        Task flushed = store.FlushAsync();
+
+        await Task.Run(store.Dispose).WaitAsync(TimeSpan.FromSeconds(30));
+
+        await flushed.WaitAsync(TimeSpan.FromSeconds(5));
+        Assert.False(acknowledged);
+        Assert.Contains(logs.Lines, l => l.Contains("Stopping without writing", StringComparison.Ordinal));
+    }
+}
