@@ -547,10 +547,18 @@ public sealed class Session
                 AddResends(batch);
             }
 
+            int urgent = batch.Count;
             long now = 0;
             while (PendingCount > 0 && batch.Count < maxBatch)
             {
                 Delivery next = Pending.Peek();
+                if (urgent > 0 && !mustBeDurable && next.Qos == 2 && next.Sequence != 0 && _store is not null)
+                {
+                    // This batch would wait for the store: the CONNACK and acknowledgements before it go out first (a
+                    // stalled store, a full disk, must not hold back a reconnecting client's CONNACK).
+                    break;
+                }
+
                 if ((next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))
                     || (_limits.MaxQueuedAge is { } maxAge && next.EnqueuedAt != 0 && Environment.TickCount64 - next.EnqueuedAt > (long)maxAge.TotalMilliseconds))
                 {

@@ -1,5 +1,9 @@
 using Microsoft.Data.Sqlite;
+using MQTTnet.Protocol;
+using SensorNode.Broker.Hosting;
 using SensorNode.Broker.Persistence;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Tests.Infrastructure;
 using SensorNode.Broker.Tests.Security;
 
@@ -40,6 +44,47 @@ public sealed class StoreFailureTests
         await durable.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Contains(logs.Lines, l => l.Contains("succeed again", StringComparison.Ordinal));
         Assert.Equal("node-1", Assert.Single(store.Load().Sessions).ClientId);
+    }
+
+    /// <summary>
+    /// A persistent session with stored QoS 2 messages reconnecting while the store refuses commits: its CONNACK waited
+    /// with the PUBLISHes behind it (their new packet identifiers must be durable first), so the client timed out and
+    /// reconnected in a loop while the log showed it connected. The CONNACK goes out at once; the messages follow once
+    /// the store takes writes again.
+    /// </summary>
+    [Fact]
+    public async Task A_reconnecting_client_gets_its_CONNACK_while_the_store_refuses_commits()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.DataDirectory = directory);
+        await using (RawMqttClient subscriber = await RawMqttClient.ConnectMqttAsync(broker.Port, "q2-node", cleanSession: false))
+        {
+            await subscriber.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("q2/#", 2)] });
+            Assert.IsType<SubAckPacket>(await subscriber.ReceiveAsync());
+            await subscriber.SendAsync(EmptyPacket.Disconnect);
+            await subscriber.AssertClosedAsync();
+        }
+
+        await using (MqttNetClient publisher = await MqttNetClient.ConnectAsync(broker.Port))
+        {
+            for (int i = 0; i < 3; i++)
+            {
+                await publisher.PublishAsync("q2/cmd", "m" + i, MqttQualityOfServiceLevel.ExactlyOnce);
+            }
+        }
+
+        RawMqttClient back;
+        using (SqliteConnection blocker = HoldWriteLock(directory))
+        {
+            back = await RawMqttClient.ConnectMqttAsync(broker.Port, "q2-node", cleanSession: false);
+        }
+
+        await using RawMqttClient _ = back;
+        for (int i = 0; i < 3; i++)
+        {
+            var publish = Assert.IsType<PublishPacket>(await back.ReceiveAsync(TimeSpan.FromSeconds(30)));
+            Assert.Equal("m" + i, System.Text.Encoding.UTF8.GetString(publish.Payload.Span));
+        }
     }
 
     /// <summary>A stop while the disk refuses every commit used to hang until someone freed the disk.</summary>
