@@ -13,6 +13,12 @@ public sealed class RestartTests
 {
     private static Task<BrokerServer> StartAsync(string directory) => TestBroker.StartAsync(o => o.DataDirectory = directory);
 
+    private static Task<BrokerServer> StartRecoveringAsync(string directory) => TestBroker.StartAsync(o =>
+    {
+        o.DataDirectory = directory;
+        o.RecoverDamagedStore = true;
+    });
+
     private static async Task<RawMqttClient> ResumeAsync(int port, string clientId, bool expectPresent = true)
     {
         RawMqttClient client = await RawMqttClient.ConnectAsync(port);
@@ -385,11 +391,7 @@ public sealed class RestartTests
         string database = Path.Combine(directory, SqliteBrokerStore.FileName);
         Directory.CreateDirectory(database);
 
-        StoreException error = await Assert.ThrowsAsync<StoreException>(() => TestBroker.StartAsync(o =>
-        {
-            o.DataDirectory = directory;
-            o.RecoverDamagedStore = true;
-        }));
+        StoreException error = await Assert.ThrowsAsync<StoreException>(() => StartRecoveringAsync(directory));
 
         Assert.Contains(database, error.Message, StringComparison.Ordinal);
         Assert.Contains("not damaged", error.Message, StringComparison.Ordinal);
@@ -449,11 +451,7 @@ public sealed class RestartTests
             command.ExecuteNonQuery();
         }
 
-        StoreException error = await Assert.ThrowsAsync<StoreException>(() => TestBroker.StartAsync(o =>
-        {
-            o.DataDirectory = directory;
-            o.RecoverDamagedStore = true;
-        }));
+        StoreException error = await Assert.ThrowsAsync<StoreException>(() => StartRecoveringAsync(directory));
 
         Assert.Contains(database, error.Message, StringComparison.Ordinal);
         Assert.Contains("newer", error.Message, StringComparison.Ordinal);
@@ -468,11 +466,7 @@ public sealed class RestartTests
         string database = Path.Combine(directory, SqliteBrokerStore.FileName);
         await File.WriteAllTextAsync(database, new string('x', 8192));
 
-        await using BrokerServer broker = await TestBroker.StartAsync(o =>
-        {
-            o.DataDirectory = directory;
-            o.RecoverDamagedStore = true;
-        });
+        await using BrokerServer broker = await StartRecoveringAsync(directory);
 
         string aside = Assert.Single(Directory.GetFiles(directory, SqliteBrokerStore.FileName + ".damaged-*"));
         Assert.Equal(new string('x', 8192), await File.ReadAllTextAsync(aside));
