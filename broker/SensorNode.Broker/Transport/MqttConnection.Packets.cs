@@ -273,6 +273,13 @@ internal sealed partial class MqttConnection
             connAckProperties.AuthenticationData = authentication.AuthenticationData;
         }
 
+        if (connAckProperties is not null && connect.Properties?.MaximumPacketSize is { } limit && ConnAckSize(connAckProperties) > limit)
+        {
+            // What is left cannot go (an Assigned Client Identifier must be sent [MQTT-3.2.2-16]): as Mosquitto, the
+            // connection closes without a CONNACK rather than send more than the client takes [MQTT-3.1.2-24].
+            throw new MqttProtocolException(DisconnectReason.PacketTooLarge, $"its CONNACK ({ConnAckSize(connAckProperties)} bytes) would exceed its Maximum Packet Size {limit} [MQTT-3.1.2-24]");
+        }
+
         _broker.ExpireBeforeResuming(clientId);
 
         // Attaching queues the CONNACK; MQTT 3.1's CONNACK has no session present flag (its first byte is reserved).

@@ -57,6 +57,21 @@ public sealed class V5ConnectTests
         Assert.NotNull(connAck.Properties?.ReceiveMaximum);
     }
 
+    // When even the trimmed CONNACK is too large (an Assigned Client Identifier must be sent [MQTT-3.2.2-16]), the
+    // connection closes without one, as in Mosquitto: nothing larger than the client's limit is sent [MQTT-3.1.2-24].
+    [Theory]
+    [InlineData("tiny-limit", 8u)]
+    [InlineData("", 20u)]
+    public async Task V5_a_CONNACK_that_cannot_fit_the_client_Maximum_Packet_Size_is_not_sent_MQTT_3_1_2_24(string clientId, uint limit)
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using RawMqttClient client = await RawMqttClient.ConnectAsync(broker.Port);
+        client.Level = ProtocolLevel.V500;
+        await client.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = clientId, CleanStart = true, KeepAliveSeconds = 60, Properties = new MqttProperties { MaximumPacketSize = limit } });
+
+        await client.AssertClosedAsync();
+    }
+
     [Fact]
     public async Task V5_CONNACK_carries_the_configured_properties_MQTT_3_2_2_21()
     {
