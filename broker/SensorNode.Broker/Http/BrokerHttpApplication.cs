@@ -116,7 +116,8 @@ public static class BrokerHttpApplication
 
     private static async Task HealthAsync(HttpContext context, MqttBroker broker, BrokerStatus status)
     {
-        double? flush = await TimeStoreFlushAsync(broker, TimeSpan.FromSeconds(5));
+        // A store whose commits fail (full disk) is reported at once, rather than after the flush's time-out.
+        double? flush = broker.Store is Persistence.SqliteBrokerStore { IsFailing: true } ? null : await TimeStoreFlushAsync(broker, TimeSpan.FromSeconds(5));
         bool storeOk = flush is not null;
         bool serving = !broker.IsShuttingDown;
         context.Response.StatusCode = serving && storeOk ? StatusCodes.Status200OK : StatusCodes.Status503ServiceUnavailable;
@@ -136,7 +137,7 @@ public static class BrokerHttpApplication
             writer.WriteString("status", serving ? (storeOk ? "serving" : "store-unavailable") : "stopping");
             writer.WriteString("version", BrokerStatus.Version);
             writer.WriteNumber("uptimeSeconds", (long)s.Uptime.TotalSeconds);
-            writer.WriteString("store", storeOk ? "ok" : "not responding");
+            writer.WriteString("store", storeOk ? "ok" : broker.Store is Persistence.SqliteBrokerStore { IsFailing: true } ? "commits failing" : "not responding");
             writer.WriteString("storeKind", broker.Options.Persistence == PersistenceMode.Memory && broker.Options.Store is null ? "memory" : "sqlite");
             if (flush is { } f)
             {

@@ -26,6 +26,8 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     private readonly Thread _committer;
     private long _lastPurge = Environment.TickCount64;
     private bool _reopenNeeded;
+    private long _stopRequestedAt;
+    private volatile bool _failing;
 
     private SqliteBrokerStore(string path, FileStream directoryLock, SqliteConnection connection, ILogger logger, StoreDurability durability)
     {
@@ -41,7 +43,10 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
 
     public string Path => _path;
 
-    /// <summary>How long a stopping broker keeps retrying a commit the disk refuses.</summary>
+    /// <summary>True while commits fail (full or failing disk): what waits on them is held back.</summary>
+    public bool IsFailing => _failing;
+
+    /// <summary>How long a stopping broker keeps retrying commits the disk refuses, from the moment it is asked to stop.</summary>
     internal TimeSpan StopRetryLimit { get; set; } = TimeSpan.FromSeconds(10);
 
     public long SizeOnDisk
@@ -346,6 +351,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
 
     public void Dispose()
     {
+        Interlocked.CompareExchange(ref _stopRequestedAt, Environment.TickCount64, 0);
         _submissions.CompleteAdding();
         _committer.Join();
         DisposeCommands();
@@ -375,6 +381,8 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             batch.Clear();
             if (!_submissions.TryTake(out Submission first, TimeSpan.FromSeconds(5)))
             {
+                // Idle: a deleted database must be noticed now, not at a next commit that may never come.
+                CommitWithRetry([]);
                 PurgeIfDue();
                 continue;
             }
@@ -422,6 +430,12 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             try
             {
                 RestoreFileIfDeleted();
+                if (batch.Count == 0)
+                {
+                    _failing = false;
+                    return true;
+                }
+
                 using SqliteTransaction transaction = _connection.BeginTransaction();
                 foreach (Submission submission in batch)
                 {
@@ -432,6 +446,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 }
 
                 transaction.Commit();
+                _failing = false;
                 if (attempt > 1)
                 {
                     _logger.LogWarning("Store commits to {Path} succeed again after {Attempts} attempts ({Seconds:F0} s); the acknowledgements held meanwhile go out now", _path, attempt, (Environment.TickCount64 - started) / 1000.0);
@@ -441,8 +456,10 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             }
             catch (Exception ex) when (ex is SqliteException or IOException or UnauthorizedAccessException or StoreException)
             {
+                _failing = true;
                 string reason = ex is SqliteException sqlite ? Describe(sqlite) : ex.Message;
-                if (_submissions.IsAddingCompleted && Environment.TickCount64 - started > StopRetryLimit.TotalMilliseconds)
+                long stopRequestedAt = Interlocked.Read(ref _stopRequestedAt);
+                if (stopRequestedAt != 0 && Environment.TickCount64 - stopRequestedAt > StopRetryLimit.TotalMilliseconds)
                 {
                     _logger.LogError("Stopping without writing {Count} submissions to {Path} ({Reason}): nothing in them was acknowledged", batch.Count, _path, reason);
                     return false;
@@ -454,8 +471,8 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                     _path,
                     attempt,
                     reason,
-                    _submissions.IsAddingCompleted ? $" (stopping: giving up after {StopRetryLimit.TotalSeconds:F0} s)" : string.Empty);
-                Thread.Sleep(Math.Min(_submissions.IsAddingCompleted ? 1000 : 5000, 100 * attempt));
+                    stopRequestedAt != 0 ? $" (stopping: giving up {StopRetryLimit.TotalSeconds:F0} s after the stop)" : string.Empty);
+                Thread.Sleep(Math.Min(stopRequestedAt != 0 ? 1000 : 5000, 100 * attempt));
             }
         }
     }

@@ -437,6 +437,26 @@ public sealed class RestartTests
         Assert.Equal(["queued before", "queued after"], queued.Select(Text));
     }
 
+    /// <summary>The same for an idle broker: the deletion is noticed within seconds, not at a commit that may never come.</summary>
+    [Fact]
+    public async Task A_data_directory_deleted_under_an_idle_broker_is_written_again()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        string database = Path.Combine(directory, SqliteBrokerStore.FileName);
+        await using (BrokerServer broker = await StartAsync(directory))
+        {
+            await using MqttNetClient publisher = await MqttNetClient.ConnectAsync(broker.Port);
+            await publisher.PublishAsync("status/idle", "kept", MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+
+            Directory.Delete(directory, recursive: true);
+
+            await Eventually.AssertAsync(() => File.Exists(database), "the database is written again", TimeSpan.FromSeconds(20));
+        }
+
+        await using BrokerServer restarted = await StartAsync(directory);
+        Assert.NotNull(restarted.Broker.Retained.Find("status/idle"));
+    }
+
     /// <summary>A database from a newer broker is not damaged either: refused with the reason, never moved aside.</summary>
     [Fact]
     public async Task A_database_of_a_newer_schema_is_refused_and_recover_leaves_it()

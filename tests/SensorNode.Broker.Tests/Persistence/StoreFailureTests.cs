@@ -38,11 +38,13 @@ public sealed class StoreFailureTests
             store.Submit([StoreOperation.PutSession("node-1")], durable.SetResult);
             await Eventually.AssertAsync(() => logs.Lines.Any(l => l.Contains("failed (attempt 1)", StringComparison.Ordinal)), "the commit fails while the lock is held");
             Assert.False(durable.Task.IsCompleted);
+            Assert.True(store.IsFailing);
             Assert.Contains(logs.Lines, l => l.Contains(store.Path, StringComparison.Ordinal) && l.Contains("acknowledgements are held back", StringComparison.Ordinal));
         }
 
         await durable.Task.WaitAsync(TimeSpan.FromSeconds(30));
         Assert.Contains(logs.Lines, l => l.Contains("succeed again", StringComparison.Ordinal));
+        Assert.False(store.IsFailing);
         Assert.Equal("node-1", Assert.Single(store.Load().Sessions).ClientId);
     }
 
