@@ -99,10 +99,11 @@ public sealed partial class Bridge
 
         string remote = TopicMapper.Map(message.Topic, rule.Local, rule.RemoteFilter);
         MqttProperties? properties = link.IsV5 ? ForwardedProperties(message, now) : null;
-        if (link.IsV5 && 16L + System.Text.Encoding.UTF8.GetByteCount(remote) + message.PayloadSpan.Length + (properties is null ? 0 : Protocol.V5.MqttPropertiesWriter.MeasureContent(properties)) > link.MaximumPacketSize)
+        long limit = Options.MaxPacketSize > 0 ? Math.Min(Options.MaxPacketSize, link.MaximumPacketSize) : link.MaximumPacketSize;
+        if (PublishSize(link, remote, message, packet.Qos, properties) > limit)
         {
             // Larger than the upstream takes [MQTT-3.1.2-24]: sending it would end the connection, again on every reconnect.
-            _logger.LogWarning("Bridge {Name}: dropping a message on '{Topic}' ({Bytes} bytes): larger than {Upstream}'s Maximum Packet Size {Max}", Name, message.Topic, message.PayloadSpan.Length, link.Address, link.MaximumPacketSize);
+            _logger.LogWarning("Bridge {Name}: dropping a message on '{Topic}' ({Bytes} bytes): larger than {Upstream}'s Maximum Packet Size {Max}", Name, message.Topic, message.PayloadSpan.Length, link.Address, limit);
             if (packet.Qos > 0)
             {
                 _session!.Abandon(packet.PacketId);
@@ -141,6 +142,14 @@ public sealed partial class Bridge
         }
 
         return true;
+    }
+
+    private static long PublishSize(UpstreamLink link, string topic, ApplicationMessage message, byte qos, MqttProperties? properties)
+    {
+        int propertyBytes = properties is null ? 0 : MqttPropertiesWriter.MeasureContent(properties);
+        long remaining = 2L + System.Text.Encoding.UTF8.GetByteCount(topic) + (qos > 0 ? 2 : 0) + message.PayloadSpan.Length
+            + (link.IsV5 ? MqttFrameReader.VariableByteIntegerSize(propertyBytes) + propertyBytes : 0);
+        return 1 + MqttFrameReader.VariableByteIntegerSize((int)Math.Min(remaining, int.MaxValue)) + remaining;
     }
 
     /// <summary>The message's MQTT 5 properties with what is left of its expiry interval [MQTT-3.3.2-6].</summary>

@@ -42,6 +42,7 @@ public static class BridgeConfiguration
         ["bridges:#:overflowPolicy"] = EntryKind.Value,
         ["bridges:#:maxInflight"] = EntryKind.Value,
         ["bridges:#:drainRatePerSecond"] = EntryKind.Value,
+        ["bridges:#:maxPacketSize"] = EntryKind.Value,
         ["bridges:#:topics"] = EntryKind.Array,
         ["bridges:#:topics:#"] = EntryKind.Object,
         ["bridges:#:topics:#:direction"] = EntryKind.Value,
@@ -136,6 +137,7 @@ public static class BridgeConfiguration
         r.Enum<QueueOverflowPolicy>(prefix + ":overflowPolicy", v => bridge.OverflowPolicy = v);
         r.Long(prefix + ":maxInflight", 1, 65_535, v => bridge.MaxInflight = (int)v);
         r.Long(prefix + ":drainRatePerSecond", 0, 1_000_000, v => bridge.DrainRatePerSecond = (int)v);
+        r.Long(prefix + ":maxPacketSize", 0, 268_435_460, v => bridge.MaxPacketSize = v);
 
         if (bridge.ReconnectMin > bridge.ReconnectMax)
         {

@@ -130,6 +130,13 @@ public sealed class BridgeOptions
     /// <summary>Messages per second when draining a backlog; 0 drains as fast as the upstream acknowledges.</summary>
     public int DrainRatePerSecond { get; set; }
 
+    /// <summary>
+    /// The largest packet the upstream takes, for one that does not say (MQTT 3.1.1; Mosquitto's message_size_limit);
+    /// 0: as announced (MQTT 5 CONNACK) or unlimited. A larger message is dropped and logged rather than sent: the
+    /// upstream would close the connection, and again at every reconnect, with the bridge's queue stuck behind it.
+    /// </summary>
+    public long MaxPacketSize { get; set; }
+
     public List<BridgeTopicRule> Topics { get; } = [];
 
     /// <summary>The local session that queues outbound messages for this bridge.</summary>

@@ -58,6 +58,7 @@ public sealed class BridgeConfigurationTests : IDisposable
                   "overflowPolicy": "dropNewest",
                   "maxInflight": 5,
                   "drainRatePerSecond": 200,
+                  "maxPacketSize": 65536,
                   "topics": [
                     { "direction": "out", "local": "sensor/#", "remotePrefix": "site-a/", "qos": 1, "retain": "clear" },
                     { "direction": "in", "local": "cmd/#", "remote": "commands/site-a/#" },
@@ -94,6 +95,7 @@ public sealed class BridgeConfigurationTests : IDisposable
         Assert.Equal(QueueOverflowPolicy.DropNewest, b.OverflowPolicy);
         Assert.Equal(5, b.MaxInflight);
         Assert.Equal(200, b.DrainRatePerSecond);
+        Assert.Equal(65536, b.MaxPacketSize);
         Assert.Equal(3, b.Topics.Count);
         Assert.Equal((BridgeDirection.Out, "sensor/#", "site-a/sensor/#", (byte)1, BridgeRetainMode.Clear), (b.Topics[0].Direction, b.Topics[0].Local, b.Topics[0].RemoteFilter, b.Topics[0].MaxQos, b.Topics[0].Retain));
         Assert.Equal((BridgeDirection.In, "cmd/#", "commands/site-a/#", (byte)2), (b.Topics[1].Direction, b.Topics[1].Local, b.Topics[1].RemoteFilter, b.Topics[1].MaxQos));

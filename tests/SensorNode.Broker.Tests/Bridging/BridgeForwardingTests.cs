@@ -53,6 +53,41 @@ public sealed class BridgeForwardingTests
         Assert.Equal(2, bridge.ReceivedMessages);
     }
 
+    /// <summary>
+    /// A message larger than the upstream takes ([MQTT-3.1.2-24]; Mosquitto's max_packet_size closes the connection of
+    /// whoever sends one) is dropped and logged, and what queued behind it still goes up. An MQTT 5 upstream announces
+    /// its limit; a 3.1.1 one cannot, so the bridge's maxPacketSize says it. Without it the message was re-sent at every
+    /// reconnect and nothing behind it ever went up.
+    /// </summary>
+    [SkippableTheory]
+    [InlineData(true)]
+    [InlineData(false)]
+    public async Task A_message_too_large_for_the_upstream_is_dropped_and_the_queue_goes_on(bool mqtt5)
+    {
+        await using MosquittoUpstream upstream = await MosquittoUpstream.StartAsync("max_packet_size 200");
+        BridgeOptions options = Options("small", mqtt5, upstream.Port);
+        options.Topics.Add(new BridgeTopicRule { Direction = BridgeDirection.Out, Local = "sensor/#", MaxQos = 1 });
+        if (!mqtt5)
+        {
+            options.MaxPacketSize = 200;
+        }
+
+        await using BrokerServer server = await StartBrokerAsync(options);
+        Bridge bridge = Assert.Single(server.Broker.Bridges);
+        await WaitConnectedAsync(bridge);
+        await using MqttNetClient remote = await ClientAsync(upstream.Port);
+        await remote.SubscribeAsync("sensor/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        await using MqttNetClient local = await ClientAsync(server.Port);
+
+        await local.PublishAsync("sensor/camera", new string('x', 500), MqttQualityOfServiceLevel.AtLeastOnce);
+        await local.PublishAsync("sensor/t1", "after", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        ReceivedMessage after = await remote.NextAsync(Wait);
+        Assert.Equal(("sensor/t1", "after"), (after.Topic, after.Payload));
+        Assert.Equal(1, bridge.DroppedMessages);
+        Assert.Equal(1, bridge.Connects);
+    }
+
     [SkippableFact]
     public async Task State_topic_is_retained_and_names_the_reason()
     {
