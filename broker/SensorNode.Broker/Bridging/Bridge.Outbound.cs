@@ -84,7 +84,7 @@ public sealed partial class Bridge
     private bool WritePublish(IBufferWriter<byte> output, UpstreamLink link, in OutboundPacket packet, long now)
     {
         ApplicationMessage message = packet.Message!;
-        BridgeTopicRule? rule = Options.Topics.FirstOrDefault(r => r.IsOut && TopicMapper.Matches(r.Local, message.Topic));
+        BridgeTopicRule? rule = OutboundRuleFor(message.Topic);
         if (rule is null)
         {
             // Queued under a rule that is no longer configured.
@@ -142,6 +142,20 @@ public sealed partial class Bridge
         }
 
         return true;
+    }
+
+    /// <summary>The first outbound rule matching <paramref name="topic"/> (a loop: this runs for every message sent up).</summary>
+    private BridgeTopicRule? OutboundRuleFor(string topic)
+    {
+        foreach (BridgeTopicRule rule in Options.Topics)
+        {
+            if (rule.IsOut && TopicMapper.Matches(rule.Local, topic))
+            {
+                return rule;
+            }
+        }
+
+        return null;
     }
 
     private static long PublishSize(UpstreamLink link, string topic, ApplicationMessage message, byte qos, MqttProperties? properties)
