@@ -100,7 +100,7 @@ public sealed partial class Bridge
         string remote = TopicMapper.Map(message.Topic, rule.Local, rule.RemoteFilter);
         MqttProperties? properties = link.IsV5 ? ForwardedProperties(message, now) : null;
         long limit = Options.MaxPacketSize > 0 ? Math.Min(Options.MaxPacketSize, link.MaximumPacketSize) : link.MaximumPacketSize;
-        if (PublishSize(link, remote, message, packet.Qos, properties) > limit)
+        if (PublishSize(link, remote, message, Math.Min(packet.Qos, link.MaximumQos), properties) > limit)
         {
             // Larger than the upstream takes [MQTT-3.1.2-24]: sending it would end the connection, again on every reconnect.
             _logger.LogWarning("Bridge {Name}: dropping a message on '{Topic}' ({Bytes} bytes): larger than {Upstream}'s Maximum Packet Size {Max}", Name, message.Topic, message.PayloadSpan.Length, link.Address, limit);

@@ -115,7 +115,8 @@ public sealed partial class SqliteBrokerStore
     {
         if (index != 0)
         {
-            Check(db, value is null ? raw.sqlite3_bind_null(stmt, index) : raw.sqlite3_bind_text16(stmt, index, value.AsSpan()));
+            // An empty span has no pointer, which SQLite takes for NULL: "" is bound as text to keep it "".
+            Check(db, value is null ? raw.sqlite3_bind_null(stmt, index) : value.Length == 0 ? raw.sqlite3_bind_text(stmt, index, string.Empty) : raw.sqlite3_bind_text16(stmt, index, value.AsSpan()));
         }
     }
 
@@ -127,7 +128,7 @@ public sealed partial class SqliteBrokerStore
         }
     }
 
-    // An empty span would bind NULL (no pointer); payload columns are NOT NULL, so an empty payload is a zero-length blob.
+    // Payload columns are NOT NULL: an empty payload is bound as a zero-length blob, explicitly.
     private static void BindBlob(sqlite3 db, sqlite3_stmt stmt, int index, ReadOnlySpan<byte> value, bool isNull = false)
     {
         if (index != 0)

@@ -208,7 +208,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         10 => $"{ex.Message} (an I/O error: is the disk full, failing or mounted read-only?)",
         8 => $"{ex.Message} (read-only: is the file system mounted read-only, or the file not writable by the broker's user?)",
         14 => $"{ex.Message} (cannot open the file: does the directory exist and can the broker's user write to it?)",
-        23 => $"{ex.Message} (permission denied)",
+        3 => $"{ex.Message} (permission denied)",
         _ => ex.Message,
     };
 
@@ -345,7 +345,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     public Task FlushAsync()
     {
         var done = new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously);
-        _submissions.Add(new Submission([], done.SetResult));
+        _submissions.Add(new Submission([], null, done));
         return done.Task;
     }
 
@@ -396,11 +396,15 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             bool written = CommitWithRetry(batch);
             foreach (Submission submission in batch)
             {
-                if (!written && submission.Operations.Length > 0)
+                if (!written)
                 {
-                    // Given up at a stop: what waited on it (an acknowledgement) must not go out. Flushes still end.
+                    // Given up at a stop: what waited on it (an acknowledgement, a CONNACK, a QoS 2 PUBLISH whose packet
+                    // identifier was to be durable) must not go out. A flush ends, as a write failure.
+                    submission.Flush?.TrySetException(new IOException($"the broker database {_path} could not be written before the stop"));
                     continue;
                 }
+
+                submission.Flush?.TrySetResult();
 
                 try
                 {
@@ -487,7 +491,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     {
         if (!_reopenNeeded)
         {
-            if (File.Exists(_path))
+            if (!IsDeleted(_path))
             {
                 return;
             }
@@ -506,16 +510,13 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 throw;
             }
 
-            // Renamed before the open copy is let go: from here on the data is in the file.
-            File.Move(restoring, _path);
+            // Renamed before the open copy is let go: from here on the data is in the file. (Over a dangling link too.)
+            File.Move(restoring, _path, overwrite: true);
             DisposeCommands();
             _connection.Dispose();
             _reopenNeeded = true;
         }
 
-        _connection = OpenConnection(_path, _durability);
-        PrepareCommands();
-        _reopenNeeded = false;
         if (!File.Exists(_path + ".lock"))
         {
             // Gone with its directory: taken again, so that a second broker is still refused this directory.
@@ -524,7 +525,40 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
             previousLock.Dispose();
         }
 
+        SqliteConnection reopened = OpenConnection(_path, _durability);
+        _connection = reopened;
+        try
+        {
+            PrepareCommands();
+        }
+        catch
+        {
+            DisposeCommands();
+            reopened.Dispose();
+            throw;
+        }
+
+        _reopenNeeded = false;
+
         _logger.LogWarning("The broker database {Path} was written again and reopened: nothing acknowledged was lost", _path);
+    }
+
+    /// <summary>True only when the file is not there (ENOENT); a path that cannot be examined is not taken for deleted.</summary>
+    private static bool IsDeleted(string path)
+    {
+        try
+        {
+            File.GetAttributes(path);
+            return false;
+        }
+        catch (Exception ex) when (ex is FileNotFoundException or DirectoryNotFoundException)
+        {
+            return true;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException)
+        {
+            return false;
+        }
     }
 
     private void PurgeIfDue()
@@ -562,5 +596,5 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
         return command.ExecuteScalar();
     }
 
-    private readonly record struct Submission(StoreOperation[] Operations, Action? OnDurable);
+    private readonly record struct Submission(StoreOperation[] Operations, Action? OnDurable, TaskCompletionSource? Flush = null);
 }

@@ -99,13 +99,20 @@ public sealed class PasswordFile
             UnixFileMode mode = UnixFileMode.UserRead | UnixFileMode.UserWrite;
             if (File.Exists(path))
             {
-                mode |= File.GetUnixFileMode(path) & UnixFileMode.GroupRead;
+                bool groupKept = true;
                 if (FileOwnership.TryGet(path, out uint owner, out uint group)
                     && FileOwnership.TryGet(temp, out uint newOwner, out uint newGroup)
                     && (owner, group) != (newOwner, newGroup)
                     && !FileOwnership.TrySet(temp, owner, group))
                 {
+                    // Another group (the one of whoever runs passwd) must not be given the hashes the old one could read.
+                    groupKept = group == newGroup;
                     warning = $"{path} was owned by {owner}:{group}; it now belongs to {newOwner}:{newGroup} (run passwd as the file's owner, or as root, to keep it)";
+                }
+
+                if (groupKept)
+                {
+                    mode |= File.GetUnixFileMode(path) & UnixFileMode.GroupRead;
                 }
             }
 

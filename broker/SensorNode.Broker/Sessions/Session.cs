@@ -547,15 +547,15 @@ public sealed class Session
                 AddResends(batch);
             }
 
-            int urgent = batch.Count;
+            bool connAckWaiting = batch.Exists(p => p.Type == PacketType.ConnAck);
             long now = 0;
             while (PendingCount > 0 && batch.Count < maxBatch)
             {
                 Delivery next = Pending.Peek();
-                if (urgent > 0 && !mustBeDurable && next.Qos == 2 && next.Sequence != 0 && _store is not null)
+                if (connAckWaiting && !mustBeDurable && next.Qos == 2 && next.Sequence != 0 && _store is not null)
                 {
-                    // This batch would wait for the store: the CONNACK and acknowledgements before it go out first (a
-                    // stalled store, a full disk, must not hold back a reconnecting client's CONNACK).
+                    // This batch would wait for the store: the CONNACK goes out first (a stalled store, a full disk,
+                    // must not hold back a reconnecting client's CONNACK). Only then: acknowledgements stay batched.
                     break;
                 }
 

@@ -62,7 +62,8 @@ public sealed class SessionRegistry
             Session? existing = Find(clientId);
             ISessionConnection? takenOver = existing?.Connection;
             SessionOpenResult result;
-            if (existing is not null && !cleanStart && (existing.IsStored || !existing.CleanSession))
+            // A clean session still connected is the current session too [MQTT-3.1.2-4]: resumed by a takeover.
+            if (existing is not null && !cleanStart && (existing.IsStored || !existing.CleanSession || existing.IsConnected))
             {
                 existing.ExpiryInterval = expiry;
                 result = new SessionOpenResult(existing, true, null, takenOver);

@@ -273,7 +273,7 @@ internal sealed partial class MqttConnection
             connAckProperties.AuthenticationData = authentication.AuthenticationData;
         }
 
-        if (connAckProperties is not null && connect.Properties?.MaximumPacketSize is { } limit && ConnAckSize(connAckProperties) > limit)
+        if (connAckProperties is not null && connect.Properties?.MaximumPacketSize is { } limit && !FitConnAck(connAckProperties, limit))
         {
             // What is left cannot go (an Assigned Client Identifier must be sent [MQTT-3.2.2-16]): as Mosquitto, the
             // connection closes without a CONNACK rather than send more than the client takes [MQTT-3.1.2-24].

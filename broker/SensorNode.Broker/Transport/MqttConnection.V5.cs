@@ -79,21 +79,30 @@ internal sealed partial class MqttConnection
             properties.SessionExpiryInterval = granted;
         }
 
-        if (connect.Properties?.MaximumPacketSize is { } limit && ConnAckSize(properties) > limit)
+        return properties;
+    }
+
+    /// <summary>
+    /// Nothing may exceed the client's Maximum Packet Size, the CONNACK included [MQTT-3.1.2-24]: what absent means the
+    /// same goes first (these four are "available" when absent), then the aliases it may not use. False when even that
+    /// does not fit.
+    /// </summary>
+    private static bool FitConnAck(MqttProperties properties, uint limit)
+    {
+        if (ConnAckSize(properties) > limit)
         {
-            // Nothing may exceed the client's Maximum Packet Size, the CONNACK included [MQTT-3.1.2-24]. What absent
-            // means the same goes first (these four are "available" when absent), then the aliases it may not use.
             properties.RetainAvailable = null;
             properties.WildcardSubscriptionAvailable = null;
             properties.SubscriptionIdentifiersAvailable = null;
             properties.SharedSubscriptionAvailable = null;
-            if (ConnAckSize(properties) > limit)
-            {
-                properties.TopicAliasMaximum = null;
-            }
         }
 
-        return properties;
+        if (ConnAckSize(properties) > limit)
+        {
+            properties.TopicAliasMaximum = null;
+        }
+
+        return ConnAckSize(properties) <= limit;
     }
 
     private static long ConnAckSize(MqttProperties properties)
