@@ -21,7 +21,6 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
     private readonly Dictionary<string, SessionRecord> _sessions = new(StringComparer.Ordinal);
     // Each message with the number of queue entries that refer to it: it goes with the last of them.
     private readonly Dictionary<long, (ApplicationMessage Message, int References)> _messages = [];
-    private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
     private long _lastPurge = Environment.TickCount64;
     private readonly Dictionary<string, (ApplicationMessage Will, long DueAt)> _wills = new(StringComparer.Ordinal);
     private long _lastMessageId;
@@ -184,7 +183,7 @@ public sealed class InMemoryBrokerStore(bool keepsRetained = true) : IBrokerStor
     /// <summary>As the SQLite store, every 30 s: messages no queue took (their sessions were gone) are dropped.</summary>
     private void PurgeIfDue()
     {
-        if (Environment.TickCount64 - _lastPurge < PurgeInterval.TotalMilliseconds)
+        if (Environment.TickCount64 - _lastPurge < SqliteBrokerStore.PurgeInterval.TotalMilliseconds)
         {
             return;
         }

@@ -15,7 +15,8 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     public const string FileName = "sensornode.db";
     private const int SchemaVersion = 3;
     private const int MaxSubmissionsPerCommit = 8192;
-    private static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
+    /// <summary>How often messages no queue refers to any more are dropped (both stores).</summary>
+    internal static readonly TimeSpan PurgeInterval = TimeSpan.FromSeconds(30);
 
     private readonly string _path;
     private readonly StoreDurability _durability;

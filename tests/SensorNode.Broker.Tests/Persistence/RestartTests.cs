@@ -13,6 +13,14 @@ public sealed class RestartTests
 {
     private static Task<BrokerServer> StartAsync(string directory) => TestBroker.StartAsync(o => o.DataDirectory = directory);
 
+    /// <summary>Start-up refused with a message naming the database and the reason, and nothing moved aside.</summary>
+    private static void AssertRefusedAndLeftAlone(StoreException error, string directory, string reason)
+    {
+        Assert.Contains(Path.Combine(directory, SqliteBrokerStore.FileName), error.Message, StringComparison.Ordinal);
+        Assert.Contains(reason, error.Message, StringComparison.Ordinal);
+        Assert.Empty(Directory.GetFileSystemEntries(directory, SqliteBrokerStore.FileName + ".damaged-*"));
+    }
+
     private static Task<BrokerServer> StartRecoveringAsync(string directory) => TestBroker.StartAsync(o =>
     {
         o.DataDirectory = directory;
@@ -393,11 +401,9 @@ public sealed class RestartTests
 
         StoreException error = await Assert.ThrowsAsync<StoreException>(() => StartRecoveringAsync(directory));
 
-        Assert.Contains(database, error.Message, StringComparison.Ordinal);
-        Assert.Contains("not damaged", error.Message, StringComparison.Ordinal);
+        AssertRefusedAndLeftAlone(error, directory, "not damaged");
         Assert.DoesNotContain("--recover-store", error.Message, StringComparison.Ordinal);
         Assert.True(Directory.Exists(database));
-        Assert.Empty(Directory.GetFileSystemEntries(directory, SqliteBrokerStore.FileName + ".damaged-*"));
     }
 
     /// <summary>
@@ -473,10 +479,8 @@ public sealed class RestartTests
 
         StoreException error = await Assert.ThrowsAsync<StoreException>(() => StartRecoveringAsync(directory));
 
-        Assert.Contains(database, error.Message, StringComparison.Ordinal);
-        Assert.Contains("newer", error.Message, StringComparison.Ordinal);
+        AssertRefusedAndLeftAlone(error, directory, "newer");
         Assert.True(File.Exists(database));
-        Assert.Empty(Directory.GetFiles(directory, SqliteBrokerStore.FileName + ".damaged-*"));
     }
 
     [Fact]
