@@ -397,7 +397,12 @@ public sealed class MqttBroker : IDisposable
     {
         List<StoreOperation>? operations = null;
         List<(Subscription To, Delivery Delivery, byte Qos, long Sequence)>? moves = null;
-        foreach (Delivery delivery in leaving.TakeSharedUndelivered())
+        if (leaving.TakeSharedUndelivered() is not { } undelivered)
+        {
+            return;
+        }
+
+        foreach (Delivery delivery in undelivered)
         {
             if (delivery.SharedVia is not { } via || Subscriptions.PickShared(via, leaving) is not { } other)
             {
@@ -423,8 +428,13 @@ public sealed class MqttBroker : IDisposable
             Store.Submit(CollectionsMarshal.AsSpan(operations));
         }
 
+        if (moves is null)
+        {
+            return;
+        }
+
         // Queued after the submission: an acknowledgement's deletion of the stored copy must come after its insertion.
-        foreach ((Subscription to, Delivery delivery, byte qos, long sequence) in moves ?? [])
+        foreach ((Subscription to, Delivery delivery, byte qos, long sequence) in moves)
         {
             to.Subscriber.Enqueue(delivery.Message, qos, delivery.Retain, storeSequence: sequence, subscriptionIds: IdentifierOf(to), sharedVia: to);
         }

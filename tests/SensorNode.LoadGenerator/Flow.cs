@@ -168,6 +168,10 @@ internal sealed class Flow
         result.BrokerCpuPct = 100 * (cpu1 - cpu0) / elapsed;
         result.GenCpuPct = 100 * (gen1 - gen0) / elapsed;
         (result.P50Us, result.P90Us, result.P99Us, result.P999Us) = _latency.Percentiles();
+        if (_o.LatencyLog is { } log)
+        {
+            _latency.WriteLog(log);
+        }
         if (drainLimit.Elapsed >= TimeSpan.FromSeconds(_o.DrainSeconds))
         {
             result.Note = $"drain timed out after {_o.DrainSeconds}s";
@@ -449,7 +453,7 @@ internal sealed class Flow
 
                         _last[p] = seq;
                         Volatile.Write(ref _delivered, _delivered + 1);
-                        latency.Add(Stopwatch.GetTimestamp() - sent);
+                        latency.Add(sent, Stopwatch.GetTimestamp() - sent);
                         pubs[p].Step((int)(seq & (RingSize - 1)));
                         break;
                     }
@@ -482,12 +486,16 @@ internal sealed class FlowOptions
     public double DurationSeconds { get; set; } = 5;
     public double DrainSeconds { get; set; } = 20;
     public bool PersistentSubscribers { get; set; }
+
+    /// <summary>A file for every measured message's send time and latency (<see cref="LatencyRecorder.WriteLog"/>).</summary>
+    public string? LatencyLog { get; set; }
 }
 
-/// <summary>Latency samples in Stopwatch ticks, bounded in count.</summary>
+/// <summary>Latency samples in Stopwatch ticks with their send times, bounded in count.</summary>
 internal sealed class LatencyRecorder(int capacity)
 {
     private readonly long[] _samples = new long[capacity];
+    private readonly long[] _sentAt = new long[capacity];
     private int _count;
     private volatile bool _enabled;
 
@@ -498,7 +506,7 @@ internal sealed class LatencyRecorder(int capacity)
         _enabled = enabled;
     }
 
-    public void Add(long ticks)
+    public void Add(long sentAt, long ticks)
     {
         if (!_enabled)
         {
@@ -509,6 +517,7 @@ internal sealed class LatencyRecorder(int capacity)
         if (i < _samples.Length)
         {
             _samples[i] = ticks;
+            _sentAt[i] = sentAt;
         }
     }
 
@@ -526,5 +535,33 @@ internal sealed class LatencyRecorder(int capacity)
         double toUs = 1_000_000.0 / Stopwatch.Frequency;
         double At(double quantile) => sorted[Math.Min(n - 1, (int)(n * quantile))] * toUs;
         return (At(0.50), At(0.90), At(0.99), At(0.999));
+    }
+
+    /// <summary>
+    /// Writes one line per recorded message, in the order they arrived: microseconds since the first send, latency in
+    /// microseconds. For finding when the slow ones happen (periodic work, collections), not just how many there are.
+    /// </summary>
+    public void WriteLog(string path)
+    {
+        int n = Math.Min(Volatile.Read(ref _count), _samples.Length);
+        if (n == 0)
+        {
+            return;
+        }
+
+        double toUs = 1_000_000.0 / Stopwatch.Frequency;
+        long first = long.MaxValue;
+        for (int i = 0; i < n; i++)
+        {
+            first = Math.Min(first, _sentAt[i]);
+        }
+
+        using var writer = new StreamWriter(path);
+        for (int i = 0; i < n; i++)
+        {
+            writer.Write(((_sentAt[i] - first) * toUs).ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
+            writer.Write(' ');
+            writer.WriteLine((_samples[i] * toUs).ToString("F1", System.Globalization.CultureInfo.InvariantCulture));
+        }
     }
 }

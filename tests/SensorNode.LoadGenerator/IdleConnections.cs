@@ -23,12 +23,13 @@ internal sealed unsafe class IdleConnections : IDisposable
     private int _inFlight;
 
     /// <param name="clientIdPrefix">Client ids are this prefix and the connection's index, zero-padded.</param>
-    public IdleConnections(IPAddress address, int port, int count, string clientIdPrefix)
+    /// <param name="keepAlive">The CONNECT's keep alive in seconds (0: none); the connections send nothing after it.</param>
+    public IdleConnections(IPAddress address, int port, int count, string clientIdPrefix, ushort keepAlive = 0)
     {
         _fds = new int[count];
         Array.Fill(_fds, -1);
         _digits = Math.Max(1, (count - 1).ToString(CultureInfo.InvariantCulture).Length);
-        _connect = Packets.Connect(clientIdPrefix + new string('0', _digits), cleanSession: true, keepAlive: 0);
+        _connect = Packets.Connect(clientIdPrefix + new string('0', _digits), cleanSession: true, keepAlive);
         Libc.SockAddrIn(_sockAddr, address, port);
     }
 

@@ -6,12 +6,12 @@ using System.Net.Sockets;
 namespace SensorNode.LoadGenerator;
 
 /// <summary>
-/// N idle connections (CONNECT, keep alive 0, clean session): connects per second including the CONNACK,
+/// N idle connections (CONNECT, clean session, keep alive 0 unless asked): connects per second including the CONNACK,
 /// and the broker's RSS growth per connection once they are all open.
 /// </summary>
 internal static class IdleScenario
 {
-    public static async Task<Result> RunAsync(string host, int port, int pid, int connections, int window, Result result)
+    public static async Task<Result> RunAsync(string host, int port, int pid, int connections, int window, ushort keepAlive, double holdSeconds, Result result)
     {
         IPAddress address = IPAddress.Parse(host);
         if (address.AddressFamily != AddressFamily.InterNetwork)
@@ -20,7 +20,7 @@ internal static class IdleScenario
         }
 
         string run = Guid.NewGuid().ToString("N")[..8];
-        using var links = new IdleConnections(address, port, connections, $"idle-{run}-");
+        using var links = new IdleConnections(address, port, connections, $"idle-{run}-", keepAlive);
         await Task.Delay(500);
         long rss0 = Proc.RssKb(pid);
         double cpu0 = Proc.CpuSeconds(pid);
@@ -51,6 +51,9 @@ internal static class IdleScenario
             result.KbPerConn = open > 0 ? (rss1 - rss0) / (double)open : 0;
             result.RssMb = rss1 / 1024.0;
             result.Note = string.Create(CultureInfo.InvariantCulture, $"RSS {rss0 / 1024.0:F1} -> {rss1 / 1024.0:F1} MB; gen user {genUserPct:F0}% sys {genSysPct:F0}%");
+
+            // Time to look inside the broker (dotnet-gcdump, /proc/PID/smaps) while the connections are open.
+            await Task.Delay(TimeSpan.FromSeconds(Math.Clamp(holdSeconds, 0, 600)));
             return result;
         }
         finally

@@ -5,12 +5,14 @@ using SensorNode.LoadGenerator;
 // sensornode-loadgen SCENARIO [--key value ...]
 //   fanin     --publishers 100 --qos 0|1|2 --mode max|rate [--rate 10000] [--pacing even|tick] [--window 32]
 //   fanout    --subscribers 100 --qos 0|1 [--window 200]
-//   idle      --connections 10000 [--parallel 64]  (connects in flight)
+//   idle      --connections 10000 [--parallel 64] (connects in flight) [--keepalive 0] (seconds; a larger one must outlast the run)
+//             [--hold 0] (seconds the connections stay open after the measurement, to look inside the broker)
 //   retained  --count 100000
 //   durable   fan-in at QoS 1 to persistent (clean session 0) subscribers
 //   report    --in results.jsonl  (prints the markdown table of medians)
 // Common: --host 127.0.0.1 --port 1883 --broker-pid PID --broker NAME --scenario-id ID --rep N
 //         --warmup 1 --duration 5 --out results.jsonl (appends one JSON line)
+//         --latency-log FILE (fanin/fanout/durable: every measured message's send time and latency, in µs)
 if (args.Length == 0 || args[0] is "-h" or "--help")
 {
     Console.WriteLine("usage: SensorNode.LoadGenerator fanin|fanout|idle|retained|durable|report [--option value ...] (see Program.cs / bench/README.md)");
@@ -73,13 +75,14 @@ try
                     DurationSeconds = Dbl("duration", 5),
                     DrainSeconds = Dbl("drain", 20),
                     PersistentSubscribers = scenario == "durable",
+                    LatencyLog = opts.GetValueOrDefault("latency-log"),
                 };
                 await new Flow(flow).RunAsync(result);
                 break;
             }
 
         case "idle":
-            await IdleScenario.RunAsync(host, port, pid, Int("connections", 10_000), Int("parallel", 64), result);
+            await IdleScenario.RunAsync(host, port, pid, Int("connections", 10_000), Int("parallel", 64), (ushort)Int("keepalive", 0), Dbl("hold", 0), result);
             break;
         case "retained":
             await RetainedScenario.RunAsync(host, port, pid, Int("count", 100_000), result);

@@ -730,26 +730,33 @@ public sealed class Session
 
     /// <summary>
     /// Collects the messages that came through shared subscriptions and were not acknowledged (queued,
-    /// or in flight short of PUBREC), for the router to hand to other members when this session ends.
+    /// or in flight short of PUBREC), for the router to hand to other members when this session ends; null when none.
     /// </summary>
-    public List<Delivery> TakeSharedUndelivered()
+    public List<Delivery>? TakeSharedUndelivered()
     {
-        var taken = new List<Delivery>();
+        List<Delivery>? taken = null;
         lock (Gate)
         {
-            foreach (Delivery delivery in Pending.Deliveries)
+            // The queues are created on first use: a session that never had them (most) must not create them here.
+            if (_pending is { } pending)
             {
-                if (delivery.SharedVia is not null)
+                foreach (Delivery delivery in pending.Deliveries)
                 {
-                    taken.Add(delivery);
+                    if (delivery.SharedVia is not null)
+                    {
+                        (taken ??= []).Add(delivery);
+                    }
                 }
             }
 
-            foreach (InflightEntry entry in Inflight.Values)
+            if (_inflight is { } inflight)
             {
-                if (entry.SharedVia is not null && entry.State != InflightState.AwaitingPubComp)
+                foreach (InflightEntry entry in inflight.Values)
                 {
-                    taken.Add(new Delivery(entry.Message, entry.Qos, entry.Retain, 0, entry.SubscriptionIds, entry.SharedVia));
+                    if (entry.SharedVia is not null && entry.State != InflightState.AwaitingPubComp)
+                    {
+                        (taken ??= []).Add(new Delivery(entry.Message, entry.Qos, entry.Retain, 0, entry.SubscriptionIds, entry.SharedVia));
+                    }
                 }
             }
         }

@@ -708,12 +708,7 @@ internal sealed partial class MqttConnection
             }
             else
             {
-                // Through this connection's ordered path, so a will never overtakes the client's own last messages.
-                _operations?.Clear();
-                _targets?.Clear();
-                long matchedAt = _broker.PreparePublish(message, Targets, Operations, session);
-                RouteTarget[] targets = [.. Targets];
-                WhenDurable(() => _broker.Router.Deliver(message, targets, matchedAt, session));
+                PublishWill(message, session);
             }
         }
 
@@ -737,5 +732,16 @@ internal sealed partial class MqttConnection
         {
             _logger.LogInformation("Client {ClientId} at {Remote} disconnected: {Reason}", session.ClientId, RemoteEndPoint, reason);
         }
+    }
+
+    // A method of its own: the closure would otherwise be created at the start of EndSession, for every disconnect.
+    private void PublishWill(ApplicationMessage message, Session session)
+    {
+        // Through this connection's ordered path, so a will never overtakes the client's own last messages.
+        _operations?.Clear();
+        _targets?.Clear();
+        long matchedAt = _broker.PreparePublish(message, Targets, Operations, session);
+        RouteTarget[] targets = [.. Targets];
+        WhenDurable(() => _broker.Router.Deliver(message, targets, matchedAt, session));
     }
 }

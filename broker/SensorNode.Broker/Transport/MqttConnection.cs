@@ -577,9 +577,17 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             }
 
             FlushResult flush = await _output.FlushAsync();
-            if (flush.IsCompleted || flush.IsCanceled)
+            if (flush.IsCanceled)
             {
-                _outputBroken |= flush.IsCanceled;
+                _outputBroken = true;
+                return false;
+            }
+
+            if (flush.IsCompleted)
+            {
+                // The transport's other end is gone (the peer reset or stopped reading for good): so is the connection.
+                _outputBroken = true;
+                Close(DisconnectReason.UnspecifiedError);
                 return false;
             }
         }

@@ -4,6 +4,8 @@ using MQTTnet.Protocol;
 using SensorNode.Broker.Protocol;
 using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Tests.Infrastructure;
+using SensorNode.Broker.Tests.Interop;
+using SensorNode.Broker.Tests.Security;
 
 namespace SensorNode.Broker.Tests.Transport;
 
@@ -134,6 +136,44 @@ public sealed class PlainTcpTransportTests
         await late.SubscribeAsync("noise/#");
         await publisher.PublishAsync("noise/x", "still serving");
         Assert.Equal("still serving", (await late.NextAsync()).Payload);
+    }
+
+    [Theory]
+    [MemberData(nameof(Transports))]
+    public async Task A_peer_that_resets_while_the_broker_reads_is_a_lost_connection_not_a_failure(bool epoll)
+    {
+        // A client killed with unread input resets instead of closing. It is the network connection closing without
+        // DISCONNECT: the will goes out [MQTT-3.1.2-8], the session ends, and nothing is logged as a warning or an
+        // error (a reset is ordinary for sensors; the epoll reader treats it as the end of the stream).
+        using var logs = new CapturingLoggerProvider();
+        await using var server = await SecurityTestSupport.StartWithLogsAsync(logs, o =>
+        {
+            o.Persistence = PersistenceMode.Memory;
+            o.UseEpollTransport = epoll;
+        });
+        await using MqttNetClient watcher = await MqttNetClient.ConnectAsync(server.Port);
+        await watcher.SubscribeAsync("node/#");
+        for (int i = 0; i < 3; i++)
+        {
+            RawMqttClient node = await RawMqttClient.ConnectMqttAsync(server.Port, $"resetting-{i}", will: new WillMessage { Topic = $"node/{i}/status", Payload = "offline"u8.ToArray() });
+            await node.SendAsync(new PublishPacket { Topic = $"node/{i}/temperature", Payload = "21.5"u8.ToArray() });
+            Assert.Equal(($"node/{i}/temperature", "21.5"), await NextAsync(watcher));
+
+            node.Abort();
+
+            Assert.Equal(($"node/{i}/status", "offline"), await NextAsync(watcher));
+            await BrokerWait.ForNoSessionAsync(server, $"resetting-{i}");
+        }
+
+        await BrokerWait.UntilAsync(() => server.Broker.ConnectionCount == 1, "the reset connections to be gone");
+        Assert.DoesNotContain(logs.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) || line.StartsWith("Error", StringComparison.Ordinal) || line.StartsWith("Critical", StringComparison.Ordinal));
+        Assert.Equal(3, logs.Lines.Count(line => line.Contains("disconnected: UnspecifiedError", StringComparison.Ordinal)));
+
+        static async Task<(string, string)> NextAsync(MqttNetClient client)
+        {
+            ReceivedMessage message = await client.NextAsync();
+            return (message.Topic, message.Payload);
+        }
     }
 
     [Theory]

@@ -17,6 +17,9 @@ internal sealed class EpollConnection : PlainTcpConnection, IEpollTarget
 {
     private const uint Interest = LinuxSockets.EPOLLIN | LinuxSockets.EPOLLOUT | LinuxSockets.EPOLLRDHUP | LinuxSockets.EPOLLET;
 
+    // Only tells the writer not to send what is left; never thrown, so one instance serves every connection.
+    private static readonly ConnectionAbortedException AbortedReason = new("the connection was aborted");
+
     private readonly EpollEngine _engine;
     private readonly TcpMqttListener _listener;
     private readonly EpollPipeReader _input;
@@ -117,7 +120,7 @@ internal sealed class EpollConnection : PlainTcpConnection, IEpollTarget
         }
 
         bool aborted = Volatile.Read(ref _aborted) != 0;
-        _output.Complete(aborted ? new ConnectionAbortedException() : null);
+        _output.Complete(aborted ? AbortedReason : null);
         if (!aborted)
         {
             await LingerAsync();

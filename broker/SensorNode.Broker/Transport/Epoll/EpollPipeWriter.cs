@@ -1,7 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Threading.Tasks.Sources;
-using Microsoft.AspNetCore.Connections;
 
 namespace SensorNode.Broker.Transport.Epoll;
 
@@ -25,6 +24,10 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     private int _waiting;
     private int _cancelRequested;
     private bool _completed;
+
+    // The peer reset the connection or shut its reading side: what is written from then on is dropped and every flush
+    // says so with IsCompleted, as a pipe's flush does once its reader is gone (no exception per lost client).
+    private bool _peerGone;
 
     public EpollPipeWriter(EpollConnection connection) => _connection = connection;
 
@@ -94,7 +97,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             int events = Volatile.Read(ref _writeEvents);
             if (TrySendAll())
             {
-                return new ValueTask<FlushResult>(default(FlushResult));
+                return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: _peerGone));
             }
 
             _pending.Reset();
@@ -135,7 +138,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
 
             if (sent)
             {
-                _pending.SetResult(default);
+                _pending.SetResult(new FlushResult(isCanceled: false, isCompleted: _peerGone));
                 return;
             }
 
@@ -181,9 +184,9 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             {
                 TrySendAll();
             }
-            catch (Exception ex) when (ex is IOException or ConnectionResetException)
+            catch (IOException)
             {
-                // The peer is gone; the socket closes next.
+                // The socket failed; it closes next.
             }
         }
 
@@ -194,9 +197,17 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         }
     }
 
-    /// <summary>Sends from the buffer until it is empty (true) or the socket is full (false); socket errors are thrown.</summary>
+    /// <summary>
+    /// Sends from the buffer until it is empty (true) or the socket is full (false). A peer that is gone empties the
+    /// buffer unsent (true, with <see cref="_peerGone"/> set); other socket errors are thrown.
+    /// </summary>
     private bool TrySendAll()
     {
+        if (_peerGone)
+        {
+            _sent = _written;
+        }
+
         while (_sent < _written)
         {
             nint sent;
@@ -222,9 +233,14 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 return false;
             }
 
-            throw errno is LinuxSockets.ECONNRESET or LinuxSockets.EPIPE
-                ? new ConnectionResetException("the peer closed the connection")
-                : new IOException($"send: {LinuxSockets.Describe(errno)}");
+            if (errno is LinuxSockets.ECONNRESET or LinuxSockets.EPIPE)
+            {
+                _peerGone = true;
+                _sent = _written;
+                break;
+            }
+
+            throw new IOException($"send: {LinuxSockets.Describe(errno)}");
         }
 
         Release();
