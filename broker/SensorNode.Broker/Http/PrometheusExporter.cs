@@ -81,6 +81,7 @@ public static class PrometheusExporter
         }
 
         Metric(text, "dotnet_gc_pause_seconds_total", "counter", "Time the process was paused for garbage collections.", GC.GetTotalPauseDuration().TotalSeconds);
+        Metric(text, "dotnet_gc_allocated_bytes_total", "counter", "Bytes allocated on the managed heap since the start (its rate is what drives collections).", GC.GetTotalAllocatedBytes(precise: false));
         return text.ToString();
     }
 

@@ -20,12 +20,17 @@ public sealed class Session
     private readonly BrokerMetrics _metrics;
     // Created on first use: most sensors never subscribe and never publish at QoS 2, and thousands sit idle.
     private Dictionary<string, Subscription>? _subscriptions;
-    // Sized for the CONNACK: an idle session's queue would otherwise hold room for four packets.
-    private readonly Queue<OutboundPacket> _control = new(1);
+    // The CONNACK waits in these fields rather than in the control queue, which is created for the first packet after
+    // it (a PINGRESP, an acknowledgement): a sensor that connected and stays quiet holds no queue (issue #9).
+    private bool _connAckWaiting;
+    private bool _connAckSessionPresent;
+    private Protocol.V5.MqttProperties? _connAckProperties;
+    private Queue<OutboundPacket>? _control;
     private bool _outputHeld;
 
-    // The session's lock is the monitor of its (private, never exposed) control queue: one object less per session.
-    private object Gate => _control;
+    // The session's lock is its own monitor: nothing outside this class locks a session, and a lock object of its own
+    // would cost every session another object.
+    private object Gate => this;
     // Created on first use: most sensors only publish, and an idle session should cost little (issue #9).
     private PendingQueue? _pending;
     private Dictionary<ushort, InflightEntry>? _inflight;
@@ -247,8 +252,10 @@ public sealed class Session
             _outputHeld = holdOutput;
             _inflightWindow = Math.Min(inflightWindow, _limits.MaxInflightMessages);
             OfflineSince = null;
-            _control.Clear();
-            _control.Enqueue(OutboundPacket.ConnAck(sessionPresent, ConnectReturnCode.Accepted, connAckProperties));
+            _control?.Clear();
+            _connAckWaiting = true;
+            _connAckSessionPresent = sessionPresent;
+            _connAckProperties = connAckProperties;
             _resendInflight = InflightNow > 0;
         }
 
@@ -280,7 +287,9 @@ public sealed class Session
 
             _connection = null;
             OfflineSince = DateTimeOffset.UtcNow;
-            _control.Clear();
+            _control?.Clear();
+            _connAckWaiting = false;
+            _connAckProperties = null;
             return true;
         }
     }
@@ -512,7 +521,7 @@ public sealed class Session
                 return;
             }
 
-            _control.Enqueue(packet);
+            (_control ??= new Queue<OutboundPacket>(1)).Enqueue(packet);
         }
 
         connection.SignalOutput();
@@ -536,9 +545,20 @@ public sealed class Session
                 return false;
             }
 
-            while (_control.Count > 0)
+            bool connAckWaiting = _connAckWaiting;
+            if (connAckWaiting)
             {
-                batch.Add(_control.Dequeue());
+                batch.Add(OutboundPacket.ConnAck(_connAckSessionPresent, ConnectReturnCode.Accepted, _connAckProperties));
+                _connAckWaiting = false;
+                _connAckProperties = null;
+            }
+
+            if (_control is { } control)
+            {
+                while (control.Count > 0)
+                {
+                    batch.Add(control.Dequeue());
+                }
             }
 
             if (_resendInflight)
@@ -547,7 +567,6 @@ public sealed class Session
                 AddResends(batch);
             }
 
-            bool connAckWaiting = batch.Exists(p => p.Type == PacketType.ConnAck);
             long now = 0;
             while (PendingCount > 0 && batch.Count < maxBatch)
             {

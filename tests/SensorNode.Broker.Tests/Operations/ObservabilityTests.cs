@@ -142,6 +142,7 @@ public sealed partial class ObservabilityTests
         Assert.True(samples["dotnet_gc_collections_total{generation=\"0\"}"] >= samples["dotnet_gc_collections_total{generation=\"1\"}"]);
         Assert.True(samples["dotnet_gc_collections_total{generation=\"1\"}"] >= samples["dotnet_gc_collections_total{generation=\"2\"}"]);
         Assert.True(samples["dotnet_gc_pause_seconds_total"] >= 0);
+        Assert.True(samples["dotnet_gc_allocated_bytes_total"] > 0, "a broker that has served clients has allocated");
         Assert.Equal(1, samples[$"sensornode_build_info{{version=\"{BrokerStatus.Version}\"}}"]);
 
         // Every sample has its TYPE line before it, as the exposition format requires.

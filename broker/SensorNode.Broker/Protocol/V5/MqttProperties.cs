@@ -97,7 +97,7 @@ public sealed class MqttProperties
     {
         get
         {
-            foreach (PropertyId id in MqttPropertyRules.All)
+            foreach (PropertyId id in MqttPropertyRules.InOrder)
             {
                 if (Has(id))
                 {
@@ -160,7 +160,7 @@ public sealed class MqttProperties
     public override string ToString()
     {
         var text = new StringBuilder();
-        foreach (PropertyId id in MqttPropertyRules.All)
+        foreach (PropertyId id in MqttPropertyRules.InOrder)
         {
             if (!Has(id))
             {

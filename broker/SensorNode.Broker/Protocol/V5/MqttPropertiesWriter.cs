@@ -30,7 +30,7 @@ public static class MqttPropertiesWriter
         }
 
         long size = 0;
-        foreach (PropertyId id in MqttPropertyRules.All)
+        foreach (PropertyId id in MqttPropertyRules.InOrder)
         {
             if (properties.Has(id))
             {
@@ -55,7 +55,7 @@ public static class MqttPropertiesWriter
         int i = MqttFrameReader.WriteVariableByteInteger(span, content);
         if (properties is not null && content > 0)
         {
-            foreach (PropertyId id in MqttPropertyRules.All)
+            foreach (PropertyId id in MqttPropertyRules.InOrder)
             {
                 if (properties.Has(id))
                 {
@@ -79,7 +79,7 @@ public static class MqttPropertiesWriter
             return;
         }
 
-        foreach (PropertyId id in MqttPropertyRules.All)
+        foreach (PropertyId id in MqttPropertyRules.InOrder)
         {
             if (properties.Has(id) && !MqttPropertyRules.IsAllowed(id, context))
             {

@@ -68,8 +68,13 @@ public static class MqttPropertyRules
 {
     private const int ContextCount = 11;
 
+    private static readonly PropertyId[] Identifiers = Enum.GetValues<PropertyId>();
+
     /// <summary>Every property identifier the spec defines, in identifier order.</summary>
-    public static IReadOnlyList<PropertyId> All { get; } = Enum.GetValues<PropertyId>();
+    public static IReadOnlyList<PropertyId> All => Identifiers;
+
+    /// <summary><see cref="All"/> for the codec's loops: iterated without an enumerator object per packet.</summary>
+    internal static ReadOnlySpan<PropertyId> InOrder => Identifiers;
 
     public static IReadOnlyList<PropertyContext> AllContexts { get; } = Enum.GetValues<PropertyContext>();
 
@@ -104,16 +109,12 @@ public static class MqttPropertyRules
         _ => null,
     };
 
-    private static int Mask(params PropertyContext[] contexts)
-    {
-        int mask = 0;
-        foreach (PropertyContext context in contexts)
-        {
-            mask |= 1 << (int)context;
-        }
+    // Overloads instead of a params array: the mask is looked up for every property of every packet written.
+    private static int Mask(PropertyContext a) => 1 << (int)a;
 
-        return mask;
-    }
+    private static int Mask(PropertyContext a, PropertyContext b) => Mask(a) | Mask(b);
+
+    private static int Mask(PropertyContext a, PropertyContext b, PropertyContext c) => Mask(a, b) | Mask(c);
 
     private static int AllowedMask(PropertyId id) => id switch
     {
@@ -128,8 +129,8 @@ public static class MqttPropertyRules
         PropertyId.RequestProblemInformation or PropertyId.RequestResponseInformation => Mask(PropertyContext.Connect),
         PropertyId.WillDelayInterval => Mask(PropertyContext.Will),
         PropertyId.ServerReference => Mask(PropertyContext.ConnAck, PropertyContext.Disconnect),
-        PropertyId.ReasonString => Mask(
-            PropertyContext.ConnAck, PropertyContext.PubAck, PropertyContext.SubAck, PropertyContext.UnsubAck, PropertyContext.Disconnect, PropertyContext.Auth),
+        PropertyId.ReasonString => Mask(PropertyContext.ConnAck, PropertyContext.PubAck, PropertyContext.SubAck)
+            | Mask(PropertyContext.UnsubAck, PropertyContext.Disconnect, PropertyContext.Auth),
         PropertyId.ReceiveMaximum or PropertyId.TopicAliasMaximum or PropertyId.MaximumPacketSize => Mask(PropertyContext.Connect, PropertyContext.ConnAck),
         PropertyId.TopicAlias => Mask(PropertyContext.Publish),
         PropertyId.UserProperty => (1 << ContextCount) - 1,
