@@ -207,6 +207,7 @@ internal static class Cli
             return ConfigurationError;
         }
 
+        SensorNode.Broker.Persistence.IBrokerStore store = server.Broker.Store;
         await using (server)
         {
             ILogger logger = server.Broker.LoggerFactory.CreateLogger("SensorNode.Broker.Host");
@@ -228,6 +229,13 @@ internal static class Cli
                 await Console.Error.WriteLineAsync($"sensornode-broker: cannot start: {ex.Message}");
                 return ConfigurationError;
             }
+        }
+
+        if (store is SensorNode.Broker.Persistence.SqliteBrokerStore { GaveUpWritingAtStop: true } sqlite)
+        {
+            // A stop is not clean when the disk refused what was still to be written (a supervisor should know).
+            await Console.Error.WriteLineAsync($"sensornode-broker: stopped without writing everything to {sqlite.Path}: the disk refused it (see the log); nothing unwritten was acknowledged");
+            return StoreError;
         }
 
         return 0;

@@ -82,7 +82,7 @@ try
             }
 
         case "idle":
-            await IdleScenario.RunAsync(host, port, pid, Int("connections", 10_000), Int("parallel", 64), (ushort)Int("keepalive", 0), Dbl("hold", 0), result);
+            await IdleScenario.RunAsync(host, port, pid, Int("connections", 10_000), Int("parallel", 64), (ushort)Math.Clamp(Int("keepalive", 0), 0, ushort.MaxValue), Dbl("hold", 0), result);
             break;
         case "retained":
             await RetainedScenario.RunAsync(host, port, pid, Int("count", 100_000), result);

@@ -47,8 +47,16 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
     /// <summary>True while commits fail (full or failing disk): what waits on them is held back.</summary>
     public bool IsFailing => _failing;
 
+    /// <summary>
+    /// True once a stopping broker gave up writing something because the disk kept refusing it (nothing in it was
+    /// acknowledged): the process should not report a clean stop.
+    /// </summary>
+    public bool GaveUpWritingAtStop => _gaveUpAtStop;
+
     /// <summary>How long a stopping broker keeps retrying commits the disk refuses, from the moment it is asked to stop.</summary>
     internal TimeSpan StopRetryLimit { get; set; } = TimeSpan.FromSeconds(10);
+
+    private volatile bool _gaveUpAtStop;
 
     public long SizeOnDisk
     {
@@ -467,6 +475,7 @@ public sealed partial class SqliteBrokerStore : IBrokerStore
                 if (stopRequestedAt != 0 && Environment.TickCount64 - stopRequestedAt > StopRetryLimit.TotalMilliseconds)
                 {
                     _logger.LogError("Stopping without writing {Count} submissions to {Path} ({Reason}): nothing in them was acknowledged", batch.Count, _path, reason);
+                    _gaveUpAtStop = true;
                     return false;
                 }
 

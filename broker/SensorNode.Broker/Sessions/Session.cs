@@ -13,6 +13,7 @@ namespace SensorNode.Broker.Sessions;
 /// as long as the connection (clean session) or beyond it (persistent session). All members are
 /// thread-safe: publishers on other connections enqueue while the owner's reader and writer work.
 /// A persistent session mirrors its queue, in-flight state and inbound QoS 2 identifiers into the store.
+/// A session's lock is its own monitor: code outside this class must not lock a session.
 /// </summary>
 public sealed class Session
 {

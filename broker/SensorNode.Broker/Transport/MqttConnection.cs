@@ -585,7 +585,8 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
 
             if (flush.IsCompleted)
             {
-                // The transport's other end is gone (the peer reset or stopped reading for good): so is the connection.
+                // The transport's other end is gone (the peer reset the connection): so is the connection.
+                _logger.LogDebug("Write to {Remote} ({ClientId}) found the peer gone", RemoteEndPoint, _session?.ClientId);
                 _outputBroken = true;
                 Close(DisconnectReason.UnspecifiedError);
                 return false;
@@ -724,7 +725,9 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             result = await flush;
         }
 
-        _outputBroken |= result.IsCanceled;
-        return !result.IsCanceled;
+        // Cancelled: the peer did not take the bytes in time. Completed: the peer is gone (our epoll transport says so).
+        bool undelivered = result.IsCanceled || result.IsCompleted;
+        _outputBroken |= undelivered;
+        return !undelivered;
     }
 }

@@ -109,4 +109,27 @@ public sealed class StoreFailureTests
         Assert.False(acknowledged);
         Assert.Contains(logs.Lines, l => l.Contains("Stopping without writing", StringComparison.Ordinal));
     }
+
+    /// <summary>
+    /// The executable's exit code tells a supervisor that a stop was not clean: a PUBLISH taken but never written
+    /// (the disk refused it until the broker gave up) ends the process with 3, the store's code, not 0.
+    /// </summary>
+    [Fact]
+    public async Task The_executable_exits_with_the_store_code_when_a_stop_had_to_give_up_a_write()
+    {
+        string directory = TestBroker.NewDataDirectory();
+        await using Hosting.BrokerProcess broker = Hosting.BrokerProcess.Start("--port", "0", "--data-dir", directory);
+        int port = await broker.WaitForPortAsync(TimeSpan.FromSeconds(30));
+        await using RawMqttClient publisher = await RawMqttClient.ConnectMqttAsync(port, "refused-writer");
+        using (SqliteConnection blocker = HoldWriteLock(directory))
+        {
+            await publisher.SendAsync(new PublishPacket { Topic = "sensor/temperature/cellar", Payload = "9.5"u8.ToArray(), Qos = 1, PacketId = 1, Retain = true });
+            await broker.WaitForLineAsync(l => l.Contains("acknowledgements are held back", StringComparison.Ordinal), TimeSpan.FromSeconds(30));
+
+            broker.Terminate();
+            Assert.Equal(3, await broker.WaitForExitAsync(TimeSpan.FromSeconds(60)));
+        }
+
+        Assert.Contains(broker.Output, l => l.Contains("stopped without writing everything", StringComparison.Ordinal));
+    }
 }

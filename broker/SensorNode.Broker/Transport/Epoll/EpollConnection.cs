@@ -163,9 +163,9 @@ internal sealed class EpollConnection : PlainTcpConnection, IEpollTarget
                 }
             }
         }
-        catch (Exception ex) when (ex is IOException or ConnectionResetException)
+        catch (IOException)
         {
-            // The peer reset or is gone: the descriptor is closed now either way.
+            // A socket error (a reset is an end of stream): the descriptor is closed now either way.
         }
     }
 

@@ -25,8 +25,9 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
     private int _cancelRequested;
     private bool _completed;
 
-    // The peer reset the connection or shut its reading side: what is written from then on is dropped and every flush
-    // says so with IsCompleted, as a pipe's flush does once its reader is gone (no exception per lost client).
+    // A send failed with ECONNRESET or EPIPE (the peer reset the connection, or the socket is already shut): what is
+    // written from then on is dropped and every flush says so with IsCompleted, as a pipe's flush does once its reader
+    // is gone (no exception per lost client).
     private bool _peerGone;
 
     public EpollPipeWriter(EpollConnection connection) => _connection = connection;
