@@ -28,6 +28,16 @@ public sealed class PlainTcpTransportTests
         configure?.Invoke(o);
     });
 
+    private static Task<SensorNode.Broker.Hosting.BrokerServer> StartAsync(bool epoll, CapturingLoggerProvider logs) => SecurityTestSupport.StartWithLogsAsync(logs, o =>
+    {
+        o.Persistence = PersistenceMode.Memory;
+        o.UseEpollTransport = epoll;
+    });
+
+    private static void AssertNoWarningOrError(CapturingLoggerProvider logs) => Assert.DoesNotContain(
+        logs.Lines,
+        line => line.StartsWith("Warning", StringComparison.Ordinal) || line.StartsWith("Error", StringComparison.Ordinal) || line.StartsWith("Critical", StringComparison.Ordinal));
+
     [Theory]
     [MemberData(nameof(Transports))]
     public async Task A_packet_trickled_one_byte_at_a_time_is_read_whole(bool epoll)
@@ -114,11 +124,7 @@ public sealed class PlainTcpTransportTests
         // The broker is in the middle of sending to the subscriber (its socket full) when it resets: the send fails,
         // the connection ends as lost (its will goes out [MQTT-3.1.2-8]), and that is no warning or error.
         using var logs = new CapturingLoggerProvider();
-        await using var server = await SecurityTestSupport.StartWithLogsAsync(logs, o =>
-        {
-            o.Persistence = PersistenceMode.Memory;
-            o.UseEpollTransport = epoll;
-        });
+        await using var server = await StartAsync(epoll, logs);
         await using MqttNetClient watcher = await MqttNetClient.ConnectAsync(server.Port);
         await watcher.SubscribeAsync("status/#");
         RawMqttClient subscriber = await RawMqttClient.ConnectMqttAsync(server.Port, "resetter", will: new WillMessage { Topic = "status/resetter", Payload = "offline"u8.ToArray() });
@@ -147,7 +153,7 @@ public sealed class PlainTcpTransportTests
         await late.SubscribeAsync("noise/#");
         await publisher.PublishAsync("noise/x", "still serving");
         Assert.Equal("still serving", (await late.NextAsync()).Payload);
-        Assert.DoesNotContain(logs.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) || line.StartsWith("Error", StringComparison.Ordinal) || line.StartsWith("Critical", StringComparison.Ordinal));
+        AssertNoWarningOrError(logs);
     }
 
     [Theory]
@@ -158,11 +164,7 @@ public sealed class PlainTcpTransportTests
         // DISCONNECT: the will goes out [MQTT-3.1.2-8], the session ends, and nothing is logged as a warning or an
         // error (a reset is ordinary for sensors; the epoll reader treats it as the end of the stream).
         using var logs = new CapturingLoggerProvider();
-        await using var server = await SecurityTestSupport.StartWithLogsAsync(logs, o =>
-        {
-            o.Persistence = PersistenceMode.Memory;
-            o.UseEpollTransport = epoll;
-        });
+        await using var server = await StartAsync(epoll, logs);
         await using MqttNetClient watcher = await MqttNetClient.ConnectAsync(server.Port);
         await watcher.SubscribeAsync("node/#");
         for (int i = 0; i < 3; i++)
@@ -178,7 +180,7 @@ public sealed class PlainTcpTransportTests
         }
 
         await BrokerWait.UntilAsync(() => server.Broker.ConnectionCount == 1, "the reset connections to be gone");
-        Assert.DoesNotContain(logs.Lines, line => line.StartsWith("Warning", StringComparison.Ordinal) || line.StartsWith("Error", StringComparison.Ordinal) || line.StartsWith("Critical", StringComparison.Ordinal));
+        AssertNoWarningOrError(logs);
         Assert.Equal(3, logs.Lines.Count(line => line.Contains("disconnected: UnspecifiedError", StringComparison.Ordinal)));
 
         static async Task<(string, string)> NextAsync(MqttNetClient client)
