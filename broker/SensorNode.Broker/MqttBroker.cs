@@ -257,8 +257,9 @@ public sealed class MqttBroker : IDisposable
     }
 
     /// <summary>
-    /// Applies the filters of a SUBSCRIBE and returns the SUBACK codes: the granted QoS, or for a filter that
-    /// breaks the topic filter rules (§4.7.1, §4.8.2) 0x80 (3.1.1) / 0x8F Topic Filter invalid (5.0). A filter the
+    /// Applies the filters of a SUBSCRIBE and returns the SUBACK codes: the granted QoS, or for a filter over the
+    /// length or level limits 0x80 (3.1.1) / 0x8F Topic Filter invalid (5.0). A client's malformed filter never gets
+    /// here (the decoder closes its connection); callers inside the broker get the same codes for one. A filter the
     /// session already has is replaced [MQTT-3.8.4-3]. Subscriptions whose retained messages are due (Retain
     /// Handling 0, or 1 for a new subscription; never for a shared one) are added to <paramref name="retainedDue"/>.
     /// </summary>

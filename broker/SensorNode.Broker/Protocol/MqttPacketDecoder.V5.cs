@@ -185,7 +185,7 @@ public static partial class MqttPacketDecoder
         var subscriptions = new List<TopicSubscription>();
         while (reader.Remaining > 0)
         {
-            string filter = reader.ReadString("topic filter");
+            string filter = ReadTopicFilter(ref reader, "SUBSCRIBE");
             byte options = reader.ReadByte();
             if ((options & 0xC0) != 0)
             {
@@ -258,7 +258,7 @@ public static partial class MqttPacketDecoder
         var filters = new List<string>();
         while (reader.Remaining > 0)
         {
-            filters.Add(reader.ReadString("topic filter"));
+            filters.Add(ReadTopicFilter(ref reader, "UNSUBSCRIBE"));
         }
 
         if (filters.Count == 0)

@@ -282,8 +282,8 @@ public static partial class MqttPacketDecoder
     }
 
     /// <summary>
-    /// SUBSCRIBE (§3.8): at least one filter [MQTT-3.8.3-3]; the reserved bits of each requested QoS byte
-    /// are 0 and QoS 3 is malformed [MQTT-3-8.3-4]. Filter syntax is judged by the broker (SUBACK 0x80).
+    /// SUBSCRIBE (§3.8): at least one filter [MQTT-3.8.3-3], each well formed (<see cref="ReadTopicFilter"/>); the
+    /// reserved bits of each requested QoS byte are 0 and QoS 3 is malformed [MQTT-3-8.3-4].
     /// </summary>
     public static SubscribePacket ReadSubscribe(ReadOnlySpan<byte> body)
     {
@@ -292,7 +292,7 @@ public static partial class MqttPacketDecoder
         var subscriptions = new List<TopicSubscription>();
         while (reader.Remaining > 0)
         {
-            string filter = reader.ReadString("topic filter");
+            string filter = ReadTopicFilter(ref reader, "SUBSCRIBE");
             byte options = reader.ReadByte();
             if ((options & 0xFC) != 0 || (options & 0x03) == 3)
             {
@@ -322,7 +322,7 @@ public static partial class MqttPacketDecoder
         return new SubAckPacket(packetId, reader.Rest.ToArray());
     }
 
-    /// <summary>UNSUBSCRIBE (§3.10): at least one filter [MQTT-3.10.3-2].</summary>
+    /// <summary>UNSUBSCRIBE (§3.10): at least one filter [MQTT-3.10.3-2], each well formed (<see cref="ReadTopicFilter"/>).</summary>
     public static UnsubscribePacket ReadUnsubscribe(ReadOnlySpan<byte> body)
     {
         var reader = new MqttSpanReader(body);
@@ -330,7 +330,7 @@ public static partial class MqttPacketDecoder
         var filters = new List<string>();
         while (reader.Remaining > 0)
         {
-            filters.Add(reader.ReadString("topic filter"));
+            filters.Add(ReadTopicFilter(ref reader, "UNSUBSCRIBE"));
         }
 
         if (filters.Count == 0)
@@ -339,6 +339,34 @@ public static partial class MqttPacketDecoder
         }
 
         return new UnsubscribePacket { PacketId = packetId, Filters = filters };
+    }
+
+    /// <summary>
+    /// A SUBSCRIBE or UNSUBSCRIBE topic filter. An empty one is a Protocol Error [MQTT-4.7.3-1], and so is a Shared
+    /// Subscription without a ShareName or filter [MQTT-4.8.2-1] [MQTT-4.8.2-2]; a wildcard out of place
+    /// [MQTT-4.7.1-2] [MQTT-4.7.1-3] makes the packet malformed. Either closes the connection (3.1.1 §4.8, 5.0 §4.13),
+    /// as in Mosquitto: the SUBACK's 0x8F (Topic Filter invalid) is for a filter that is correctly formed but not
+    /// allowed, such as one over the broker's length or level limits.
+    /// </summary>
+    private static string ReadTopicFilter(ref MqttSpanReader reader, string packet)
+    {
+        ReadOnlySpan<byte> filter = reader.ReadUtf8("topic filter");
+        if (filter.Length == 0)
+        {
+            throw MqttProtocolException.ProtocolError($"{packet} with an empty topic filter [MQTT-4.7.3-1]");
+        }
+
+        if (!TopicRules.IsValidTopicFilter(filter))
+        {
+            throw MqttProtocolException.Malformed($"{packet} topic filter '{MqttUtf8.Decode(filter)}' has a wildcard out of place [MQTT-4.7.1-2] [MQTT-4.7.1-3]");
+        }
+
+        if (filter.StartsWith(TopicRules.SharedPrefix) && !TopicRules.IsValidSharedFilter(filter))
+        {
+            throw MqttProtocolException.ProtocolError($"{packet} shared subscription '{MqttUtf8.Decode(filter)}' needs a ShareName without wildcards and a topic filter [MQTT-4.8.2-1] [MQTT-4.8.2-2]");
+        }
+
+        return MqttUtf8.Decode(filter);
     }
 
     private static ushort ReadNonZeroPacketId(ref MqttSpanReader reader, string packet)

@@ -52,6 +52,27 @@ public static class TopicRules
         return true;
     }
 
+    /// <summary>The start of a Shared Subscription's filter, <c>$share/{ShareName}/{filter}</c> (5.0 §4.8.2).</summary>
+    public static ReadOnlySpan<byte> SharedPrefix => "$share/"u8;
+
+    /// <summary>
+    /// A Shared Subscription's filter: after <see cref="SharedPrefix"/> a ShareName of at least one character without
+    /// '/', '+' or '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2], then '/' and a valid topic filter.
+    /// </summary>
+    public static bool IsValidSharedFilter(ReadOnlySpan<byte> filter)
+    {
+        if (!filter.StartsWith(SharedPrefix))
+        {
+            return false;
+        }
+
+        ReadOnlySpan<byte> rest = filter[SharedPrefix.Length..];
+        int slash = rest.IndexOf(Separator);
+        return slash > 0
+            && rest[..slash].IndexOfAny(SingleLevelWildcard, MultiLevelWildcard) < 0
+            && IsValidTopicFilter(rest[(slash + 1)..]);
+    }
+
     public static bool IsValidTopicName(string topic) => IsValidTopicName(System.Text.Encoding.UTF8.GetBytes(topic));
 
     public static bool IsValidTopicFilter(string filter) => IsValidTopicFilter(System.Text.Encoding.UTF8.GetBytes(filter));

@@ -33,12 +33,6 @@ public static class SharedSubscription
         return true;
     }
 
-    /// <summary>
-    /// A ShareName is at least one character without '/', '+' or '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2], and is followed
-    /// by '/' and a valid topic filter.
-    /// </summary>
-    public static bool IsValid(string filter) =>
-        TryParse(filter, out string? group, out string? topicFilter)
-        && group.AsSpan().IndexOfAny('+', '#') < 0
-        && Protocol.TopicRules.IsValidTopicFilter(topicFilter);
+    /// <summary>See <see cref="Protocol.TopicRules.IsValidSharedFilter"/>.</summary>
+    public static bool IsValid(string filter) => Protocol.TopicRules.IsValidSharedFilter(System.Text.Encoding.UTF8.GetBytes(filter));
 }

@@ -23,6 +23,9 @@ public sealed class CodecRoundTripProperties
     private static Gen<string> Text(int maxPieces = 6) =>
         Gen.Choose(0, maxPieces).SelectMany(n => Gen.ArrayOf(Gen.Elements(TextPieces), n)).Select(string.Concat);
 
+    /// <summary>A well-formed topic filter without wildcards: not empty [MQTT-4.7.3-1] (the decoder refuses one that is).</summary>
+    private static Gen<string> PlainFilter => Text().Where(t => t.Length > 0);
+
     private static Gen<string> TopicName =>
         Gen.Choose(1, 5).SelectMany(n => Gen.ArrayOf(Gen.Elements("a", "b", "", "$SYS", "sensor", "日", "x y"), n))
             .Select(levels => string.Join('/', levels)).Where(t => t.Length > 0);
@@ -182,7 +185,7 @@ public sealed class CodecRoundTripProperties
     {
         bool v5 = level == ProtocolLevel.V500;
         Gen<TopicSubscription> one =
-            from filter in Gen.OneOf(Text(), Gen.Elements("#", "+", "a/+/#", "$share/g/a/#", "$share/g2/+"))
+            from filter in Gen.OneOf(PlainFilter, Gen.Elements("#", "+", "a/+/#", "$share/g/a/#", "$share/g2/+"))
             from qos in Gen.Choose(0, 2)
             from noLocal in Bool
             from rap in Bool
@@ -212,7 +215,7 @@ public sealed class CodecRoundTripProperties
     private static Gen<MqttPacket> Unsubscribe(ProtocolLevel level) =>
         from id in NonZeroId
         from n in Gen.Choose(1, 5)
-        from filters in Gen.ListOf(Text(), n)
+        from filters in Gen.ListOf(PlainFilter, n)
         from props in level == ProtocolLevel.V500 ? Properties(PropertyContext.Unsubscribe) : Gen.Constant<MqttProperties?>(null)
         select (MqttPacket)new UnsubscribePacket { PacketId = id, Filters = [.. filters], Properties = props };
 

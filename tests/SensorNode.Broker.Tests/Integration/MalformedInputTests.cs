@@ -648,20 +648,43 @@ public sealed class MalformedInputTests
 
     // ------------------------------------------------------------------ SUBSCRIBE with bad filters
 
-    [Fact]
-    public async Task Subscribe_with_invalid_filters_gets_0x80_for_those_and_grants_the_rest()
+    [Theory]
+    [InlineData("a/#/b")]
+    [InlineData("sport/tennis#")]
+    [InlineData("a+")]
+    [InlineData("")]
+    [InlineData("$share/g")]
+    public async Task Subscribe_with_a_filter_that_is_not_well_formed_closes_the_connection_and_applies_none_of_the_packet(string bad)
     {
-        // §3.9.3: one return code per filter, 0x80 for failure; the connection stays open.
+        // [MQTT-4.7.1-2] [MQTT-4.7.1-3] [MQTT-4.7.3-1] [MQTT-4.8.2-1]: a protocol violation closes the connection
+        // [MQTT-4.8.0-1], as Mosquitto does; the good filter before the bad one is not subscribed either.
+        await using Scene scene = await Scene.StartAsync();
+        await using RawMqttClient raw = await scene.ConnectOffenderAsync("bad-filter");
+        int before = scene.Broker.Subscriptions.Count;
+        long errors = scene.Broker.Metrics.ProtocolErrors;
+
+        await raw.SendAsync(Subscribe(12, ("ok/+", 1), (bad, 1)));
+
+        await scene.AssertRejectedAsync(raw, errors, bad);
+        Assert.Equal(before, scene.Broker.Subscriptions.Count);
+        await scene.AssertStillServingAsync();
+    }
+
+    [Fact]
+    public async Task Subscribe_over_the_length_limit_is_refused_in_the_SUBACK_and_the_rest_is_granted()
+    {
+        // A well-formed filter the broker does not allow gets 0x80 (§3.9.3) and the connection stays open.
         await using Scene scene = await Scene.StartAsync();
         await using RawMqttClient raw = await RawMqttClient.ConnectMqttAsync(scene.Port, "mixed");
         int before = scene.Broker.Subscriptions.Count;
+        string tooDeep = string.Join('/', Enumerable.Repeat("x", scene.Broker.Options.MaxTopicLevels + 1));
 
-        await raw.SendAsync(Subscribe(12, ("a/#/b", 1), ("ok/+", 1), ("a+", 2), ("ok2/#", 2), ("sport/tennis#", 0), ("x", 0)));
+        await raw.SendAsync(Subscribe(12, (tooDeep, 1), ("ok/+", 1), ("ok2/#", 2)));
 
         SubAckPacket subAck = await ExpectAsync<SubAckPacket>(raw);
         Assert.Equal(12, subAck.PacketId);
-        Assert.Equal(new byte[] { 0x80, 0x01, 0x80, 0x02, 0x80, 0x00 }, subAck.ReturnCodes);
-        Assert.Equal(before + 3, scene.Broker.Subscriptions.Count);
+        Assert.Equal(new byte[] { 0x80, 0x01, 0x02 }, subAck.ReturnCodes);
+        Assert.Equal(before + 2, scene.Broker.Subscriptions.Count);
         await ExpectPingRespAsync(raw);
 
         await scene.Publisher.PublishAsync("ok/1", "via ok/+", MqttQualityOfServiceLevel.AtLeastOnce);

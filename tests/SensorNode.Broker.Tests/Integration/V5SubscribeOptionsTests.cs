@@ -131,22 +131,45 @@ public sealed class V5SubscribeOptionsTests
         Assert.Equal([42u], retained.SubscriptionIdentifiers);
     }
 
-    // Table 3-8 [MQTT-3.9.3-2]: a filter that breaks the topic filter rules ([MQTT-4.7.1-1]) gets 0x8F (Topic Filter
-    // invalid), in filter order [MQTT-3.9.3-1], beside the valid ones which are granted.
+    // A wildcard out of place ([MQTT-4.7.1-2] [MQTT-4.7.1-3]) is not a well-formed filter: the broker sends DISCONNECT
+    // 0x81 (Malformed Packet) and closes, as Mosquitto does. SUBACK 0x8F (Table 3-8) is for a filter that is correctly
+    // formed but not allowed. Seen through MQTTnet, a client we did not write, which lets a misplaced '+' through (it
+    // refuses a misplaced '#' itself; the raw-frame cases are in MalformedSequenceTableTests).
     [Fact]
-    public async Task V5_invalid_topic_filter_gets_SUBACK_0x8F_MQTT_3_9_3_2()
+    public async Task V5_malformed_topic_filter_gets_DISCONNECT_0x81_and_nothing_of_the_SUBSCRIBE_is_applied()
     {
+        const string bad = "al+so/bad";
         await using BrokerServer broker = await TestBroker.StartAsync();
-        await using RawMqttClient client = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "bad-filter");
+        await using MqttNet5Client client = await MqttNet5Client.ConnectAsync(broker.Port);
+        var options = new MqttClientSubscribeOptionsBuilder()
+            .WithTopicFilter(new MqttTopicFilterBuilder().WithTopic("good/+").Build())
+            .WithTopicFilter(new MqttTopicFilterBuilder().WithTopic(bad).Build())
+            .Build();
+
+        using var cts = new CancellationTokenSource(TestBroker.Timeout);
+        await Assert.ThrowsAnyAsync<Exception>(() => client.Client.SubscribeAsync(options, cts.Token));
+
+        MqttClientDisconnectedEventArgs disconnected = await client.WaitForDisconnectedAsync();
+        Assert.Equal(MqttClientDisconnectReason.MalformedPacket, disconnected.Reason);
+        Assert.Equal(0, broker.Broker.Subscriptions.Count);
+    }
+
+    // Table 3-8 [MQTT-3.9.3-2]: a well-formed filter over the broker's level limit gets 0x8F (Topic Filter invalid), in
+    // filter order [MQTT-3.9.3-1], beside the valid ones, which are granted.
+    [Fact]
+    public async Task V5_filter_over_the_level_limit_gets_SUBACK_0x8F_MQTT_3_9_3_2()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.MaxTopicLevels = 3);
+        await using RawMqttClient client = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "deep-filter");
         await client.SendAsync(new SubscribePacket
         {
             PacketId = 9,
-            Subscriptions = [new TopicSubscription("good/+", 1), new TopicSubscription("bad/#/more", 1), new TopicSubscription("al+so/bad", 0)],
+            Subscriptions = [new TopicSubscription("good/+", 1), new TopicSubscription("a/b/c/d", 1), new TopicSubscription("ok/#", 0)],
         });
 
         var subAck = Assert.IsType<SubAckPacket>(await client.ReceiveAsync());
         Assert.Equal((ushort)9, subAck.PacketId);
-        Assert.Equal(new byte[] { 0x01, (byte)ReasonCode.TopicFilterInvalid, (byte)ReasonCode.TopicFilterInvalid }, subAck.ReturnCodes);
+        Assert.Equal(new byte[] { 0x01, (byte)ReasonCode.TopicFilterInvalid, 0x00 }, subAck.ReturnCodes);
     }
 
     // Table 3-9 [MQTT-3.11.3-2]: UNSUBACK 0x11 (No subscription existed) for a filter never subscribed, 0x00 for one that

@@ -829,13 +829,27 @@ public sealed class CodecTests
         DecodeFails(Frame(0x82, U16(1), Str("a/b"), [0x00], Str("c")));
     }
 
-    [Fact]
-    public void Subscribe_keeps_syntactically_bad_filters_for_the_broker_to_refuse()
+    [Theory]
+    [InlineData("a/#/b", DisconnectReason.MalformedPacket)] // [MQTT-4.7.1-2]
+    [InlineData("a#", DisconnectReason.MalformedPacket)]
+    [InlineData("a+", DisconnectReason.MalformedPacket)] // [MQTT-4.7.1-3]
+    [InlineData("+a/b", DisconnectReason.MalformedPacket)]
+    [InlineData("", DisconnectReason.ProtocolError)] // [MQTT-4.7.3-1]
+    [InlineData("$share/g", DisconnectReason.ProtocolError)] // [MQTT-4.8.2-1]
+    [InlineData("$share//t", DisconnectReason.ProtocolError)]
+    [InlineData("$share/+/t", DisconnectReason.ProtocolError)] // [MQTT-4.8.2-2]
+    public void Subscribe_and_unsubscribe_with_a_filter_that_is_not_well_formed_fail_to_decode(string filter, DisconnectReason reason)
     {
-        // Filter syntax is answered per filter with SUBACK 0x80, so decoding must not fail the whole packet.
-        SubscribePacket subscribe = Assert.IsType<SubscribePacket>(DecodeSingle(Subscribe(4, ("a/#/b", 1), ("ok/+", 2), ("a+", 0))));
-        Assert.Equal(new[] { "a/#/b", "ok/+", "a+" }, subscribe.Subscriptions.Select(s => s.Filter));
-        Assert.Equal(new byte[] { 1, 2, 0 }, subscribe.Subscriptions.Select(s => s.Qos));
+        Assert.Equal(reason, DecodeFails(Subscribe(4, ("ok/+", 2), (filter, 0))).Reason);
+        Assert.Equal(reason, DecodeFails(Frame(0xA2, U16(4), Str("ok/+"), Str(filter))).Reason);
+    }
+
+    [Fact]
+    public void Subscribe_keeps_well_formed_filters_with_wildcards_and_shares()
+    {
+        SubscribePacket subscribe = Assert.IsType<SubscribePacket>(DecodeSingle(Subscribe(4, ("#", 1), ("+/+", 2), ("a/+/#", 0), ("/", 0), ("$share/g/a/+", 1))));
+        Assert.Equal(new[] { "#", "+/+", "a/+/#", "/", "$share/g/a/+" }, subscribe.Subscriptions.Select(s => s.Filter));
+        Assert.Equal(new byte[] { 1, 2, 0, 0, 1 }, subscribe.Subscriptions.Select(s => s.Qos));
     }
 
     [Fact]
