@@ -180,9 +180,16 @@ public static partial class MqttPacketDecoder
     public static (string Name, byte Level) ReadConnectProtocol(ReadOnlySpan<byte> body)
     {
         var reader = new MqttSpanReader(body);
-        string name = reader.ReadString("protocol name");
+        string name = ReadProtocolName(ref reader);
         byte level = reader.ReadByte();
         return (name, level);
+    }
+
+    /// <summary>The two names of MQTT come back as the same string every time, not a new one per CONNECT.</summary>
+    private static string ReadProtocolName(ref MqttSpanReader reader)
+    {
+        ReadOnlySpan<byte> name = reader.ReadUtf8("protocol name");
+        return name.SequenceEqual("MQTT"u8) ? "MQTT" : name.SequenceEqual("MQIsdp"u8) ? "MQIsdp" : MqttUtf8.Decode(name);
     }
 
     /// <summary>
@@ -192,7 +199,7 @@ public static partial class MqttPacketDecoder
     public static ConnectPacket ReadConnect(ReadOnlySpan<byte> body)
     {
         var reader = new MqttSpanReader(body);
-        string name = reader.ReadString("protocol name");
+        string name = ReadProtocolName(ref reader);
         byte level = reader.ReadByte();
         bool bridge = level is 0x83 or 0x84;
         level &= 0x7F;

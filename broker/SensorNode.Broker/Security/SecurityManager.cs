@@ -59,8 +59,8 @@ public sealed class SecurityManager : IDisposable
     /// <summary>Checks a CONNECT's user name and password; counts and throttles failures per address and user.</summary>
     public LoginVerdict Login(string? user, byte[]? password, IPAddress? address, bool userFromCertificate = false)
     {
-        var key = (address?.ToString() ?? "?", FailureKey(user));
-        if (_failures.TryGetValue(key, out Failures? record) && record.IsBlocked(DateTimeOffset.UtcNow))
+        // The key (a string for the address) is made only when there is a failure on record or one to record.
+        if (!_failures.IsEmpty && _failures.TryGetValue(FailureKey(address, user), out Failures? record) && record.IsBlocked(DateTimeOffset.UtcNow))
         {
             Interlocked.Increment(ref _authFailures);
             return LoginVerdict.Throttled;
@@ -70,7 +70,7 @@ public sealed class SecurityManager : IDisposable
         if (verdict != LoginVerdict.Accepted)
         {
             Interlocked.Increment(ref _authFailures);
-            RecordFailure(key, DateTimeOffset.UtcNow);
+            RecordFailure(FailureKey(address, user), DateTimeOffset.UtcNow);
         }
 
         return verdict;
@@ -84,6 +84,8 @@ public sealed class SecurityManager : IDisposable
     /// record is bounded (user names by length, entries by number, stale ones swept) so that they cannot fill memory.
     /// </summary>
     public const int MaxTrackedFailures = 10_000;
+
+    private static (string Address, string User) FailureKey(IPAddress? address, string? user) => (address?.ToString() ?? "?", FailureKey(user));
 
     private static string FailureKey(string? user) => user is null ? string.Empty
         : user.Length <= 64 ? user

@@ -74,6 +74,10 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
 
     private string? _remoteEndPoint;
 
+    /// <summary>
+    /// Made again for each use (admission, login, release) rather than kept: an idle connection's memory counts more
+    /// than two small objects of garbage per connect.
+    /// </summary>
     private System.Net.IPAddress? RemoteAddress => (_context.RemoteEndPoint as System.Net.IPEndPoint)?.Address;
 
     /// <summary>Set when the connection is one too many: its CONNECT is answered with this refusal.</summary>
@@ -100,10 +104,11 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             BeginGracefulClose();
         }
 
-        // The read loop is inline (not a method of its own) so that a connection holds one state machine, not two.
+        // Every connection carries this method's state machine while it waits for input, so the loop keeps only what must
+        // outlive an await: what one read returned is handled synchronously (HandleRead), and the rare rounds that must
+        // wait (a login on the pool, a throttled client, an AUTH challenge to flush) continue in a method of their own.
         try
         {
-            int maxPacketSize = _broker.Options.MaxPacketSize;
             while (true)
             {
                 ReadResult result = await _input.ReadAsync();
@@ -112,100 +117,19 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
                     break;
                 }
 
-                ReadOnlySequence<byte> buffer = result.Buffer;
-                long received = buffer.Length;
-                bool keepReading = true;
-                bool throttled = false;
-                (byte Header, ReadOnlySequence<byte> Body)? login = null;
-                int rate = _broker.Options.MaxPublishRatePerClient;
-                int batch = OutputBatch.Begin();
-                try
+                ReadRound round = HandleRead(result);
+                bool keepReading;
+                if (round.HasLogin || round.Throttled || _flushAfterRead)
                 {
-                    while (keepReading && !buffer.IsEmpty)
-                    {
-                        // Judge the fixed header as soon as its first byte is here, so garbage (an HTTP request, a
-                        // non-CONNECT first packet) is refused without waiting for a body that may never come.
-                        CheckFirstByte(buffer.FirstSpan[0]);
-                        if (rate > 0 && _publishesThisSecond >= rate && MqttPacketDecoder.TypeOf(buffer.FirstSpan[0]) == PacketType.Publish)
-                        {
-                            // Over the publish rate: this PUBLISH waits, unread, until the second is over.
-                            throttled = true;
-                            break;
-                        }
-
-                        if (!MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
-                        {
-                            break;
-                        }
-
-                        // Only whole packets count as activity for keep alive [MQTT-3.1.2-24]: a trickle of bytes does not.
-                        Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
-                        if ((_session is null && LoginMayBeSlow) || (MqttPacketDecoder.TypeOf(header) == PacketType.Auth && _broker.Options.EnhancedAuthenticators.Count > 0))
-                        {
-                            // Handled below on a pool thread; the rest of the buffer waits for the next round.
-                            login = (header, body);
-                            break;
-                        }
-
-                        keepReading = HandlePacket(header, body);
-                    }
-                }
-                catch (MqttProtocolException ex)
-                {
-                    keepReading = OnProtocolError(ex);
-                }
-                finally
-                {
-                    OutputBatch.End(batch);
-                }
-
-                _broker.Metrics.CountReceived(received - buffer.Length);
-                bool ended = result.IsCompleted;
-                bool midPacket = !buffer.IsEmpty;
-                if (login is { } frame)
-                {
-                    // The login's packet stays in the buffer until it is handled; then the rest is read again at once.
-                    keepReading = await HandleLoginOnPoolAsync(frame.Header, frame.Body, buffer.Start);
+                    keepReading = await FinishRoundSlowlyAsync(round);
                 }
                 else
                 {
-                    // A throttled read leaves its rest unexamined, so the next read returns it at once.
-                    _input.AdvanceTo(buffer.Start, throttled ? buffer.Start : buffer.End);
+                    keepReading = FinishRound(round);
                 }
 
                 if (!keepReading)
                 {
-                    break;
-                }
-
-                if (rate > 0 && Environment.TickCount64 - _rateWindowStart >= 1000)
-                {
-                    _rateWindowStart = Environment.TickCount64;
-                    _publishesThisSecond = 0;
-                }
-                else if (throttled)
-                {
-                    // Too fast: stop reading until the second is over; TCP pushes back on this client alone.
-                    await Task.Delay((int)Math.Max(1, 1000 - (Environment.TickCount64 - _rateWindowStart)));
-                    _rateWindowStart = Environment.TickCount64;
-                    _publishesThisSecond = 0;
-                }
-
-                if (_flushAfterRead)
-                {
-                    // Packets written by the reader itself before the writer runs (an AUTH challenge during CONNECT).
-                    _flushAfterRead = false;
-                    await _output.FlushAsync();
-                }
-
-                if (ended)
-                {
-                    SetCloseReason(DisconnectReason.UnspecifiedError);
-                    if (midPacket)
-                    {
-                        _logger.LogInformation("Connection {Remote} ({ClientId}) closed in the middle of a packet", RemoteEndPoint, _session?.ClientId);
-                    }
-
                     break;
                 }
             }
@@ -224,6 +148,157 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
         {
             await EndConnectionAsync(closeRequested);
         }
+    }
+
+    /// <summary>What handling the bytes of one read left to do.</summary>
+    private struct ReadRound
+    {
+        public bool KeepReading;
+        public bool Throttled;
+        public bool Ended;
+        public bool MidPacket;
+        public bool HasLogin;
+        public byte LoginHeader;
+        public ReadOnlySequence<byte> LoginBody;
+        public SequencePosition Unread;
+    }
+
+    /// <summary>
+    /// Handles the whole packets of one read and gives back what it examined, except the packet of a login that must
+    /// be handled on the pool, which stays in the buffer until then.
+    /// </summary>
+    private ReadRound HandleRead(in ReadResult result)
+    {
+        ReadOnlySequence<byte> buffer = result.Buffer;
+        long received = buffer.Length;
+        var round = new ReadRound { KeepReading = true };
+        int maxPacketSize = _broker.Options.MaxPacketSize;
+        int rate = _broker.Options.MaxPublishRatePerClient;
+        int batch = OutputBatch.Begin();
+        try
+        {
+            while (round.KeepReading && !buffer.IsEmpty)
+            {
+                // Judge the fixed header as soon as its first byte is here, so garbage (an HTTP request, a
+                // non-CONNECT first packet) is refused without waiting for a body that may never come.
+                CheckFirstByte(buffer.FirstSpan[0]);
+                if (rate > 0 && _publishesThisSecond >= rate && MqttPacketDecoder.TypeOf(buffer.FirstSpan[0]) == PacketType.Publish)
+                {
+                    // Over the publish rate: this PUBLISH waits, unread, until the second is over.
+                    round.Throttled = true;
+                    break;
+                }
+
+                if (!MqttFrameReader.TryReadFrame(ref buffer, maxPacketSize, out byte header, out ReadOnlySequence<byte> body))
+                {
+                    break;
+                }
+
+                // Only whole packets count as activity for keep alive [MQTT-3.1.2-24]: a trickle of bytes does not.
+                Volatile.Write(ref _lastReceivedAt, Environment.TickCount64);
+                if ((_session is null && LoginMayBeSlow) || (MqttPacketDecoder.TypeOf(header) == PacketType.Auth && _broker.Options.EnhancedAuthenticators.Count > 0))
+                {
+                    // Handled on a pool thread; the rest of the buffer waits for the next round.
+                    round.HasLogin = true;
+                    round.LoginHeader = header;
+                    round.LoginBody = body;
+                    break;
+                }
+
+                round.KeepReading = HandlePacket(header, body);
+            }
+        }
+        catch (MqttProtocolException ex)
+        {
+            round.KeepReading = OnProtocolError(ex);
+        }
+        finally
+        {
+            OutputBatch.End(batch);
+        }
+
+        _broker.Metrics.CountReceived(received - buffer.Length);
+        round.Ended = result.IsCompleted;
+        round.MidPacket = !buffer.IsEmpty;
+        if (round.HasLogin)
+        {
+            round.Unread = buffer.Start;
+        }
+        else
+        {
+            // A throttled read leaves its rest unexamined, so the next read returns it at once.
+            _input.AdvanceTo(buffer.Start, round.Throttled ? buffer.Start : buffer.End);
+        }
+
+        return round;
+    }
+
+    /// <summary>The end of a round that needs no waiting: false when the connection is done reading.</summary>
+    private bool FinishRound(in ReadRound round)
+    {
+        if (!round.KeepReading)
+        {
+            return false;
+        }
+
+        StartNewRateWindowIfDue();
+        return !EndOfInput(round);
+    }
+
+    /// <summary>The end of a round that waits: the login on the pool, the rest of a throttled second, a flush.</summary>
+    private async Task<bool> FinishRoundSlowlyAsync(ReadRound round)
+    {
+        bool keepReading = round.HasLogin ? await HandleLoginOnPoolAsync(round.LoginHeader, round.LoginBody, round.Unread) : round.KeepReading;
+        if (!keepReading)
+        {
+            return false;
+        }
+
+        if (!StartNewRateWindowIfDue() && round.Throttled)
+        {
+            // Too fast: stop reading until the second is over; TCP pushes back on this client alone.
+            await Task.Delay((int)Math.Max(1, 1000 - (Environment.TickCount64 - _rateWindowStart)));
+            _rateWindowStart = Environment.TickCount64;
+            _publishesThisSecond = 0;
+        }
+
+        if (_flushAfterRead)
+        {
+            // Packets written by the reader itself before the writer runs (an AUTH challenge during CONNECT).
+            _flushAfterRead = false;
+            await _output.FlushAsync();
+        }
+
+        return !EndOfInput(round);
+    }
+
+    private bool StartNewRateWindowIfDue()
+    {
+        if (_broker.Options.MaxPublishRatePerClient <= 0 || Environment.TickCount64 - _rateWindowStart < 1000)
+        {
+            return false;
+        }
+
+        _rateWindowStart = Environment.TickCount64;
+        _publishesThisSecond = 0;
+        return true;
+    }
+
+    /// <summary>The peer ended its side: the connection closes, with a line when that cut a packet short.</summary>
+    private bool EndOfInput(in ReadRound round)
+    {
+        if (!round.Ended)
+        {
+            return false;
+        }
+
+        SetCloseReason(DisconnectReason.UnspecifiedError);
+        if (round.MidPacket)
+        {
+            _logger.LogInformation("Connection {Remote} ({ClientId}) closed in the middle of a packet", RemoteEndPoint, _session?.ClientId);
+        }
+
+        return true;
     }
 
     /// <summary>

@@ -9,13 +9,16 @@ namespace SensorNode.Broker.Transport.Epoll;
 /// sends directly from the calling thread and waits for epoll's writable edge only when the socket's send buffer is
 /// full (a slow reader), continuing on the engine's thread.
 /// </summary>
-internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<FlushResult>
+internal sealed unsafe class EpollPipeWriter : PipeWriter
 {
     // A batch of small PUBLISH packets fits one buffer, so a flush is usually one send.
     private const int InitialSize = 16 * 1024;
 
     private readonly EpollConnection _connection;
-    private ManualResetValueTaskSourceCore<FlushResult> _pending;
+
+    // Made by the first flush that has to wait: most connections never fill their socket's send buffer, and an idle
+    // one should not carry a waiter (56 bytes) for it.
+    private FlushWaiter? _waiter;
     private byte[]? _buffer;
     private int _sent;
     private int _written;
@@ -101,8 +104,9 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 return new ValueTask<FlushResult>(new FlushResult(isCanceled: false, isCompleted: _peerGone));
             }
 
-            _pending.Reset();
-            _pending.RunContinuationsAsynchronously = false;
+            FlushWaiter waiter = _waiter ??= new FlushWaiter();
+            waiter.Core.Reset();
+            waiter.Core.RunContinuationsAsynchronously = false;
             Interlocked.Exchange(ref _waiting, 1);
             if ((Volatile.Read(ref _writeEvents) != events || Volatile.Read(ref _cancelRequested) == 1)
                 && Interlocked.CompareExchange(ref _waiting, 0, 1) == 1)
@@ -110,7 +114,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
                 continue;
             }
 
-            return new ValueTask<FlushResult>(this, _pending.Version);
+            return new ValueTask<FlushResult>(waiter, waiter.Core.Version);
         }
     }
 
@@ -133,13 +137,13 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             }
             catch (Exception ex)
             {
-                _pending.SetException(ex);
+                _waiter!.Core.SetException(ex);
                 return;
             }
 
             if (sent)
             {
-                _pending.SetResult(new FlushResult(isCanceled: false, isCompleted: _peerGone));
+                _waiter!.Core.SetResult(new FlushResult(isCanceled: false, isCompleted: _peerGone));
                 return;
             }
 
@@ -149,7 +153,7 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
             if (Volatile.Read(ref _cancelRequested) == 1 && Interlocked.CompareExchange(ref _waiting, 0, 1) == 1)
             {
                 Interlocked.Exchange(ref _cancelRequested, 0);
-                _pending.SetResult(new FlushResult(isCanceled: true, isCompleted: false));
+                _waiter!.Core.SetResult(new FlushResult(isCanceled: true, isCompleted: false));
                 return;
             }
 
@@ -166,8 +170,8 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         if (Interlocked.CompareExchange(ref _waiting, 0, 1) == 1)
         {
             Interlocked.Exchange(ref _cancelRequested, 0);
-            _pending.RunContinuationsAsynchronously = true;
-            _pending.SetResult(new FlushResult(isCanceled: true, isCompleted: false));
+            _waiter!.Core.RunContinuationsAsynchronously = true;
+            _waiter!.Core.SetResult(new FlushResult(isCanceled: true, isCompleted: false));
         }
     }
 
@@ -263,10 +267,16 @@ internal sealed unsafe class EpollPipeWriter : PipeWriter, IValueTaskSource<Flus
         }
     }
 
-    FlushResult IValueTaskSource<FlushResult>.GetResult(short token) => _pending.GetResult(token);
+    /// <summary>The source of a flush that waits for the writable edge.</summary>
+    private sealed class FlushWaiter : IValueTaskSource<FlushResult>
+    {
+        public ManualResetValueTaskSourceCore<FlushResult> Core;
 
-    ValueTaskSourceStatus IValueTaskSource<FlushResult>.GetStatus(short token) => _pending.GetStatus(token);
+        public FlushResult GetResult(short token) => Core.GetResult(token);
 
-    void IValueTaskSource<FlushResult>.OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
-        _pending.OnCompleted(continuation, state, token, flags);
+        public ValueTaskSourceStatus GetStatus(short token) => Core.GetStatus(token);
+
+        public void OnCompleted(Action<object?> continuation, object? state, short token, ValueTaskSourceOnCompletedFlags flags) =>
+            Core.OnCompleted(continuation, state, token, flags);
+    }
 }
