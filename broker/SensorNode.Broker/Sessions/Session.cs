@@ -43,7 +43,7 @@ public sealed class Session
     private long _lastStoreSequence;
     private ushort _lastPacketId;
     private long _sequence;
-    private bool _resendInflight;
+    private ResendBacklog? _resends;
     private ISessionConnection? _connection;
 
     public Session(string clientId, bool cleanSession, SessionLimits limits, BrokerMetrics metrics, IBrokerStore? store = null, QueueBudget? budget = null)
@@ -257,7 +257,7 @@ public sealed class Session
             _connAckWaiting = true;
             _connAckSessionPresent = sessionPresent;
             _connAckProperties = connAckProperties;
-            _resendInflight = InflightNow > 0;
+            _resends = InflightNow > 0 ? ResendBacklog.Of(Inflight) : null;
         }
 
         connection.SignalOutput();
@@ -291,6 +291,7 @@ public sealed class Session
             _control?.Clear();
             _connAckWaiting = false;
             _connAckProperties = null;
+            _resends = null;
             return true;
         }
     }
@@ -562,10 +563,9 @@ public sealed class Session
                 }
             }
 
-            if (_resendInflight)
+            if (_resends is { } resends)
             {
-                _resendInflight = false;
-                AddResends(batch);
+                AddResends(resends, batch);
             }
 
             long now = 0;
@@ -633,15 +633,69 @@ public sealed class Session
         return mustBeDurable;
     }
 
-    private void AddResends(List<OutboundPacket> batch)
+    /// <summary>
+    /// Re-sends after a reconnect, in their original order [MQTT-4.6.0-1]: every PUBREL, and the PUBLISHes while the
+    /// client's Receive Maximum has room [MQTT-3.3.4-9]. A client that comes back with a lower one than before must not
+    /// get more unacknowledged PUBLISHes than it now allows; the rest follow as acknowledgements come in.
+    /// </summary>
+    private void AddResends(ResendBacklog resends, List<OutboundPacket> batch)
     {
-        var entries = new List<KeyValuePair<ushort, InflightEntry>>(Inflight);
-        entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
-        foreach ((ushort packetId, InflightEntry entry) in entries)
+        // Out on this connection: what is in flight less the PUBLISHes still waiting here (an entry acknowledged or
+        // PUBREC'd meanwhile, which a client may do for a message it had on the last connection, no longer waits).
+        int waiting = 0;
+        foreach (ushort packetId in resends.Order)
         {
-            batch.Add(entry.State == InflightState.AwaitingPubComp
-                ? OutboundPacket.Control(PacketType.PubRel, packetId)
-                : OutboundPacket.Publish(entry.Message, entry.Qos, entry.Retain, dup: true, packetId, entry.SubscriptionIds));
+            waiting += Inflight.TryGetValue(packetId, out InflightEntry entry) && entry.State != InflightState.AwaitingPubComp ? 1 : 0;
+        }
+
+        int kept = 0;
+        List<ushort> order = resends.Order;
+        for (int i = 0; i < order.Count; i++)
+        {
+            ushort packetId = order[i];
+            if (!Inflight.TryGetValue(packetId, out InflightEntry entry))
+            {
+                continue;
+            }
+
+            if (entry.State == InflightState.AwaitingPubComp)
+            {
+                batch.Add(OutboundPacket.Control(PacketType.PubRel, packetId));
+            }
+            else if (InflightNow - waiting < _inflightWindow)
+            {
+                batch.Add(OutboundPacket.Publish(entry.Message, entry.Qos, entry.Retain, dup: true, packetId, entry.SubscriptionIds));
+                waiting--;
+            }
+            else
+            {
+                order[kept++] = packetId;
+            }
+        }
+
+        order.RemoveRange(kept, order.Count - kept);
+        if (kept == 0)
+        {
+            _resends = null;
+        }
+    }
+
+    /// <summary>What a reconnect found in flight and still has to re-send, oldest first.</summary>
+    private sealed class ResendBacklog
+    {
+        public readonly List<ushort> Order = [];
+
+        public static ResendBacklog Of(Dictionary<ushort, InflightEntry> inflight)
+        {
+            var entries = new List<KeyValuePair<ushort, InflightEntry>>(inflight);
+            entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
+            var backlog = new ResendBacklog();
+            foreach ((ushort packetId, _) in entries)
+            {
+                backlog.Order.Add(packetId);
+            }
+
+            return backlog;
         }
     }
 
@@ -671,7 +725,7 @@ public sealed class Session
             }
 
             ForgetStored(entry.StoreSequence);
-            wake = PendingCount > 0 && _connection is not null;
+            wake = (PendingCount > 0 || _resends is not null) && _connection is not null;
         }
 
         if (wake)
@@ -739,7 +793,7 @@ public sealed class Session
 
             Inflight.Remove(packetId);
             ForgetStored(entry.StoreSequence);
-            wake = PendingCount > 0 && _connection is not null;
+            wake = (PendingCount > 0 || _resends is not null) && _connection is not null;
         }
 
         if (wake)

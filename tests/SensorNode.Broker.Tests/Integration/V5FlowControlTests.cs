@@ -61,6 +61,71 @@ public sealed class V5FlowControlTests
         Assert.Equal(Enumerable.Range(0, count).Select(i => "m" + i), delivered);
     }
 
+    // [MQTT-3.3.4-9] [MQTT-4.4.0-1] [MQTT-4.6.0-1]: a client that resumes its session with a lower Receive Maximum than
+    // before gets only that many of its unacknowledged PUBLISHes re-sent (DUP=1, the same identifiers, in order); each
+    // PUBACK lets the next re-send through, and new messages come after the re-sends.
+    [Fact]
+    public async Task V5_resends_after_a_reconnect_respect_the_new_lower_receive_maximum_MQTT_3_3_4_9()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        void Persistent(ConnectPacket c, ushort receiveMaximum)
+        {
+            c.CleanStart = false;
+            c.Properties = new MqttProperties { ReceiveMaximum = receiveMaximum, SessionExpiryInterval = 300 };
+        }
+
+        const int count = 6;
+        var firstIds = new List<ushort>();
+        await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-resume", c => Persistent(c, 10)))
+        {
+            await first.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("rmr/t", 1)] });
+            Assert.IsType<SubAckPacket>(await first.ReceiveAsync());
+            await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    await publisher.PublishAsync("rmr/t", "m" + i, MqttQualityOfServiceLevel.AtLeastOnce);
+                }
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                // Received and never acknowledged.
+                firstIds.Add(Assert.IsType<PublishPacket>(await first.ReceiveAsync()).PacketId);
+            }
+        }
+
+        await using RawMqttClient second = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-resume", c => Persistent(c, 2));
+        await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
+        {
+            await publisher.PublishAsync("rmr/t", "new", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        var unacknowledged = new Queue<PublishPacket>();
+        var delivered = new List<PublishPacket>();
+        while (delivered.Count < count + 1)
+        {
+            if (unacknowledged.Count == 2 || delivered.Count + unacknowledged.Count == count + 1)
+            {
+                await second.SendAsync(EmptyPacket.PingReq);
+                MqttPacket? next = await second.ReceiveAsync();
+                Assert.True(next is EmptyPacket { Type: PacketType.PingResp }, $"expected PINGRESP with {unacknowledged.Count} PUBLISHes unacknowledged, got {Describe(next)}");
+                PublishPacket oldest = unacknowledged.Dequeue();
+                delivered.Add(oldest);
+                await second.SendAsync(new PacketIdPacket(PacketType.PubAck, oldest.PacketId));
+                continue;
+            }
+
+            var publish = Assert.IsType<PublishPacket>(await second.ReceiveAsync());
+            unacknowledged.Enqueue(publish);
+        }
+
+        Assert.Equal(Enumerable.Range(0, count).Select(i => "m" + i).Append("new"), delivered.Select(p => Encoding.UTF8.GetString(p.Payload.Span)));
+        Assert.Equal(firstIds, delivered.Take(count).Select(p => p.PacketId));
+        Assert.All(delivered.Take(count), p => Assert.True(p.Dup));
+        Assert.False(delivered[count].Dup);
+    }
+
     // §3.3.4 after [MQTT-3.3.4-7]: a client that has more unacknowledged QoS 1/2 PUBLISHes than the broker's Receive
     // Maximum is disconnected with 0x93 (Receive Maximum exceeded). QoS 2 stays unacknowledged until PUBCOMP.
     [Fact]
