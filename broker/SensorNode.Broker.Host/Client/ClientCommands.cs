@@ -32,6 +32,15 @@ internal static class ClientCommands
         using var linked = CancellationTokenSource.CreateLinkedTokenSource(cancellationToken, timeout.Token);
         CancellationToken token = linked.Token;
 
+        foreach (string filter in filters)
+        {
+            // Checked here, as mosquitto_sub does: a broker closes the connection for a filter that is not well formed.
+            if (!SensorNode.Broker.Protocol.TopicRules.IsValidTopicFilter(filter))
+            {
+                throw new CliException($"'{filter}' is not a valid topic filter ('#' only last and alone in its level, '+' alone in its level)");
+            }
+        }
+
         await using MqttCliClient client = await MqttCliClient.ConnectAsync(settings.Host, settings.Port, settings.ToConnect("sub"), ConnectTimeout, cancellationToken);
         ushort subscribeId = client.NextPacketId();
         await client.SendAsync(new SubscribePacket { PacketId = subscribeId, Subscriptions = [.. filters.Select(f => new TopicSubscription(f, qos))] }, token);

@@ -22,6 +22,15 @@ public static class TopicMapper
             return $"'{remote}' is not a valid topic filter";
         }
 
+        foreach (string filter in (string[])[local, remote])
+        {
+            if (filter.StartsWith(Routing.SharedSubscription.Prefix, StringComparison.Ordinal) && !Routing.SharedSubscription.IsValid(filter))
+            {
+                // An upstream would close the bridge's connection for it on every SUBSCRIBE [MQTT-4.8.2-1].
+                return $"'{filter}' is not a valid shared subscription ($share/{{ShareName}}/{{filter}})";
+            }
+        }
+
         if (!string.Equals(Tail(local), Tail(remote), StringComparison.Ordinal))
         {
             return $"'{local}' and '{remote}' must end in the same wildcard levels to be mapped onto each other";

@@ -276,7 +276,7 @@ public sealed class BrokerServer : IAsyncDisposable
         // Start-up (configuration, host, listeners) leaves garbage and half-used regions behind. One compacting collection
         // that gives the free memory back, now and not at the first collection under load, measured on 10,000 idle
         // connections (AOT): 18.2 -> 16.8 MB at start and 37 -> 31.7 MB with them connected.
-        GC.Collect(2, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+        GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
         await _host.WaitForShutdownAsync(cancellationToken);
     }
 

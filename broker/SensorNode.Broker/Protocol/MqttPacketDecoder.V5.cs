@@ -185,7 +185,7 @@ public static partial class MqttPacketDecoder
         var subscriptions = new List<TopicSubscription>();
         while (reader.Remaining > 0)
         {
-            string filter = ReadTopicFilter(ref reader, "SUBSCRIBE");
+            string filter = ReadTopicFilter(ref reader, "SUBSCRIBE", shared: true);
             byte options = reader.ReadByte();
             if ((options & 0xC0) != 0)
             {
@@ -258,7 +258,7 @@ public static partial class MqttPacketDecoder
         var filters = new List<string>();
         while (reader.Remaining > 0)
         {
-            filters.Add(ReadTopicFilter(ref reader, "UNSUBSCRIBE"));
+            filters.Add(ReadTopicFilter(ref reader, "UNSUBSCRIBE", shared: true));
         }
 
         if (filters.Count == 0)

@@ -349,13 +349,14 @@ public static partial class MqttPacketDecoder
     }
 
     /// <summary>
-    /// A SUBSCRIBE or UNSUBSCRIBE topic filter. An empty one is a Protocol Error [MQTT-4.7.3-1], and so is a Shared
-    /// Subscription without a ShareName or filter [MQTT-4.8.2-1] [MQTT-4.8.2-2]; a wildcard out of place
-    /// [MQTT-4.7.1-2] [MQTT-4.7.1-3] makes the packet malformed. Either closes the connection (3.1.1 §4.8, 5.0 §4.13),
-    /// as in Mosquitto: the SUBACK's 0x8F (Topic Filter invalid) is for a filter that is correctly formed but not
-    /// allowed, such as one over the broker's length or level limits.
+    /// A SUBSCRIBE or UNSUBSCRIBE topic filter. An empty one is a Protocol Error [MQTT-4.7.3-1]; a wildcard out of place
+    /// [MQTT-4.7.1-2] [MQTT-4.7.1-3] makes the packet malformed. For 5.0 (<paramref name="shared"/>), so is a Shared
+    /// Subscription without a ShareName or filter, or with a wildcard in its ShareName, a Protocol Error [MQTT-4.8.2-1]
+    /// [MQTT-4.8.2-2]; for 3.1.1 such a filter is legal, and the broker refuses it in the SUBACK instead. Each closes the
+    /// connection (3.1.1 §4.8, 5.0 §4.13), as Mosquitto does: the SUBACK's 0x8F (Topic Filter invalid) is for a filter
+    /// that is correctly formed but not allowed, such as one over the broker's length or level limits.
     /// </summary>
-    private static string ReadTopicFilter(ref MqttSpanReader reader, string packet)
+    private static string ReadTopicFilter(ref MqttSpanReader reader, string packet, bool shared = false)
     {
         ReadOnlySpan<byte> filter = reader.ReadUtf8("topic filter");
         if (filter.Length == 0)
@@ -363,18 +364,29 @@ public static partial class MqttPacketDecoder
             throw MqttProtocolException.ProtocolError($"{packet} with an empty topic filter [MQTT-4.7.3-1]");
         }
 
-        if (!TopicRules.IsValidTopicFilter(filter))
+        if (shared && filter.StartsWith(TopicRules.SharedPrefix) && !TopicRules.IsValidSharedFilter(filter))
         {
-            throw MqttProtocolException.Malformed($"{packet} topic filter '{MqttUtf8.Decode(filter)}' has a wildcard out of place [MQTT-4.7.1-2] [MQTT-4.7.1-3]");
+            // The ShareName is judged first: "$share/g+/t" is a bad ShareName, not a misplaced wildcard.
+            ReadOnlySpan<byte> rest = filter[TopicRules.SharedPrefix.Length..];
+            int slash = rest.IndexOf(TopicRules.Separator);
+            bool shareNameBad = slash <= 0 || rest[..slash].IndexOfAny(TopicRules.SingleLevelWildcard, TopicRules.MultiLevelWildcard) >= 0 || slash == rest.Length - 1;
+            if (shareNameBad)
+            {
+                throw MqttProtocolException.ProtocolError($"{packet} shared subscription '{Shorten(filter)}' needs a ShareName without wildcards and a topic filter [MQTT-4.8.2-1] [MQTT-4.8.2-2]");
+            }
         }
 
-        if (filter.StartsWith(TopicRules.SharedPrefix) && !TopicRules.IsValidSharedFilter(filter))
+        if (!TopicRules.IsValidTopicFilter(filter))
         {
-            throw MqttProtocolException.ProtocolError($"{packet} shared subscription '{MqttUtf8.Decode(filter)}' needs a ShareName without wildcards and a topic filter [MQTT-4.8.2-1] [MQTT-4.8.2-2]");
+            throw MqttProtocolException.Malformed($"{packet} topic filter '{Shorten(filter)}' has a wildcard out of place [MQTT-4.7.1-2] [MQTT-4.7.1-3]");
         }
 
         return MqttUtf8.Decode(filter);
     }
+
+    /// <summary>A filter as a log line shows it: at most 128 characters of what may be 64 KB.</summary>
+    private static string Shorten(ReadOnlySpan<byte> filter) =>
+        filter.Length <= 128 ? MqttUtf8.Decode(filter) : System.Text.Encoding.UTF8.GetString(filter[..128]) + "…";
 
     private static ushort ReadNonZeroPacketId(ref MqttSpanReader reader, string packet)
     {

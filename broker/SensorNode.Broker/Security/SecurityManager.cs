@@ -28,6 +28,7 @@ public sealed class SecurityManager : IDisposable
     private readonly List<FileSystemWatcher> _watchers = [];
     private readonly ConcurrentDictionary<string, bool> _verified = new(StringComparer.Ordinal);
     private readonly ConcurrentDictionary<(string Address, string User), Failures> _failures = new();
+    private bool _anyFailure;
     private PasswordFile? _passwords;
     private AclFile? _acl;
     private int _version;
@@ -59,8 +60,9 @@ public sealed class SecurityManager : IDisposable
     /// <summary>Checks a CONNECT's user name and password; counts and throttles failures per address and user.</summary>
     public LoginVerdict Login(string? user, byte[]? password, IPAddress? address, bool userFromCertificate = false)
     {
-        // The key (a string for the address) is made only when there is a failure on record or one to record.
-        if (!_failures.IsEmpty && _failures.TryGetValue(FailureKey(address, user), out Failures? record) && record.IsBlocked(DateTimeOffset.UtcNow))
+        // The key (a string for the address) is made only once a failure has been recorded. (Not _failures.IsEmpty: on
+        // an empty dictionary that takes all its locks, on every login.)
+        if (Volatile.Read(ref _anyFailure) && _failures.TryGetValue(FailureKey(address, user), out Failures? record) && record.IsBlocked(DateTimeOffset.UtcNow))
         {
             Interlocked.Increment(ref _authFailures);
             return LoginVerdict.Throttled;
@@ -93,6 +95,7 @@ public sealed class SecurityManager : IDisposable
 
     private void RecordFailure((string Address, string User) key, DateTimeOffset now)
     {
+        Volatile.Write(ref _anyFailure, true);
         if (!_failures.TryGetValue(key, out Failures? record))
         {
             if (_failures.Count >= MaxTrackedFailures)

@@ -634,42 +634,47 @@ public sealed class Session
     }
 
     /// <summary>
-    /// Re-sends after a reconnect, in their original order [MQTT-4.6.0-1]: every PUBREL, and the PUBLISHes while the
-    /// client's Receive Maximum has room [MQTT-3.3.4-9]. A client that comes back with a lower one than before must not
-    /// get more unacknowledged PUBLISHes than it now allows; the rest follow as acknowledgements come in.
+    /// Re-sends after a reconnect, in their original order [MQTT-4.6.0-1]: the PUBRELs that were owed when the client
+    /// came back, and the PUBLISHes while the client's Receive Maximum has room [MQTT-3.3.4-9]. A client that comes back
+    /// with a lower one than before must not get more unacknowledged PUBLISHes than it now allows; the rest follow as
+    /// acknowledgements come in.
     /// </summary>
     private void AddResends(ResendBacklog resends, List<OutboundPacket> batch)
     {
-        // Out on this connection: what is in flight less the PUBLISHes still waiting here (an entry acknowledged or
-        // PUBREC'd meanwhile, which a client may do for a message it had on the last connection, no longer waits).
+        // Out on this connection: what is in flight less the PUBLISHes still waiting here. One the client acknowledged
+        // or PUBREC'd meanwhile (it may, for a message it had on the last connection) no longer waits: its PUBREL, if
+        // any, was queued by OnPubRec once durable, and must not go out a second time, or before that, from here.
         int waiting = 0;
-        foreach (ushort packetId in resends.Order)
+        foreach ((ushort packetId, bool pubRel) in resends.Order)
         {
-            waiting += Inflight.TryGetValue(packetId, out InflightEntry entry) && entry.State != InflightState.AwaitingPubComp ? 1 : 0;
+            waiting += !pubRel && IsPublishDue(packetId) ? 1 : 0;
         }
 
         int kept = 0;
-        List<ushort> order = resends.Order;
+        List<(ushort PacketId, bool PubRel)> order = resends.Order;
         for (int i = 0; i < order.Count; i++)
         {
-            ushort packetId = order[i];
-            if (!Inflight.TryGetValue(packetId, out InflightEntry entry))
+            (ushort packetId, bool pubRel) = order[i];
+            if (pubRel)
+            {
+                if (Inflight.TryGetValue(packetId, out InflightEntry released) && released.State == InflightState.AwaitingPubComp)
+                {
+                    batch.Add(OutboundPacket.Control(PacketType.PubRel, packetId));
+                }
+            }
+            else if (!IsPublishDue(packetId))
             {
                 continue;
             }
-
-            if (entry.State == InflightState.AwaitingPubComp)
-            {
-                batch.Add(OutboundPacket.Control(PacketType.PubRel, packetId));
-            }
             else if (InflightNow - waiting < _inflightWindow)
             {
+                InflightEntry entry = Inflight[packetId];
                 batch.Add(OutboundPacket.Publish(entry.Message, entry.Qos, entry.Retain, dup: true, packetId, entry.SubscriptionIds));
                 waiting--;
             }
             else
             {
-                order[kept++] = packetId;
+                order[kept++] = (packetId, false);
             }
         }
 
@@ -680,19 +685,21 @@ public sealed class Session
         }
     }
 
+    private bool IsPublishDue(ushort packetId) => Inflight.TryGetValue(packetId, out InflightEntry entry) && entry.State != InflightState.AwaitingPubComp;
+
     /// <summary>What a reconnect found in flight and still has to re-send, oldest first.</summary>
     private sealed class ResendBacklog
     {
-        public readonly List<ushort> Order = [];
+        public readonly List<(ushort PacketId, bool PubRel)> Order = [];
 
         public static ResendBacklog Of(Dictionary<ushort, InflightEntry> inflight)
         {
             var entries = new List<KeyValuePair<ushort, InflightEntry>>(inflight);
             entries.Sort(static (a, b) => a.Value.Sequence.CompareTo(b.Value.Sequence));
             var backlog = new ResendBacklog();
-            foreach ((ushort packetId, _) in entries)
+            foreach ((ushort packetId, InflightEntry entry) in entries)
             {
-                backlog.Order.Add(packetId);
+                backlog.Order.Add((packetId, entry.State == InflightState.AwaitingPubComp));
             }
 
             return backlog;

@@ -22,6 +22,8 @@ public sealed class TopicMapperTests
     [InlineData("a/+/t", "b/+/t", null)]
     [InlineData("a/#", "b/+", "must end in the same wildcard levels")]
     [InlineData("a/#/b", "a/#/b", "not a valid topic filter")]
+    [InlineData("a/#", "$share/g", "not a valid shared subscription")] // [MQTT-4.8.2-1]: an upstream would close the link
+    [InlineData("$share/+/a/#", "a/#", "not a valid shared subscription")]
     public void Checks_that_two_filters_map_onto_each_other(string local, string remote, string? problem)
     {
         string? found = TopicMapper.Check(local, remote);

@@ -67,13 +67,27 @@ public sealed class SharedSubscriptionTests
     [InlineData("$share/g")]
     [InlineData("$share/g/")]
     [InlineData("$share//t")]
+    [InlineData("$share/+/t")]
+    public async Task A_shared_filter_without_ShareName_or_filter_is_refused_in_the_SUBACK_of_a_3_1_1_client(string filter)
+    {
+        // [MQTT-4.8.2-1] [MQTT-4.8.2-2] are 5.0's; for 3.1.1 this is a legal filter, which the broker does not take.
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using RawMqttClient client = await RawMqttClient.ConnectMqttAsync(broker.Port, "bad-share");
+
+        await client.SendAsync(new SubscribePacket { PacketId = 3, Subscriptions = [new TopicSubscription(filter, 1), new TopicSubscription("ok/#", 1)] });
+
+        var subAck = Assert.IsType<SubAckPacket>(await client.ReceiveAsync());
+        Assert.Equal(new byte[] { SubAckPacket.Failure, 1 }, subAck.ReturnCodes);
+    }
+
+    [Theory]
     [InlineData("$share/g+/t")]
     [InlineData("$share/g#/t")]
     [InlineData("$share/g/t/#/x")]
-    public async Task A_malformed_shared_filter_closes_the_connection(string filter)
+    public async Task A_shared_filter_with_a_wildcard_out_of_place_closes_the_connection(string filter)
     {
-        // [MQTT-4.8.2-1] [MQTT-4.8.2-2]: a protocol violation closes the connection [MQTT-4.8.0-1], as in Mosquitto; the
-        // good filter in the same SUBSCRIBE is not applied.
+        // [MQTT-4.7.1-2] [MQTT-4.7.1-3] hold for every filter: a protocol violation closes the connection
+        // [MQTT-4.8.0-1]; the good filter in the same SUBSCRIBE is not applied.
         await using BrokerServer broker = await TestBroker.StartAsync();
         await using RawMqttClient client = await RawMqttClient.ConnectMqttAsync(broker.Port, "bad-share");
         long errors = broker.Broker.Metrics.ProtocolErrors;

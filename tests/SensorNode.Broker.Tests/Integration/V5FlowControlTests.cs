@@ -126,6 +126,105 @@ public sealed class V5FlowControlTests
         Assert.False(delivered[count].Dup);
     }
 
+    // [MQTT-4.3.3-7] [MQTT-4.6.0-4] with a lower Receive Maximum on the new connection: a PUBREC for a QoS 2 message
+    // still held back gets exactly one PUBREL, the held message is not re-sent after it, and the last one goes out
+    // once PUBCOMPs make room.
+    [Fact]
+    public async Task V5_pubrec_for_a_held_back_resend_gets_one_PUBREL_and_the_rest_follow_as_the_window_frees()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        void Persistent(ConnectPacket c, ushort receiveMaximum)
+        {
+            c.CleanStart = false;
+            c.Properties = new MqttProperties { ReceiveMaximum = receiveMaximum, SessionExpiryInterval = 300 };
+        }
+
+        ushort[] ids = new ushort[3];
+        await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-q2", c => Persistent(c, 10)))
+        {
+            await first.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("rmq2/t", 2)] });
+            Assert.IsType<SubAckPacket>(await first.ReceiveAsync());
+            await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
+            {
+                for (int i = 0; i < ids.Length; i++)
+                {
+                    await publisher.PublishAsync("rmq2/t", "m" + i, MqttQualityOfServiceLevel.ExactlyOnce);
+                }
+            }
+
+            for (int i = 0; i < ids.Length; i++)
+            {
+                ids[i] = Assert.IsType<PublishPacket>(await first.ReceiveAsync()).PacketId;
+            }
+        }
+
+        await using RawMqttClient second = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-q2", c => Persistent(c, 1));
+        PublishPacket resent = Assert.IsType<PublishPacket>(await second.ReceiveAsync());
+        Assert.Equal((ids[0], true), (resent.PacketId, resent.Dup));
+
+        // The second message is held back (Receive Maximum 1); the client PUBRECs it anyway. Its PUBREL goes out once the
+        // session's store has the new state, so it may come after a PINGRESP: everything is collected, in order.
+        var seen = new List<string>();
+        await second.SendAsync(new PacketIdPacket(PacketType.PubRec, ids[1]));
+        await ReceiveUntilAsync(second, seen, $"PUBREL {ids[1]}");
+        await second.SendAsync(new PacketIdPacket(PacketType.PubRec, ids[0]));
+        await ReceiveUntilAsync(second, seen, $"PUBREL {ids[0]}");
+        await second.SendAsync(new PacketIdPacket(PacketType.PubComp, ids[0]));
+        seen.AddRange(await UntilPingRespAsync(second));
+
+        await second.SendAsync(new PacketIdPacket(PacketType.PubComp, ids[1]));
+        await ReceiveUntilAsync(second, seen, $"PUBLISH {ids[2]} dup m2");
+        await second.SendAsync(new PacketIdPacket(PacketType.PubRec, ids[2]));
+        await ReceiveUntilAsync(second, seen, $"PUBREL {ids[2]}");
+        await second.SendAsync(new PacketIdPacket(PacketType.PubComp, ids[2]));
+        seen.AddRange(await UntilPingRespAsync(second));
+
+        Assert.Equal([$"PUBREL {ids[1]}", $"PUBREL {ids[0]}", $"PUBLISH {ids[2]} dup m2", $"PUBREL {ids[2]}"], seen);
+        Assert.Equal(0, broker.Broker.Sessions.Find("rm-q2")!.InflightCount);
+    }
+
+    private static string Show(MqttPacket? packet) => packet switch
+    {
+        PacketIdPacket { Type: PacketType.PubRel } rel => $"PUBREL {rel.PacketId}",
+        PublishPacket p => $"PUBLISH {p.PacketId}{(p.Dup ? " dup" : string.Empty)} {Encoding.UTF8.GetString(p.Payload.Span)}",
+        _ => Describe(packet),
+    };
+
+    /// <summary>Receives until <paramref name="expected"/> has come, adding every packet on the way to <paramref name="seen"/>.</summary>
+    private static async Task ReceiveUntilAsync(RawMqttClient client, List<string> seen, string expected)
+    {
+        for (int i = 0; i < 20; i++)
+        {
+            string next = Show(await client.ReceiveAsync());
+            seen.Add(next);
+            if (next == expected)
+            {
+                return;
+            }
+        }
+
+        throw new Xunit.Sdk.XunitException($"'{expected}' did not come; got: {string.Join(", ", seen)}");
+    }
+
+    /// <summary>Sends PINGREQ and returns what came before its PINGRESP.</summary>
+    private static async Task<List<string>> UntilPingRespAsync(RawMqttClient client)
+    {
+        await client.SendAsync(EmptyPacket.PingReq);
+        var before = new List<string>();
+        for (int i = 0; i < 20; i++)
+        {
+            MqttPacket? next = await client.ReceiveAsync();
+            if (next is EmptyPacket { Type: PacketType.PingResp })
+            {
+                return before;
+            }
+
+            before.Add(Show(next));
+        }
+
+        throw new Xunit.Sdk.XunitException($"no PINGRESP after: {string.Join(", ", before)}");
+    }
+
     // §3.3.4 after [MQTT-3.3.4-7]: a client that has more unacknowledged QoS 1/2 PUBLISHes than the broker's Receive
     // Maximum is disconnected with 0x93 (Receive Maximum exceeded). QoS 2 stays unacknowledged until PUBCOMP.
     [Fact]

@@ -182,6 +182,11 @@ public sealed class CliTests(ITestOutputHelper output) : IDisposable
         ProcessResult timedOut = await RunAsync("sub", "-H", "127.0.0.1", "-p", port, "-W", "1", "-C", "1", "nothing/here");
         Assert.Equal(27, timedOut.ExitCode);
 
+        // A filter that is not well formed is refused before connecting, with the reason, as mosquitto_sub does.
+        ProcessResult badFilter = await RunAsync("sub", "-H", "127.0.0.1", "-p", port, "-W", "5", "sensor/#/kitchen");
+        Assert.Equal(1, badFilter.ExitCode);
+        Assert.Contains("'sensor/#/kitchen' is not a valid topic filter", badFilter.ErrorText, StringComparison.Ordinal);
+
         await broker.DisposeAsync();
         ProcessResult refused = await RunAsync("pub", "-H", "127.0.0.1", "-p", port, "-t", "a", "-m", "b");
         Assert.Equal(1, refused.ExitCode);

@@ -650,7 +650,18 @@ public sealed class RestartTests
         await publisher.PublishAsync("sensor/temperature/kitchen", "away", MqttQualityOfServiceLevel.AtLeastOnce);
         await using MqttNetClient back = await MqttNetClient.ConnectAsync(broker.Port, "home-assistant", cleanSession: false);
         Assert.True(back.ConnectResult!.IsSessionPresent);
-        Assert.Equal("away", (await back.NextAsync()).Payload);
+
+        // A message whose PUBACK the client had not sent yet when it disconnected comes again first [MQTT-4.4.0-1].
+        var again = new List<string>();
+        ReceivedMessage next = await back.NextAsync();
+        while (next.Payload != "away" && again.Count < 50)
+        {
+            again.Add(next.Payload);
+            next = await back.NextAsync();
+        }
+
+        Assert.Equal("away", next.Payload);
+        Assert.All(again, payload => Assert.Contains(payload, received.Select(m => m.Payload)));
     }
 
     [Fact]
