@@ -68,12 +68,6 @@ public sealed class V5FlowControlTests
     public async Task V5_resends_after_a_reconnect_respect_the_new_lower_receive_maximum_MQTT_3_3_4_9()
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
-        void Persistent(ConnectPacket c, ushort receiveMaximum)
-        {
-            c.CleanStart = false;
-            c.Properties = new MqttProperties { ReceiveMaximum = receiveMaximum, SessionExpiryInterval = 300 };
-        }
-
         const int count = 6;
         var firstIds = new List<ushort>();
         await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-resume", c => Persistent(c, 10)))
@@ -133,12 +127,6 @@ public sealed class V5FlowControlTests
     public async Task V5_pubrec_for_a_held_back_resend_gets_one_PUBREL_and_the_rest_follow_as_the_window_frees()
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
-        void Persistent(ConnectPacket c, ushort receiveMaximum)
-        {
-            c.CleanStart = false;
-            c.Properties = new MqttProperties { ReceiveMaximum = receiveMaximum, SessionExpiryInterval = 300 };
-        }
-
         ushort[] ids = new ushort[3];
         await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-q2", c => Persistent(c, 10)))
         {
@@ -204,6 +192,13 @@ public sealed class V5FlowControlTests
         }
 
         throw new Xunit.Sdk.XunitException($"'{expected}' did not come; got: {string.Join(", ", seen)}");
+    }
+
+    /// <summary>A CONNECT that resumes a session kept for 300 s, with the given Receive Maximum.</summary>
+    private static void Persistent(ConnectPacket c, ushort receiveMaximum)
+    {
+        c.CleanStart = false;
+        c.Properties = new MqttProperties { ReceiveMaximum = receiveMaximum, SessionExpiryInterval = 300 };
     }
 
     /// <summary>Sends PINGREQ and returns what came before its PINGRESP.</summary>
