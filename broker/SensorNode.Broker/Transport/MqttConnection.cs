@@ -269,7 +269,9 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             await _output.FlushAsync();
         }
 
-        return !EndOfInput(round);
+        // After a login the rest of the read was left unexamined: the next read returns it (a fire-and-forget client's
+        // PUBLISH and DISCONNECT behind its CONNECT), and the end of the stream with it, if that came.
+        return round.HasLogin || !EndOfInput(round);
     }
 
     private bool StartNewRateWindowIfDue()

@@ -42,6 +42,84 @@ public sealed class AuthenticationTests
     }
 
     [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task A_fire_and_forget_publisher_that_logs_in_is_served_in_full(bool epoll)
+    {
+        // CONNECT (with a password, so the login is checked on the pool), PUBLISH and DISCONNECT in one write, then the
+        // client's end of the stream: the PUBLISH is delivered and the DISCONNECT discards the will [MQTT-3.1.2-10].
+        string users = WriteUsers(TestBroker.NewDataDirectory(), ("alice", "alice-pw"), ("bob", "bob-pw"));
+        await using BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.Security.PasswordFile = users;
+            o.Security.AllowAnonymous = false;
+            o.UseEpollTransport = epoll;
+        });
+        await using MqttNetClient observer = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "alice-pw"));
+        await observer.SubscribeAsync("ff/#");
+
+        byte[] burst = FireAndForgetBurst();
+        await using RawMqttClient raw = await RawMqttClient.ConnectAsync(broker.Port);
+        await raw.SendAsync(burst);
+        raw.ShutdownSend();
+
+        Assert.IsType<ConnAckPacket>(await raw.ReceiveAsync());
+        await raw.AssertClosedAsync();
+        ReceivedMessage delivered = await observer.NextAsync();
+        Assert.Equal(("ff/t", "21.5"), (delivered.Topic, delivered.Payload));
+        await observer.PublishAsync("ff/marker", "m");
+        Assert.Equal("ff/marker", (await observer.NextAsync()).Topic);
+        Assert.Equal(0, broker.Broker.Security.AuthFailures);
+    }
+
+    [Fact]
+    public async Task A_login_read_together_with_the_end_of_the_stream_still_serves_what_follows_the_CONNECT()
+    {
+        // The same burst, handed to the connection already complete (a pipe's reader can see the last bytes and the
+        // end of the stream in one read): the login on the pool must not end the connection before the PUBLISH and
+        // DISCONNECT behind the CONNECT are handled.
+        string users = WriteUsers(TestBroker.NewDataDirectory(), ("alice", "alice-pw"), ("bob", "bob-pw"));
+        await using BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.Security.PasswordFile = users;
+            o.Security.AllowAnonymous = false;
+        });
+        await using MqttNetClient observer = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "alice-pw"));
+        await observer.SubscribeAsync("ff/#");
+
+        var toBroker = new System.IO.Pipelines.Pipe();
+        var fromBroker = new System.IO.Pipelines.Pipe();
+        await toBroker.Writer.WriteAsync(FireAndForgetBurst());
+        await toBroker.Writer.CompleteAsync();
+        var context = new Microsoft.AspNetCore.Connections.DefaultConnectionContext(
+            "in-memory", new DuplexPipe(toBroker.Reader, fromBroker.Writer), new DuplexPipe(fromBroker.Reader, toBroker.Writer));
+
+        Task run = new SensorNode.Broker.Transport.MqttConnection(context, broker.Broker).RunAsync();
+        await run.WaitAsync(TestBroker.Timeout);
+
+        ReceivedMessage delivered = await observer.NextAsync();
+        Assert.Equal(("ff/t", "21.5"), (delivered.Topic, delivered.Payload));
+        await observer.PublishAsync("ff/marker", "m");
+        Assert.Equal("ff/marker", (await observer.NextAsync()).Topic);
+    }
+
+    private sealed record DuplexPipe(System.IO.Pipelines.PipeReader Input, System.IO.Pipelines.PipeWriter Output) : System.IO.Pipelines.IDuplexPipe;
+
+    /// <summary>CONNECT with a password and a will, PUBLISH QoS 0 and DISCONNECT, as one write.</summary>
+    private static byte[] FireAndForgetBurst() =>
+    [
+        .. MqttPacketWriter.ToArray(new ConnectPacket
+        {
+            ClientId = "fire-and-forget",
+            UserName = "bob",
+            Password = "bob-pw"u8.ToArray(),
+            Will = new WillMessage { Topic = "ff/will", Payload = "gone"u8.ToArray() },
+        }, ProtocolLevel.V311),
+        .. MqttPacketWriter.ToArray(new PublishPacket { Topic = "ff/t", Payload = "21.5"u8.ToArray() }, ProtocolLevel.V311),
+        .. MqttPacketWriter.ToArray(EmptyPacket.Disconnect, ProtocolLevel.V311),
+    ];
+
+    [Theory]
     [InlineData("alice", "wrong")]
     [InlineData("alice", "")]
     [InlineData("alice", "bob-pw")]
