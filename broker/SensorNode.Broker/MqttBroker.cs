@@ -89,7 +89,7 @@ public sealed class MqttBroker : IDisposable
             return DisconnectReason.QuotaExceeded;
         }
 
-        return _connections.Count > Options.MaxConnections ? DisconnectReason.ServerBusy : null;
+        return Volatile.Read(ref _connectionCount) > Options.MaxConnections ? DisconnectReason.ServerBusy : null;
     }
 
     internal void Release(System.Net.IPAddress? address)
@@ -127,7 +127,7 @@ public sealed class MqttBroker : IDisposable
     /// <summary>Persistent sessions (and their delayed wills) survive a shutdown: false when the broker keeps nothing on disk.</summary>
     internal bool SessionsOutliveShutdown => !_shuttingDown || _storeOutlivesProcess;
 
-    public int ConnectionCount => _connections.Count;
+    public int ConnectionCount => Volatile.Read(ref _connectionCount);
 
     private static IBrokerStore OpenStore(BrokerOptions options, ILogger logger) => options.Persistence switch
     {
@@ -539,9 +539,26 @@ public sealed class MqttBroker : IDisposable
         public Timer Timer { get; set; } = null!;
     }
 
-    internal void Register(MqttConnection connection) => _connections.TryAdd(connection, 0);
+    internal void Register(MqttConnection connection)
+    {
+        if (_connections.TryAdd(connection, 0))
+        {
+            // Counted here: the dictionary's Count takes all its locks, and Admit asks on every connect.
+            int count = Interlocked.Increment(ref _connectionCount);
+            if (count > Volatile.Read(ref _connectionPeak))
+            {
+                Volatile.Write(ref _connectionPeak, count);
+            }
+        }
+    }
 
-    internal void Unregister(MqttConnection connection) => _connections.TryRemove(connection, out _);
+    internal void Unregister(MqttConnection connection)
+    {
+        if (_connections.TryRemove(connection, out _))
+        {
+            Interlocked.Decrement(ref _connectionCount);
+        }
+    }
 
     /// <summary>Closes every connection now, without waiting for what is queued (the end of a shutdown that took too long).</summary>
     internal void CloseAll(DisconnectReason reason)
@@ -575,7 +592,10 @@ public sealed class MqttBroker : IDisposable
         }
     }
 
-    /// <summary>Expires persistent sessions whose client stayed away too long, and reports drops once per interval.</summary>
+    /// <summary>
+    /// Expires persistent sessions whose client stayed away too long, gives memory back after many clients left, and
+    /// reports drops once per interval.
+    /// </summary>
     internal void Housekeeping()
     {
         DateTimeOffset now = DateTimeOffset.UtcNow;
@@ -583,6 +603,8 @@ public sealed class MqttBroker : IDisposable
         {
             ExpireIfDue(session, now);
         }
+
+        TrimMemoryAfterShedding();
 
         if (Environment.TickCount64 - Interlocked.Read(ref _lastDropReport) < 60_000)
         {
@@ -597,6 +619,32 @@ public sealed class MqttBroker : IDisposable
             Logger.LogWarning(
                 "Dropped {Count} queued messages since the last report (per-session bounds: {QueueFull} in total, broker-wide budget: {Budget} in total)",
                 sinceLast, Metrics.DroppedQueueFull, Metrics.DroppedBrokerQueueBudget);
+        }
+    }
+
+    private int _connectionCount;
+    private int _connectionPeak;
+
+    /// <summary>Connections that must have gone, at least half of the peak, before memory is given back.</summary>
+    internal int TrimAfterShedding { get; set; } = 1_000;
+
+    /// <summary>How many times <see cref="TrimMemoryAfterShedding"/> collected.</summary>
+    internal int MemoryTrims { get; private set; }
+
+    /// <summary>
+    /// When at least half of the connections, and many, have gone since the peak, one compacting collection gives their
+    /// memory back to the system. Without it a broker that had 10,000 clients keeps their memory: the collector has
+    /// nothing to collect for once they are gone (10,000 idle connections, AOT: 36.7 MB held 20 s after they left).
+    /// </summary>
+    private void TrimMemoryAfterShedding()
+    {
+        int now = Volatile.Read(ref _connectionCount);
+        int peak = Volatile.Read(ref _connectionPeak);
+        if (peak - now >= TrimAfterShedding && now <= peak / 2)
+        {
+            GC.Collect(GC.MaxGeneration, GCCollectionMode.Aggressive, blocking: true, compacting: true);
+            MemoryTrims++;
+            Volatile.Write(ref _connectionPeak, now);
         }
     }
 
