@@ -120,6 +120,55 @@ public sealed class V5FlowControlTests
         Assert.False(delivered[count].Dup);
     }
 
+    // [MQTT-4.4.0-1] a takeover while re-sends are still held back: the new connection (Receive Maximum 10) gets every
+    // unacknowledged message again, in order, including the one the interrupted connection had already been re-sent.
+    [Fact]
+    public async Task V5_a_takeover_while_resends_are_held_back_resends_them_all_to_the_new_connection()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        const int count = 4;
+        var firstIds = new List<ushort>();
+        await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-takeover", c => Persistent(c, 10)))
+        {
+            await first.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("rmt/t", 1)] });
+            Assert.IsType<SubAckPacket>(await first.ReceiveAsync());
+            await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
+            {
+                for (int i = 0; i < count; i++)
+                {
+                    await publisher.PublishAsync("rmt/t", "m" + i, MqttQualityOfServiceLevel.AtLeastOnce);
+                }
+            }
+
+            for (int i = 0; i < count; i++)
+            {
+                firstIds.Add(Assert.IsType<PublishPacket>(await first.ReceiveAsync()).PacketId);
+            }
+        }
+
+        await using RawMqttClient narrow = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-takeover", c => Persistent(c, 1));
+        Assert.Equal(firstIds[0], Assert.IsType<PublishPacket>(await narrow.ReceiveAsync()).PacketId);
+        Assert.Empty(await UntilPingRespAsync(narrow));
+
+        await using RawMqttClient wide = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-takeover", c => Persistent(c, 10));
+        var resent = new List<PublishPacket>();
+        for (int i = 0; i < count; i++)
+        {
+            resent.Add(Assert.IsType<PublishPacket>(await wide.ReceiveAsync()));
+        }
+
+        Assert.Equal(firstIds, resent.Select(p => p.PacketId));
+        Assert.All(resent, p => Assert.True(p.Dup));
+        Assert.Equal(Enumerable.Range(0, count).Select(i => "m" + i), resent.Select(p => Encoding.UTF8.GetString(p.Payload.Span)));
+        foreach (PublishPacket publish in resent)
+        {
+            await wide.SendAsync(new PacketIdPacket(PacketType.PubAck, publish.PacketId));
+        }
+
+        Assert.Empty(await UntilPingRespAsync(wide));
+        Assert.Equal(0, broker.Broker.Sessions.Find("rm-takeover")!.InflightCount);
+    }
+
     // [MQTT-4.3.3-7] [MQTT-4.6.0-4] with a lower Receive Maximum on the new connection: a PUBREC for a QoS 2 message
     // still held back gets exactly one PUBREL, the held message is not re-sent after it, and the last one goes out
     // once PUBCOMPs make room.
