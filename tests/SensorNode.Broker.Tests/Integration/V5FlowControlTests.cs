@@ -69,25 +69,7 @@ public sealed class V5FlowControlTests
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
         const int count = 6;
-        var firstIds = new List<ushort>();
-        await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-resume", c => Persistent(c, 10)))
-        {
-            await first.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("rmr/t", 1)] });
-            Assert.IsType<SubAckPacket>(await first.ReceiveAsync());
-            await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    await publisher.PublishAsync("rmr/t", "m" + i, MqttQualityOfServiceLevel.AtLeastOnce);
-                }
-            }
-
-            for (int i = 0; i < count; i++)
-            {
-                // Received and never acknowledged.
-                firstIds.Add(Assert.IsType<PublishPacket>(await first.ReceiveAsync()).PacketId);
-            }
-        }
+        List<ushort> firstIds = await LeaveUnacknowledgedAsync(broker.Port, "rm-resume", "rmr/t", 1, count);
 
         await using RawMqttClient second = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-resume", c => Persistent(c, 2));
         await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
@@ -127,24 +109,7 @@ public sealed class V5FlowControlTests
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
         const int count = 4;
-        var firstIds = new List<ushort>();
-        await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-takeover", c => Persistent(c, 10)))
-        {
-            await first.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("rmt/t", 1)] });
-            Assert.IsType<SubAckPacket>(await first.ReceiveAsync());
-            await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
-            {
-                for (int i = 0; i < count; i++)
-                {
-                    await publisher.PublishAsync("rmt/t", "m" + i, MqttQualityOfServiceLevel.AtLeastOnce);
-                }
-            }
-
-            for (int i = 0; i < count; i++)
-            {
-                firstIds.Add(Assert.IsType<PublishPacket>(await first.ReceiveAsync()).PacketId);
-            }
-        }
+        List<ushort> firstIds = await LeaveUnacknowledgedAsync(broker.Port, "rm-takeover", "rmt/t", 1, count);
 
         await using RawMqttClient narrow = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-takeover", c => Persistent(c, 1));
         Assert.Equal(firstIds[0], Assert.IsType<PublishPacket>(await narrow.ReceiveAsync()).PacketId);
@@ -176,24 +141,7 @@ public sealed class V5FlowControlTests
     public async Task V5_pubrec_for_a_held_back_resend_gets_one_PUBREL_and_the_rest_follow_as_the_window_frees()
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
-        ushort[] ids = new ushort[3];
-        await using (RawMqttClient first = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-q2", c => Persistent(c, 10)))
-        {
-            await first.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("rmq2/t", 2)] });
-            Assert.IsType<SubAckPacket>(await first.ReceiveAsync());
-            await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port))
-            {
-                for (int i = 0; i < ids.Length; i++)
-                {
-                    await publisher.PublishAsync("rmq2/t", "m" + i, MqttQualityOfServiceLevel.ExactlyOnce);
-                }
-            }
-
-            for (int i = 0; i < ids.Length; i++)
-            {
-                ids[i] = Assert.IsType<PublishPacket>(await first.ReceiveAsync()).PacketId;
-            }
-        }
+        List<ushort> ids = await LeaveUnacknowledgedAsync(broker.Port, "rm-q2", "rmq2/t", 2, 3);
 
         await using RawMqttClient second = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "rm-q2", c => Persistent(c, 1));
         PublishPacket resent = Assert.IsType<PublishPacket>(await second.ReceiveAsync());
@@ -241,6 +189,33 @@ public sealed class V5FlowControlTests
         }
 
         throw new Xunit.Sdk.XunitException($"'{expected}' did not come; got: {string.Join(", ", seen)}");
+    }
+
+    /// <summary>
+    /// A persistent session (Receive Maximum 10) subscribes to <paramref name="topic"/>, is sent <paramref name="count"/>
+    /// messages "m0", "m1", … at <paramref name="qos"/> by MQTTnet, and leaves without acknowledging any; returns
+    /// their packet identifiers in order.
+    /// </summary>
+    private static async Task<List<ushort>> LeaveUnacknowledgedAsync(int port, string clientId, string topic, byte qos, int count)
+    {
+        var ids = new List<ushort>();
+        await using RawMqttClient client = await RawMqttClient.ConnectV5AcceptedAsync(port, clientId, c => Persistent(c, 10));
+        await client.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription(topic, qos)] });
+        Assert.IsType<SubAckPacket>(await client.ReceiveAsync());
+        await using (MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(port))
+        {
+            for (int i = 0; i < count; i++)
+            {
+                await publisher.PublishAsync(topic, "m" + i, (MqttQualityOfServiceLevel)qos);
+            }
+        }
+
+        for (int i = 0; i < count; i++)
+        {
+            ids.Add(Assert.IsType<PublishPacket>(await client.ReceiveAsync()).PacketId);
+        }
+
+        return ids;
     }
 
     /// <summary>A CONNECT that resumes a session kept for 300 s, with the given Receive Maximum.</summary>
