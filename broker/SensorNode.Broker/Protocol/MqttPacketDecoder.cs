@@ -364,16 +364,10 @@ public static partial class MqttPacketDecoder
             throw MqttProtocolException.ProtocolError($"{packet} with an empty topic filter [MQTT-4.7.3-1]");
         }
 
-        if (shared && filter.StartsWith(TopicRules.SharedPrefix) && !TopicRules.IsValidSharedFilter(filter))
+        // The ShareName is judged first: "$share/g+/t" is a bad ShareName, not a misplaced wildcard.
+        if (shared && filter.StartsWith(TopicRules.SharedPrefix) && !TopicRules.TrySplitShared(filter, out _))
         {
-            // The ShareName is judged first: "$share/g+/t" is a bad ShareName, not a misplaced wildcard.
-            ReadOnlySpan<byte> rest = filter[TopicRules.SharedPrefix.Length..];
-            int slash = rest.IndexOf(TopicRules.Separator);
-            bool shareNameBad = slash <= 0 || rest[..slash].IndexOfAny(TopicRules.SingleLevelWildcard, TopicRules.MultiLevelWildcard) >= 0 || slash == rest.Length - 1;
-            if (shareNameBad)
-            {
-                throw MqttProtocolException.ProtocolError($"{packet} shared subscription '{Shorten(filter)}' needs a ShareName without wildcards and a topic filter [MQTT-4.8.2-1] [MQTT-4.8.2-2]");
-            }
+            throw MqttProtocolException.ProtocolError($"{packet} shared subscription '{Shorten(filter)}' needs a ShareName without wildcards and a topic filter [MQTT-4.8.2-1] [MQTT-4.8.2-2]");
         }
 
         if (!TopicRules.IsValidTopicFilter(filter))

@@ -59,8 +59,16 @@ public static class TopicRules
     /// A Shared Subscription's filter: after <see cref="SharedPrefix"/> a ShareName of at least one character without
     /// '/', '+' or '#' [MQTT-4.8.2-1] [MQTT-4.8.2-2], then '/' and a valid topic filter.
     /// </summary>
-    public static bool IsValidSharedFilter(ReadOnlySpan<byte> filter)
+    public static bool IsValidSharedFilter(ReadOnlySpan<byte> filter) =>
+        TrySplitShared(filter, out ReadOnlySpan<byte> topicFilter) && IsValidTopicFilter(topicFilter);
+
+    /// <summary>
+    /// The ShareName part of a Shared Subscription's filter is well formed and a topic filter follows it (whose own
+    /// syntax is not judged here): <paramref name="topicFilter"/> is that filter.
+    /// </summary>
+    public static bool TrySplitShared(ReadOnlySpan<byte> filter, out ReadOnlySpan<byte> topicFilter)
     {
+        topicFilter = default;
         if (!filter.StartsWith(SharedPrefix))
         {
             return false;
@@ -68,9 +76,13 @@ public static class TopicRules
 
         ReadOnlySpan<byte> rest = filter[SharedPrefix.Length..];
         int slash = rest.IndexOf(Separator);
-        return slash > 0
-            && rest[..slash].IndexOfAny(SingleLevelWildcard, MultiLevelWildcard) < 0
-            && IsValidTopicFilter(rest[(slash + 1)..]);
+        if (slash <= 0 || slash == rest.Length - 1 || rest[..slash].IndexOfAny(SingleLevelWildcard, MultiLevelWildcard) >= 0)
+        {
+            return false;
+        }
+
+        topicFilter = rest[(slash + 1)..];
+        return true;
     }
 
     public static bool IsValidTopicName(string topic) => IsValidTopicName(System.Text.Encoding.UTF8.GetBytes(topic));
