@@ -62,8 +62,9 @@ public sealed class SessionRegistry
             Session? existing = Find(clientId);
             ISessionConnection? takenOver = existing?.Connection;
             SessionOpenResult result;
-            // A clean session still connected is the current session too [MQTT-3.1.2-4]: resumed by a takeover.
-            if (existing is not null && !cleanStart && (existing.IsStored || !existing.CleanSession || existing.IsConnected))
+            // A clean session lasts only as long as its connection, so a takeover never resumes it, even with
+            // CleanSession=0 [MQTT-3.1.2-6]; the old connection's end ends it (MQTT 5: Session Expiry 0).
+            if (existing is not null && !cleanStart && (existing.IsStored || !existing.CleanSession))
             {
                 existing.ExpiryInterval = expiry;
                 result = new SessionOpenResult(existing, true, null, takenOver);

@@ -298,6 +298,7 @@ internal sealed partial class MqttConnection
         if (opened.TakenOver is { } previous)
         {
             _logger.LogInformation("Client {ClientId} connected again from {Remote}; closing its previous connection", clientId, RemoteEndPoint);
+            SettleReplacedWill(previous, opened);
             previous.Close(DisconnectReason.SessionTakenOver);
         }
 
@@ -691,7 +692,7 @@ internal sealed partial class MqttConnection
             _broker.ForgetConnectedWill(session.ClientId);
         }
 
-        if (_will is { } will)
+        if (TakeWill() is { } will)
         {
             ApplicationMessage message = WillMessageOf(will);
 
@@ -733,6 +734,23 @@ internal sealed partial class MqttConnection
             _logger.LogInformation("Client {ClientId} at {Remote} disconnected: {Reason}", session.ClientId, RemoteEndPoint, reason);
         }
     }
+
+    /// <summary>
+    /// The will of a connection this CONNECT takes over is settled here, before anything this client sends next is
+    /// read: published now if the old session ends with the takeover, so that a node's retained "offline" can never
+    /// land after the "online" it publishes on reconnecting; dropped if the session continues, as Mosquitto does
+    /// (MQTT 5: a new connection to the session came before the Will Delay Interval ran out [MQTT-3.1.2-8]).
+    /// </summary>
+    private void SettleReplacedWill(ISessionConnection previous, SessionOpenResult opened)
+    {
+        if (previous is MqttConnection replaced && replaced.TakeWill() is { } will && !opened.SessionPresent)
+        {
+            PublishWill(WillMessageOf(will), opened.Discarded ?? opened.Session);
+        }
+    }
+
+    /// <summary>Hands over the will, at most once: to the connection taking this one over, or to <see cref="EndSession"/>.</summary>
+    private WillMessage? TakeWill() => Interlocked.Exchange(ref _will, null);
 
     // A method of its own: the closure would otherwise be created at the start of EndSession, for every disconnect.
     private void PublishWill(ApplicationMessage message, Session session)
