@@ -97,11 +97,14 @@ public sealed class BrokerOptions
     /// <summary>Longest client identifier accepted (3.1.1 0x02, 5.0 0x85).</summary>
     public int MaxClientIdLength { get; set; } = 256;
 
-    /// <summary>Longest topic name or filter, in characters; a longer topic closes the connection (5.0: 0x90).</summary>
-    public int MaxTopicLength { get; set; } = 4096;
+    /// <summary>
+    /// Longest topic name or filter, in characters; a longer topic closes the connection (5.0: 0x90). By default
+    /// the protocol's own limit, 65,535 bytes of UTF-8 (§1.5.4).
+    /// </summary>
+    public int MaxTopicLength { get; set; } = ushort.MaxValue;
 
-    /// <summary>Most levels in a topic name or filter.</summary>
-    public int MaxTopicLevels { get; set; } = 64;
+    /// <summary>Most levels in a topic name or filter; by default Mosquitto's limit of 200 separators, 201 levels.</summary>
+    public int MaxTopicLevels { get; set; } = 201;
 
     /// <summary>
     /// Subscriptions one client may hold; more are refused in SUBACK (3.1.1 0x80, 5.0 0x97). Home Assistant subscribes

@@ -13,9 +13,10 @@ public static partial class MqttPacketDecoder
 
     /// <summary>
     /// Fixed header flag rules [MQTT-2.2.2-1] [MQTT-2.2.2-2]: PUBREL, SUBSCRIBE and UNSUBSCRIBE carry 0010,
-    /// PUBLISH carries DUP/QoS/RETAIN, every other packet 0000. Type 0 is reserved.
+    /// PUBLISH carries DUP/QoS/RETAIN, every other packet 0000. Type 0 is reserved. MQTT 3.1 (<paramref name="level"/>
+    /// <see cref="ProtocolLevel.V310"/>) gave those three packets a DUP flag as well, set when they are sent again.
     /// </summary>
-    public static void CheckFixedHeader(byte header)
+    public static void CheckFixedHeader(byte header, ProtocolLevel level = ProtocolLevel.V311)
     {
         PacketType type = TypeOf(header);
         int flags = header & 0x0F;
@@ -28,7 +29,7 @@ public static partial class MqttPacketDecoder
             case PacketType.PubRel:
             case PacketType.Subscribe:
             case PacketType.Unsubscribe:
-                if (flags != 0x02)
+                if (flags != 0x02 && !(level == ProtocolLevel.V310 && flags == 0x0A))
                 {
                     throw MqttProtocolException.Malformed($"{type} must have fixed header flags 0010");
                 }

@@ -524,11 +524,12 @@ internal sealed partial class MqttConnection
             Operations.Add(StoreOperation.PutInbound(session.ClientId, publish.PacketId));
         }
 
-        // MQTT 5 tells the publisher when nobody was listening (0x10), which is still a success.
+        // MQTT 5 tells the publisher when nobody was listening (0x10), which is still a success; a retained message
+        // is kept all the same (Mosquitto answers the same way).
         OutboundPacket? ack = publish.Qos == 0 ? null : OutboundPacket.Ack(
             ackType,
             publish.PacketId,
-            IsV5 && Targets.Count == 0 && !publish.Retain ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
+            IsV5 && Targets.Count == 0 ? ReasonCode.NoMatchingSubscribers : ReasonCode.Success);
         if (!MustWaitForStore)
         {
             _broker.Router.Deliver(message, CollectionsMarshal.AsSpan(Targets), matchedAt, session);
@@ -633,11 +634,14 @@ internal sealed partial class MqttConnection
     }
 
     /// <summary>
-    /// $SYS topics are the broker's to publish, except, as in Mosquitto, <c>$SYS/broker/connection/+/state</c>, where
-    /// a Mosquitto bridge connecting in reports its own state (and sets its will).
+    /// Topics no client may publish to, as in Mosquitto: $SYS is the broker's, except
+    /// <c>$SYS/broker/connection/+/state</c>, where a Mosquitto bridge connecting in reports its own state (and sets its
+    /// will); and a <c>$share/</c> topic could never reach anyone, since a filter spelt so is a shared subscription to
+    /// another topic (MQTT 5 §4.8.2).
     /// </summary>
     private static bool IsBrokerOwned(string topic) =>
-        topic.StartsWith("$SYS", StringComparison.Ordinal) && !TopicRules.Matches("$SYS/broker/connection/+/state", topic);
+        (topic.StartsWith("$SYS", StringComparison.Ordinal) && !TopicRules.Matches("$SYS/broker/connection/+/state", topic))
+        || topic.StartsWith("$share/", StringComparison.Ordinal);
 
     private static string? CommonNameOf(System.Security.Cryptography.X509Certificates.X509Certificate2 certificate)
     {

@@ -353,7 +353,7 @@ internal sealed partial class MqttConnection : ISessionConnection, IThreadPoolWo
             throw MqttProtocolException.ProtocolError($"first packet must be CONNECT, got type {header >> 4} [MQTT-3.1.0-1]");
         }
 
-        MqttPacketDecoder.CheckFixedHeader(header);
+        MqttPacketDecoder.CheckFixedHeader(header, _level);
     }
 
     /// <summary>Bodies that straddle pipe segments are copied once into a per-connection buffer; most never do.</summary>

@@ -426,25 +426,27 @@ public sealed class SlowConsumerAndFloodTests
         await using RawMqttClient w = await RawMqttClient.ConnectAsync(server.Port);
         await w.SendAsync(Connect("deep"));
         await w.ExpectAsync<ConnAckPacket>();
-        string deep64 = string.Join('/', Enumerable.Repeat("d", 64));
-        string long4096 = "l/" + new string('x', 4094);
-        string deep65 = string.Join('/', Enumerable.Repeat("d", 65));
-        await w.SendAsync(Subscribe(1, (deep64, 0), (long4096, 0), (deep65, 0), ("l/" + new string('x', 4095), 0)));
-        Assert.Equal(new byte[] { 0, 0, 0x80, 0x80 }, (await w.ExpectAsync<SubAckPacket>()).ReturnCodes);
-        await w.SendAsync(Publish(deep64, Utf8("a")));
-        Assert.Equal(deep64, (await w.ExpectAsync<PublishPacket>()).Topic);
-        await w.SendAsync(Publish(long4096, Utf8("b")));
-        Assert.Equal(long4096, (await w.ExpectAsync<PublishPacket>()).Topic);
+        // The defaults: Mosquitto's 200 separators (201 levels), and the protocol's 65,535 bytes (§1.5.4), which no
+        // topic can exceed.
+        string deep201 = string.Join('/', Enumerable.Repeat("d", 201));
+        string longest = "l/" + new string('x', ushort.MaxValue - 2);
+        string deep202 = string.Join('/', Enumerable.Repeat("d", 202));
+        await w.SendAsync(Subscribe(1, (deep201, 0), (longest, 0), (deep202, 0)));
+        Assert.Equal(new byte[] { 0, 0, 0x80 }, (await w.ExpectAsync<SubAckPacket>()).ReturnCodes);
+        await w.SendAsync(Publish(deep201, Utf8("a")));
+        Assert.Equal(deep201, (await w.ExpectAsync<PublishPacket>()).Topic);
+        await w.SendAsync(Publish(longest, Utf8("b")));
+        Assert.Equal(longest, (await w.ExpectAsync<PublishPacket>()).Topic);
 
         await using RawMqttClient v5 = await RawMqttClient.ConnectAsync(server.Port);
         v5.Level = ProtocolLevel.V500;
         await v5.SendAsync(new ConnectPacket { ProtocolLevel = ProtocolLevel.V500, ClientId = "deep5" });
         await v5.ExpectAsync<ConnAckPacket>();
-        await v5.SendAsync(new PublishPacket { Topic = deep65, Payload = Utf8("c") });
+        await v5.SendAsync(new PublishPacket { Topic = deep202, Payload = Utf8("c") });
         Assert.Equal(ReasonCode.TopicNameInvalid, (await v5.ExpectAsync<DisconnectPacket>()).ReasonCode);
         Assert.Null(await v5.ReceiveAsync());
 
-        await w.SendAsync(Publish(long4096 + "y", Utf8("too long")));
+        await w.SendAsync(Publish(deep202, Utf8("too deep")));
         Assert.Null(await w.ReceiveAsync());
     }
 

@@ -421,6 +421,36 @@ public sealed class MalformedInputTests
         await scene.AssertStillServingAsync();
     }
 
+    // MQTT 3.1 gave PUBREL (like SUBSCRIBE and UNSUBSCRIBE) a DUP flag, set when it is sent again after a reconnect:
+    // 0x6A is a 3.1 client's PUBREL, not a malformed one (Mosquitto takes it too). From 3.1.1 on, the flags are 0010
+    // [MQTT-3.6.1-1].
+    [Theory]
+    [InlineData(3, true)]
+    [InlineData(4, false)]
+    public async Task A_PUBREL_with_DUP_set_is_taken_from_MQTT_3_1_only(byte level, bool accepted)
+    {
+        await using Scene scene = await Scene.StartAsync();
+        await using RawMqttClient raw = await RawMqttClient.ConnectAsync(scene.Port);
+        await raw.SendAsync(Connect("legacy-q2", protocolName: level == 3 ? "MQIsdp" : "MQTT", level: level));
+        await ExpectAsync<ConnAckPacket>(raw);
+        await raw.SendAsync(Publish("legacy/q2", Utf8("once"), qos: 2, packetId: 7));
+        Assert.Equal(PacketType.PubRec, (await ExpectAsync<PacketIdPacket>(raw)).Type);
+
+        await raw.SendAsync(Ack(0x6A, 7));
+
+        if (accepted)
+        {
+            PacketIdPacket pubComp = await ExpectAsync<PacketIdPacket>(raw);
+            Assert.Equal((PacketType.PubComp, (ushort)7), (pubComp.Type, pubComp.PacketId));
+        }
+        else
+        {
+            await raw.AssertClosedAsync();
+        }
+
+        await scene.AssertStillServingAsync();
+    }
+
     [Fact]
     public async Task Empty_client_id_without_clean_session_gets_connack_0x02_then_close()
     {

@@ -174,4 +174,19 @@ public sealed class V5PublishPropertiesTests
         MqttClientPublishResult somebody = await publisher.PublishAsync("nobody/listens", "y");
         Assert.Equal(MqttClientPublishReasonCode.Success, somebody.ReasonCode);
     }
+
+    // A retained message nobody subscribes to yet is kept, and its PUBACK still says 0x10, as Mosquitto's does.
+    [Fact]
+    public async Task V5_PUBACK_of_a_retained_message_nobody_receives_says_no_matching_subscribers_MQTT_3_4_2_1()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using MqttNet5Client publisher = await MqttNet5Client.ConnectAsync(broker.Port);
+
+        MqttClientPublishResult kept = await publisher.PublishAsync("nobody/yet", "x", retain: true);
+
+        Assert.Equal(MqttClientPublishReasonCode.NoMatchingSubscribers, kept.ReasonCode);
+        await using MqttNet5Client late = await MqttNet5Client.ConnectAsync(broker.Port);
+        await late.SubscribeAsync("nobody/yet");
+        Assert.Equal("x", (await late.NextAsync()).Payload);
+    }
 }

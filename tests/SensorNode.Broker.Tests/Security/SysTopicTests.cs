@@ -4,7 +4,10 @@ using SensorNode.Broker.Tests.Infrastructure;
 
 namespace SensorNode.Broker.Tests.Security;
 
-/// <summary>$SYS/ topics belong to the broker: clients cannot publish there.</summary>
+/// <summary>
+/// Topics no client may publish to, as in Mosquitto: $SYS/ belongs to the broker (but for the state a Mosquitto bridge
+/// reports of itself), and a <c>$share/</c> topic could reach nobody.
+/// </summary>
 public sealed class SysTopicTests
 {
     [Fact]
@@ -20,5 +23,38 @@ public sealed class SysTopicTests
         Assert.True(result.IsSuccess);
         await watcher.AssertNothingReceivedAsync(client);
         Assert.Null(broker.Broker.Retained.Find("$SYS/broker/clients/connected"));
+    }
+
+    // MQTT 5 tells the publisher (0x87), as Mosquitto does; nothing is delivered or retained.
+    [Theory]
+    [InlineData("$SYS/broker/uptime", "$SYS/#")]
+    [InlineData("$share/g/sensor/t", "$share/g/sensor/t")]
+    public async Task A_v5_publish_to_a_topic_no_client_may_use_is_refused_with_0x87(string topic, string watched)
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using MqttNet5Client watcher = await MqttNet5Client.ConnectAsync(broker.Port);
+        await using MqttNet5Client client = await MqttNet5Client.ConnectAsync(broker.Port);
+        await watcher.SubscribeAsync(watched);
+
+        var result = await client.PublishAsync(topic, "x", retain: true);
+
+        Assert.Equal(MQTTnet.MqttClientPublishReasonCode.NotAuthorized, result.ReasonCode);
+        Assert.Empty(await watcher.ReceiveUntilMarkerAsync(client));
+        Assert.Null(broker.Broker.Retained.Find(topic));
+    }
+
+    // A Mosquitto bridge connecting in reports its state on $SYS/broker/connection/<name>/state.
+    [Fact]
+    public async Task A_bridge_s_own_connection_state_may_be_published_under_SYS()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        await using MqttNet5Client watcher = await MqttNet5Client.ConnectAsync(broker.Port);
+        await using MqttNet5Client client = await MqttNet5Client.ConnectAsync(broker.Port);
+        await watcher.SubscribeAsync("$SYS/broker/connection/#");
+
+        var result = await client.PublishAsync("$SYS/broker/connection/edge/state", "1", retain: true);
+
+        Assert.Equal(MQTTnet.MqttClientPublishReasonCode.Success, result.ReasonCode);
+        Assert.Equal("1", (await watcher.NextAsync()).Payload);
     }
 }
