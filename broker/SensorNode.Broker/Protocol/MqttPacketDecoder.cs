@@ -350,8 +350,8 @@ public static partial class MqttPacketDecoder
     }
 
     /// <summary>
-    /// A SUBSCRIBE or UNSUBSCRIBE topic filter. An empty one is a Protocol Error [MQTT-4.7.3-1]; a wildcard out of place
-    /// [MQTT-4.7.1-2] [MQTT-4.7.1-3] makes the packet malformed. For 5.0 (<paramref name="shared"/>), so is a Shared
+    /// A SUBSCRIBE or UNSUBSCRIBE topic filter. An empty one [MQTT-4.7.3-1] or a wildcard out of place [MQTT-4.7.1-2]
+    /// [MQTT-4.7.1-3] makes the packet malformed (the spec names no code for either; Mosquitto's is 0x81). For 5.0 (<paramref name="shared"/>), so is a Shared
     /// Subscription without a ShareName or filter, or with a wildcard in its ShareName, a Protocol Error [MQTT-4.8.2-1]
     /// [MQTT-4.8.2-2]; for 3.1.1 such a filter is legal, and the broker refuses it in the SUBACK instead. Each closes the
     /// connection (3.1.1 §4.8, 5.0 §4.13), as Mosquitto does: the SUBACK's 0x8F (Topic Filter invalid) is for a filter
@@ -362,7 +362,7 @@ public static partial class MqttPacketDecoder
         ReadOnlySpan<byte> filter = reader.ReadUtf8("topic filter");
         if (filter.Length == 0)
         {
-            throw MqttProtocolException.ProtocolError($"{packet} with an empty topic filter [MQTT-4.7.3-1]");
+            throw MqttProtocolException.Malformed($"{packet} with an empty topic filter [MQTT-4.7.3-1]");
         }
 
         // The ShareName is judged first: "$share/g+/t" is a bad ShareName, not a misplaced wildcard.
@@ -383,12 +383,13 @@ public static partial class MqttPacketDecoder
     private static string Shorten(ReadOnlySpan<byte> filter) =>
         filter.Length <= 128 ? MqttUtf8.Decode(filter) : System.Text.Encoding.UTF8.GetString(filter[..128]) + "…";
 
+    /// <summary>A SUBSCRIBE's or UNSUBSCRIBE's packet identifier; 0 makes the packet malformed, as Mosquitto judges it.</summary>
     private static ushort ReadNonZeroPacketId(ref MqttSpanReader reader, string packet)
     {
         ushort packetId = reader.ReadUInt16();
         if (packetId == 0)
         {
-            throw MqttProtocolException.ProtocolError($"{packet} needs a non-zero packet identifier [MQTT-2.3.1-1]");
+            throw MqttProtocolException.Malformed($"{packet} needs a non-zero packet identifier [MQTT-2.3.1-1]");
         }
 
         return packetId;

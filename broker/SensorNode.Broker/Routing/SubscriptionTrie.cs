@@ -225,7 +225,8 @@ public sealed class SubscriptionTrie
                 return null;
             }
 
-            int start = (int)((uint)Interlocked.Increment(ref _next) % (uint)count);
+            // In the order they subscribed, the first one first, as Mosquitto goes.
+            int start = (int)((uint)(Interlocked.Increment(ref _next) - 1) % (uint)count);
             Subscription? fallback = null;
             for (int i = 0; i < count; i++)
             {

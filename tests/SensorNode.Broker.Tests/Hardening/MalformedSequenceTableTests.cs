@@ -193,8 +193,9 @@ public sealed class MalformedSequenceTableTests(MalformedTableFixture fixture) :
             // Packet identifier 0 [MQTT-2.3.1-1].
             cases.Add(Close($"{v} PUBLISH QoS 1 id 0", level, Frame(0x32, Str("t/q"), U16(0), noProps, Utf8("x"))));
             cases.Add(Close($"{v} PUBLISH QoS 2 id 0", level, Frame(0x34, Str("t/q"), U16(0), noProps, Utf8("x"))));
-            cases.Add(Close($"{v} SUBSCRIBE id 0", level, Frame(0x82, U16(0), noProps, Str("t/s"), [0])));
-            cases.Add(Close($"{v} UNSUBSCRIBE id 0", level, Frame(0xA2, U16(0), noProps, Str("t/s"))));
+            // A PUBLISH's is a Protocol Error, a SUBSCRIBE's or UNSUBSCRIBE's makes it malformed (as Mosquitto judges them).
+            cases.Add(Dis($"{v} SUBSCRIBE id 0", level, ReasonCode.MalformedPacket, Frame(0x82, U16(0), noProps, Str("t/s"), [0])));
+            cases.Add(Dis($"{v} UNSUBSCRIBE id 0", level, ReasonCode.MalformedPacket, Frame(0xA2, U16(0), noProps, Str("t/s"))));
 
             // Topics: wildcards in names, invalid UTF-8, U+0000.
             cases.Add(Dis($"{v} PUBLISH topic with +", level, ReasonCode.TopicNameInvalid, Frame(0x30, Str("t/+"), noProps, Utf8("x"))));
@@ -226,14 +227,14 @@ public sealed class MalformedSequenceTableTests(MalformedTableFixture fixture) :
                 Frame(0x32, Str("t/q1"), U16(11), noProps, Utf8("x")), Frame(0x3A, Str("t/q1"), U16(11), noProps, Utf8("x"))));
             cases.Add(Alive($"{v} PINGREQ burst", level, ["PINGRESP", "PINGRESP", "PINGRESP"], Frame(0xC0), Frame(0xC0), Frame(0xC0)));
             // Filters that are not well formed close the connection, as in Mosquitto: 0x8F is for a filter that is
-            // correctly formed but not allowed. A wildcard out of place [MQTT-4.7.1-2] [MQTT-4.7.1-3] is malformed, an
-            // empty filter [MQTT-4.7.3-1] a Protocol Error; a good filter before the bad one is not applied either.
+            // correctly formed but not allowed. A wildcard out of place [MQTT-4.7.1-2] [MQTT-4.7.1-3] or an empty filter
+            // [MQTT-4.7.3-1] is malformed; a good filter before the bad one is not applied either.
             cases.Add(Dis($"{v} SUBSCRIBE filter with # inside", level, ReasonCode.MalformedPacket, Frame(0x82, U16(3), noProps, Str("t/ok"), [0], Str("a/#/b"), [0])));
             cases.Add(Dis($"{v} SUBSCRIBE filter with # after a character", level, ReasonCode.MalformedPacket, Frame(0x82, U16(3), noProps, Str("sport/tennis#"), [0])));
             cases.Add(Dis($"{v} SUBSCRIBE filter with + beside a character", level, ReasonCode.MalformedPacket, Frame(0x82, U16(3), noProps, Str("a+"), [0])));
-            cases.Add(Close($"{v} SUBSCRIBE empty filter", level, Frame(0x82, U16(3), noProps, Str(""), [0])));
+            cases.Add(Dis($"{v} SUBSCRIBE empty filter", level, ReasonCode.MalformedPacket, Frame(0x82, U16(3), noProps, Str(""), [0])));
             cases.Add(Dis($"{v} UNSUBSCRIBE filter with + beside a character", level, ReasonCode.MalformedPacket, Frame(0xA2, U16(3), noProps, Str("never/here"), Str("a/b+"))));
-            cases.Add(Close($"{v} UNSUBSCRIBE empty filter", level, Frame(0xA2, U16(3), noProps, Str(""))));
+            cases.Add(Dis($"{v} UNSUBSCRIBE empty filter", level, ReasonCode.MalformedPacket, Frame(0xA2, U16(3), noProps, Str(""))));
             // A bad Shared Subscription is a Protocol Error in 5.0 [MQTT-4.8.2-1] [MQTT-4.8.2-2]; in 3.1.1 "$share/g" is a
             // legal filter, which the broker refuses in the SUBACK.
             if (level == V5)
@@ -272,12 +273,12 @@ public sealed class MalformedSequenceTableTests(MalformedTableFixture fixture) :
             cases.Add(new Case($"{v} PINGREQ after DISCONNECT", level, true, [Frame(0xE0), Frame(0xC0)], [], true));
         }
 
-        // ---- MQTT 5.0 properties: not allowed in the packet, duplicated, bad values.
+        // ---- MQTT 5.0 properties: not allowed in the packet (malformed, §2.2.2.2), duplicated, bad values.
         foreach (PropertyContext context in new[] { PropertyContext.Publish, PropertyContext.PubAck, PropertyContext.Subscribe, PropertyContext.Unsubscribe, PropertyContext.Disconnect })
         {
             foreach (PropertyId id in MqttPropertyRules.All.Where(id => !MqttPropertyRules.IsAllowed(id, context)))
             {
-                cases.Add(Close($"5.0 {context} with {id}", V5, InContext(context, P(Prop(id)))));
+                cases.Add(Dis($"5.0 {context} with {id}", V5, ReasonCode.MalformedPacket, InContext(context, P(Prop(id)))));
             }
 
             foreach (PropertyId id in MqttPropertyRules.All.Where(id => MqttPropertyRules.IsAllowed(id, context) && !MqttPropertyRules.AllowsMultiple(id, context)))

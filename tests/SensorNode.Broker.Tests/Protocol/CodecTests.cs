@@ -834,7 +834,7 @@ public sealed class CodecTests
     [InlineData("a#", DisconnectReason.MalformedPacket)]
     [InlineData("a+", DisconnectReason.MalformedPacket)] // [MQTT-4.7.1-3]
     [InlineData("+a/b", DisconnectReason.MalformedPacket)]
-    [InlineData("", DisconnectReason.ProtocolError)] // [MQTT-4.7.3-1]
+    [InlineData("", DisconnectReason.MalformedPacket)] // [MQTT-4.7.3-1]
     [InlineData("$share/g+/t", DisconnectReason.MalformedPacket)]
     public void Subscribe_and_unsubscribe_with_a_filter_that_is_not_well_formed_fail_to_decode(string filter, DisconnectReason reason)
     {

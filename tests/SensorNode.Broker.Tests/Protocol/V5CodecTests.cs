@@ -654,7 +654,7 @@ public sealed class V5CodecTests
     {
         Assert.Equal(DisconnectReason.ProtocolError, DecodeFails(Frame(0x82, U16(1), [0x00])).Reason); // [MQTT-3.8.3-2]
         Assert.Equal(DisconnectReason.ProtocolError, DecodeFails(Frame(0xA2, U16(1), [0x00])).Reason); // [MQTT-3.10.3-2]
-        Assert.Equal(DisconnectReason.ProtocolError, DecodeFails(Frame(0x82, U16(0), [0x00], Str("a"), [0])).Reason); // [MQTT-2.2.1-3]
+        Assert.Equal(DisconnectReason.MalformedPacket, DecodeFails(Frame(0x82, U16(0), [0x00], Str("a"), [0])).Reason); // [MQTT-2.2.1-3], malformed as in Mosquitto
         Assert.Equal(DisconnectReason.MalformedPacket, DecodeFails(Frame(0x90, U16(1), [0x00]), fromServer: true).Reason);
         Assert.Equal(DisconnectReason.MalformedPacket, DecodeFails(Frame(0xB0, U16(1), [0x00]), fromServer: true).Reason);
         // Fixed header flags stay checked [MQTT-3.8.1-1] [MQTT-3.15.1-1].

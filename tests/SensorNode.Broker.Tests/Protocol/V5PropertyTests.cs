@@ -122,7 +122,10 @@ public sealed class V5PropertyTests
         }
     }
 
-    /// <summary>§2.2.2.2 Table 2-4: a property is read where the spec allows it and is a Protocol Error elsewhere.</summary>
+    /// <summary>
+    /// §2.2.2.2 Table 2-4: a property is read where the spec allows it; elsewhere "a Control Packet which contains an
+    /// Identifier which is not valid for its packet type ... is a Malformed Packet" (§2.2.2.2).
+    /// </summary>
     [Theory]
     [MemberData(nameof(EveryPropertyInEveryContext))]
     public void Property_placement_follows_table_2_4(byte id, PropertyContext context)
@@ -138,7 +141,7 @@ public sealed class V5PropertyTests
         else
         {
             MqttProtocolException error = DecodeFails(frame, fromServer: SentByServer(context));
-            Assert.Equal(DisconnectReason.ProtocolError, error.Reason);
+            Assert.Equal(DisconnectReason.MalformedPacket, error.Reason);
         }
     }
 

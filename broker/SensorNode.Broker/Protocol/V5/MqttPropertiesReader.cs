@@ -5,9 +5,9 @@ namespace SensorNode.Broker.Protocol.V5;
 /// identifier/value pairs. Breaches throw <see cref="MqttProtocolException"/>:
 /// <list type="bullet">
 /// <item>Malformed Packet: a bad Variable Byte Integer, a length or value running past the property list or the
-/// packet, an undefined property identifier, invalid UTF-8 in a string or string pair [MQTT-1.5.4-1] [MQTT-1.5.4-2] [MQTT-1.5.7-1].</item>
-/// <item>Protocol Error: a property not allowed in the packet (§2.2.2.2 Table 2-4), a property that may appear once
-/// appearing twice, or a value the spec forbids (ranges below).</item>
+/// packet, an undefined property identifier or one not valid for the packet (§2.2.2.2 says so of both), invalid
+/// UTF-8 in a string or string pair [MQTT-1.5.4-1] [MQTT-1.5.4-2] [MQTT-1.5.7-1].</item>
+/// <item>Protocol Error: a property that may appear once appearing twice, or a value the spec forbids (ranges below).</item>
 /// </list>
 /// </summary>
 public static class MqttPropertiesReader
@@ -36,7 +36,7 @@ public static class MqttPropertiesReader
             var id = (PropertyId)raw;
             if (!MqttPropertyRules.IsAllowed(id, context))
             {
-                throw MqttProtocolException.ProtocolError($"property {id} is not allowed in {ContextName(context)} (§2.2.2.2 Table 2-4)");
+                throw MqttProtocolException.Malformed($"property {id} is not allowed in {ContextName(context)} (§2.2.2.2 Table 2-4)");
             }
 
             ulong bit = 1UL << raw;
