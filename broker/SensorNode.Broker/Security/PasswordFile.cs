@@ -2,7 +2,7 @@ namespace SensorNode.Broker.Security;
 
 /// <summary>
 /// The users file: one <c>user:$pbkdf2-sha512$...</c> line per user, '#' comments. Never holds a plaintext
-/// password; managed with <c>sensornode-broker passwd</c>.
+/// password; managed with <c>sensornode-broker passwd</c>. A file written by <c>mosquitto_passwd</c> is read as well.
 /// </summary>
 public sealed class PasswordFile
 {
@@ -40,7 +40,7 @@ public sealed class PasswordFile
             string hash = line[(colon + 1)..];
             if (!PasswordHasher.IsWellFormed(hash))
             {
-                throw new ConfigFileException(path, number, $"the hash of user '{user}' is not a $pbkdf2-sha512$ hash (plaintext passwords are not accepted; use 'passwd add')");
+                throw new ConfigFileException(path, number, $"the hash of user '{user}' is not a $pbkdf2-sha512$ hash, nor a Mosquitto $7$ or $6$ one (plaintext passwords are not accepted; use 'passwd add')");
             }
 
             if (!hashes.TryAdd(user, hash))

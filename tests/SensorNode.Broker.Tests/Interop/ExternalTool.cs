@@ -20,6 +20,7 @@ public static class ExternalTool
     private static readonly Lazy<string?> MosquittoPubPath = new(() => FindOnPath("mosquitto_pub"));
     private static readonly Lazy<string?> MosquittoSubPath = new(() => FindOnPath("mosquitto_sub"));
     private static readonly Lazy<string?> ClangPath = new(() => FindOnPath("clang"));
+    private static readonly Lazy<string?> MosquittoPasswdPath = new(() => FindOnPath("mosquitto_passwd"));
     private static readonly Lazy<(string? Path, string Problem)> PahoPython = new(ProbePahoPython);
 
     public static bool IsCi => string.Equals(Environment.GetEnvironmentVariable("CI"), "true", StringComparison.OrdinalIgnoreCase);
@@ -31,6 +32,10 @@ public static class ExternalTool
     /// <summary>Path of mosquitto_sub, or skips (fails on CI) the calling test.</summary>
     public static string RequireMosquittoSub() =>
         MosquittoSubPath.Value ?? Missing("mosquitto_sub was not found on PATH", "mosquitto-clients");
+
+    /// <summary>Path of mosquitto_passwd (in Debian's mosquitto package), or skips (fails on CI) the calling test.</summary>
+    public static string RequireMosquittoPasswd() =>
+        MosquittoPasswdPath.Value ?? Missing("mosquitto_passwd was not found on PATH", "mosquitto");
 
     /// <summary>Path of clang, which Native AOT publishing links with, or skips (fails on CI) the calling test.</summary>
     public static string RequireClang() =>

@@ -165,6 +165,34 @@ public sealed class MosquittoClientsTests(ITestOutputHelper output)
         Assert.Equal([.. payloads.Select(p => $"{topic} {p}")], second.OutputLines);
     }
 
+    // A users file written by mosquitto_passwd works unchanged: its default PBKDF2 hash and its old salted SHA-512
+    // ('-H sha512'); a wrong password is refused (mosquitto_pub exits non-zero).
+    [SkippableFact]
+    public async Task A_mosquitto_passwd_file_logs_in_mosquitto_pub()
+    {
+        string passwd = ExternalTool.RequireMosquittoPasswd();
+        string pub = ExternalTool.RequireMosquittoPub();
+        string users = Path.Combine(TestBroker.NewDataDirectory(), "passwd");
+        Directory.CreateDirectory(Path.GetDirectoryName(users)!);
+        (await ExternalTool.RunAsync(passwd, ["-c", "-b", users, "alice", "alice pw"], output)).AssertSuccess();
+        (await ExternalTool.RunAsync(passwd, ["-b", "-H", "sha512", users, "bob", "bob-pw"], output)).AssertSuccess();
+        await using BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.Security.PasswordFile = users;
+            o.Security.AllowAnonymous = false;
+            o.Security.FailedLoginDelay = TimeSpan.FromMilliseconds(20);
+        });
+        await using MqttNetClient watcher = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "alice pw"));
+        await watcher.SubscribeAsync("login/#", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        (await RunPub(pub, broker.Port, null, "-u", "alice", "-P", "alice pw", "-t", "login/alice", "-m", "a", "-q", "1")).AssertSuccess();
+        (await RunPub(pub, broker.Port, null, "-u", "bob", "-P", "bob-pw", "-t", "login/bob", "-m", "b", "-q", "1")).AssertSuccess();
+        ProcessResult refused = await RunPub(pub, broker.Port, null, "-u", "bob", "-P", "alice pw", "-t", "login/bob", "-m", "no", "-q", "1");
+
+        Assert.NotEqual(0, refused.ExitCode);
+        Assert.Equal(["a", "b"], (await watcher.ReceiveUntilMarkerAsync(watcher)).Select(m => m.Payload));
+    }
+
     [SkippableFact]
     public async Task Mosquitto_sub_will_is_published_when_the_process_is_killed()
     {

@@ -107,6 +107,48 @@ public sealed class PasswordHasherTests
     }
 }
 
+public sealed class MosquittoPasswordHashTests
+{
+    // Written by mosquitto_passwd 2.0.11 on this machine: its default ($7$, PBKDF2-SHA512, 101 iterations) and
+    // '-H sha512' ($6$, one salted SHA-512).
+    private const string Pbkdf2 = "$7$101$LQ6Y6cc7otyQwfTx$N8gEFtsCVXgnXmxieJ38U369TyrsMdRj7N85A4iRp4rz21zf+xeHSp+WUdjEW1v8nrWmxFLpGUP0SAjAl/pUxw==";
+    private const string Sha512 = "$6$g8FU7he/6oFVD/IM$ZueOY0UvtxACf2QV72QwaM5xjfVmAuNUBKo8lFfLC/2lKawQel+o7DOn9IgGsCokCzqzKeHfGnz2vkItARVXRA==";
+
+    [Theory]
+    [InlineData(Pbkdf2, "s3cret-pass")]
+    [InlineData(Sha512, "other pw")]
+    public void Mosquitto_hashes_verify_their_password_and_no_other(string encoded, string password)
+    {
+        Assert.True(PasswordHasher.IsWellFormed(encoded));
+        Assert.True(PasswordHasher.Verify(password, encoded));
+        Assert.False(PasswordHasher.Verify(password + "x", encoded));
+        Assert.False(PasswordHasher.Verify(string.Empty, encoded));
+    }
+
+    [Theory]
+    [InlineData("$7$0$LQ6Y6cc7otyQwfTx$N8gEFtsCVXgnXmxieJ38U369TyrsMdRj7N85A4iRp4rz21zf+xeHSp+WUdjEW1v8nrWmxFLpGUP0SAjAl/pUxw==")] // no iterations
+    [InlineData("$7$LQ6Y6cc7otyQwfTx$N8gEFtsCVXgnXmxieJ38U369TyrsMdRj7N85A4iRp4rz21zf+xeHSp+WUdjEW1v8nrWmxFLpGUP0SAjAl/pUxw==")]     // iterations missing
+    [InlineData("$6$101$g8FU7he/6oFVD/IM$ZueOY0UvtxACf2QV72QwaM5xjfVmAuNUBKo8lFfLC/2lKawQel+o7DOn9IgGsCokCzqzKeHfGnz2vkItARVXRA==")] // $6$ has none
+    [InlineData("$6$g8FU7he/6oFVD/IM$ZueOY0UvtxACf2QV72QwaM5x")]                                                                // hash cut short
+    [InlineData("$5$g8FU7he/6oFVD/IM$ZueOY0UvtxACf2QV72QwaM5xjfVmAuNUBKo8lFfLC/2lKawQel+o7DOn9IgGsCokCzqzKeHfGnz2vkItARVXRA==")]     // unknown type
+    public void Damaged_mosquitto_hashes_are_not_well_formed(string encoded)
+    {
+        Assert.False(PasswordHasher.IsWellFormed(encoded));
+        Assert.False(PasswordHasher.Verify("s3cret-pass", encoded));
+    }
+
+    [Fact]
+    public void A_mosquitto_passwd_file_loads_beside_our_own_lines()
+    {
+        PasswordFile file = PasswordFile.Parse("passwd", [$"alice:{Pbkdf2}", $"bob:{Sha512}", $"carol:{PasswordHasher.Hash("c", SecurityTestSupport.FastIterations)}"]);
+
+        Assert.True(file.Verify("alice", "s3cret-pass"));
+        Assert.True(file.Verify("bob", "other pw"));
+        Assert.True(file.Verify("carol", "c"));
+        Assert.False(file.Verify("bob", "s3cret-pass"));
+    }
+}
+
 public sealed class PasswordFileTests
 {
     private static string Hash(string password = "pw") => PasswordHasher.Hash(password, SecurityTestSupport.FastIterations);
