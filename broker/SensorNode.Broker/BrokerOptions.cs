@@ -94,8 +94,11 @@ public sealed class BrokerOptions
     /// <summary>Connections from one IP address; more are refused (3.1.1 0x03, 5.0 0x97 Quota exceeded).</summary>
     public int MaxConnectionsPerAddress { get; set; } = 10_000;
 
-    /// <summary>Longest client identifier accepted (3.1.1 0x02, 5.0 0x85).</summary>
-    public int MaxClientIdLength { get; set; } = 256;
+    /// <summary>
+    /// Longest client identifier accepted (3.1.1 0x02, 5.0 0x85); by default the protocol's own limit, as Mosquitto,
+    /// since some platforms hand their devices long identifiers.
+    /// </summary>
+    public int MaxClientIdLength { get; set; } = ushort.MaxValue;
 
     /// <summary>
     /// Longest topic name or filter, in characters; a longer topic closes the connection (5.0: 0x90). By default

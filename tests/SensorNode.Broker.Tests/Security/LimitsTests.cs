@@ -72,6 +72,21 @@ public sealed class LimitsTests
         await AssertWorksAsync(first, second);
     }
 
+    // By default the protocol's own limit (65,535 bytes), as in Mosquitto: a platform's long device ids connect.
+    [Fact]
+    public async Task A_client_id_of_65535_characters_is_accepted_by_default()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync();
+        string longest = new('d', ushort.MaxValue);
+
+        (RawMqttClient raw, ConnAckPacket? connAck) = await RawConnectAsync(broker.Port, longest);
+        await using (raw)
+        {
+            Assert.Equal(ConnectReturnCode.Accepted, connAck?.ReturnCode);
+            Assert.NotNull(broker.Broker.Sessions.Find(longest));
+        }
+    }
+
     [Fact]
     public async Task Client_id_longer_than_the_limit_is_rejected_with_0x02_or_0x85()
     {
