@@ -302,14 +302,16 @@ internal sealed partial class MqttConnection
             previous.Close(DisconnectReason.SessionTakenOver);
         }
 
+        // Back within the will delay, the previous connection's will is not published [MQTT-3.1.3-9], even when a
+        // Clean Start discards the session: a new connection for the client id came in time [MQTT-3.1.2-8] (as Mosquitto).
         if (opened.Discarded is { } discarded)
         {
+            _broker.CancelDelayedWill(discarded);
             _broker.DiscardSession(discarded);
         }
 
         if (opened.SessionPresent)
         {
-            // Back within the will delay: the previous connection's will is not published [MQTT-3.1.3-9].
             _broker.CancelDelayedWill(opened.Session);
         }
 
@@ -742,12 +744,13 @@ internal sealed partial class MqttConnection
     /// <summary>
     /// The will of a connection this CONNECT takes over is settled here, before anything this client sends next is
     /// read: published now if the old session ends with the takeover, so that a node's retained "offline" can never
-    /// land after the "online" it publishes on reconnecting; dropped if the session continues, as Mosquitto does
-    /// (MQTT 5: a new connection to the session came before the Will Delay Interval ran out [MQTT-3.1.2-8]).
+    /// land after the "online" it publishes on reconnecting; dropped if the session continues, as Mosquitto does, and
+    /// dropped if it has a Will Delay Interval, since a new connection for the client id came before that ran out
+    /// [MQTT-3.1.2-8].
     /// </summary>
     private void SettleReplacedWill(ISessionConnection previous, SessionOpenResult opened)
     {
-        if (previous is MqttConnection replaced && replaced.TakeWill() is { } will && !opened.SessionPresent)
+        if (previous is MqttConnection replaced && replaced.TakeWill() is { } will && !opened.SessionPresent && (will.Properties?.WillDelayInterval ?? 0) == 0)
         {
             PublishWill(WillMessageOf(will), opened.Discarded ?? opened.Session);
         }
