@@ -140,9 +140,9 @@ public sealed partial class Bridge
 
         BridgeTopicRule? rule = Options.Topics.FirstOrDefault(r => r.IsIn && TopicMapper.Matches(r.RemoteFilter, remote));
         string? local = rule is null ? null : TopicMapper.Map(remote, rule.RemoteFilter, rule.Local);
-        if (rule is null || local is null || local.StartsWith('$'))
+        if (rule is null || local is null || local.StartsWith('$') || !TopicMapper.Fits(local))
         {
-            // Not ours to take (a subscription since removed, or a '$' topic): acknowledged and dropped.
+            // Not ours to take (a subscription since removed, a '$' topic, or one a prefix made too long): acknowledged and dropped.
             _logger.LogDebug("Bridge {Name}: ignoring '{Topic}' from {Upstream}", Name, remote, link.Address);
             if (qos > 0)
             {

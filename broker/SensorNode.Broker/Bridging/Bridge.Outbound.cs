@@ -100,10 +100,20 @@ public sealed partial class Bridge
         string remote = TopicMapper.Map(message.Topic, rule.Local, rule.RemoteFilter);
         MqttProperties? properties = link.IsV5 ? ForwardedProperties(message, now) : null;
         long limit = Options.MaxPacketSize > 0 ? Math.Min(Options.MaxPacketSize, link.MaximumPacketSize) : link.MaximumPacketSize;
-        if (PublishSize(link, remote, message, Math.Min(packet.Qos, link.MaximumQos), properties) > limit)
+        bool topicTooLong = !TopicMapper.Fits(remote);
+        if (topicTooLong || PublishSize(link, remote, message, Math.Min(packet.Qos, link.MaximumQos), properties) > limit)
         {
-            // Larger than the upstream takes [MQTT-3.1.2-24]: sending it would end the connection, again on every reconnect.
-            _logger.LogWarning("Bridge {Name}: dropping a message on '{Topic}' ({Bytes} bytes): larger than {Upstream}'s Maximum Packet Size {Max}", Name, message.Topic, message.PayloadSpan.Length, link.Address, limit);
+            // Larger than the upstream takes [MQTT-3.1.2-24], or a topic the prefix made too long for any packet: sending
+            // it would end the connection, again on every reconnect.
+            if (topicTooLong)
+            {
+                _logger.LogWarning("Bridge {Name}: dropping a message: its topic, mapped for {Upstream}, is longer than 65,535 bytes", Name, link.Address);
+            }
+            else
+            {
+                _logger.LogWarning("Bridge {Name}: dropping a message on '{Topic}' ({Bytes} bytes): larger than {Upstream}'s Maximum Packet Size {Max}", Name, message.Topic, message.PayloadSpan.Length, link.Address, limit);
+            }
+
             if (packet.Qos > 0)
             {
                 _session!.Abandon(packet.PacketId);

@@ -60,6 +60,9 @@ public static class TopicMapper
 
     public static bool Matches(string filter, string topic) => TopicRules.Matches(filter, topic);
 
+    /// <summary>False for a mapped topic a prefix made longer than a topic can be on the wire (65,535 bytes, §1.5.4).</summary>
+    public static bool Fits(string topic) => topic.Length <= ushort.MaxValue / 3 || System.Text.Encoding.UTF8.GetByteCount(topic) <= ushort.MaxValue;
+
     /// <summary>True when every topic <paramref name="inner"/> matches is also matched by <paramref name="outer"/>.</summary>
     public static bool Covers(string outer, string inner)
     {

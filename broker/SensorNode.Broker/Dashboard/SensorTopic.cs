@@ -14,18 +14,24 @@ public static class SensorTopic
     /// <summary>The bridge state topics another part of the broker publishes, retained.</summary>
     public const string BridgeStateFilter = "$SYS/broker/bridge/+/state";
 
-    /// <summary>Splits <c>sensor/type/room</c>; false for any other shape.</summary>
+    /// <summary>
+    /// Longest room or type name the dashboard shows and records: with topics of up to 64 KB, its caps on rooms and
+    /// types per room would not bound the memory and the disk otherwise.
+    /// </summary>
+    public const int MaxNameLength = 128;
+
+    /// <summary>Splits <c>sensor/type/room</c>; false for any other shape, or a name longer than <see cref="MaxNameLength"/>.</summary>
     public static bool TryParse(string topic, out string type, out string room)
     {
         type = room = string.Empty;
-        if (!topic.StartsWith(Prefix, StringComparison.Ordinal))
+        if (!topic.StartsWith(Prefix, StringComparison.Ordinal) || topic.Length > Prefix.Length + 1 + (2 * MaxNameLength))
         {
             return false;
         }
 
         ReadOnlySpan<char> rest = topic.AsSpan(Prefix.Length);
         int slash = rest.IndexOf('/');
-        if (slash <= 0 || slash == rest.Length - 1 || rest[(slash + 1)..].Contains('/'))
+        if (slash <= 0 || slash == rest.Length - 1 || rest[(slash + 1)..].Contains('/') || slash > MaxNameLength || rest.Length - slash - 1 > MaxNameLength)
         {
             return false;
         }

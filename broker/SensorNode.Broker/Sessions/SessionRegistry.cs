@@ -43,7 +43,8 @@ public sealed class SessionRegistry
     /// Finds or creates the session for a client and attaches <paramref name="connection"/> to it, as one step
     /// so that two CONNECTs with the same id cannot both think they own it. A connection already using the
     /// client id is returned as taken over, for the caller to close [MQTT-3.1.4-2]. CleanSession=1 discards
-    /// any previous session [MQTT-3.1.2-6]; CleanSession=0 resumes one if it exists [MQTT-3.1.2-4].
+    /// any previous session [MQTT-3.1.2-6]; CleanSession=0 resumes one if it exists [MQTT-3.1.2-4], unless it is a
+    /// clean session, which lasts only as long as its connection [MQTT-3.1.2-6].
     /// </summary>
     /// <remarks>
     /// <paramref name="expiryInterval"/> is the MQTT 5 Session Expiry Interval (3.1.1: 0 for CleanSession=1,

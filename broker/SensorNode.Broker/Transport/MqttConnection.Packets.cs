@@ -320,7 +320,11 @@ internal sealed partial class MqttConnection
             _broker.Store.Submit(StoreOperation.PutSession(clientId, opened.Session.ExpiryInterval));
         }
 
-        _broker.RecordConnectedWill(clientId, _will is null ? null : WillMessageOf(_will), _will?.Properties?.WillDelayInterval ?? 0);
+        // From the packet, not _will: a CONNECT taking this one over may already have taken that.
+        if (ReferenceEquals(opened.Session.Connection, this))
+        {
+            _broker.RecordConnectedWill(clientId, connect.Will is null ? null : WillMessageOf(connect.Will), connect.Will?.Properties?.WillDelayInterval ?? 0);
+        }
 
         if (opened.OutputHeld)
         {
@@ -366,12 +370,16 @@ internal sealed partial class MqttConnection
             fromCertificate = true;
         }
 
+        long loginStarted = System.Diagnostics.Stopwatch.GetTimestamp();
         Security.LoginVerdict verdict = _broker.Security.Login(user, connect.Password, RemoteAddress, fromCertificate);
         if (verdict != Security.LoginVerdict.Accepted)
         {
             _broker.Metrics.CountAuthFailure();
             // Never the password in the log: the user name and the verdict only.
-            _delayRefusal = _broker.Options.Security.FailedLoginDelay;
+            // The refusal goes out a fixed time after the check began, however long the hash took: a known user with a
+            // fast (Mosquitto) hash and an unknown one, checked against a slow dummy hash, look the same.
+            TimeSpan spent = System.Diagnostics.Stopwatch.GetElapsedTime(loginStarted);
+            _delayRefusal = spent < _broker.Options.Security.FailedLoginDelay ? _broker.Options.Security.FailedLoginDelay - spent : TimeSpan.Zero;
             _logger.LogWarning("Login refused for user '{User}' from {Remote}: {Verdict}", user ?? "(anonymous)", RemoteEndPoint, verdict);
             result = verdict switch
             {
@@ -690,11 +698,15 @@ internal sealed partial class MqttConnection
 
         _broker.Metrics.CountClientConnected(-1);
         bool stillCurrent = session.Detach(this);
+
+        // A takeover replaces this connection: it resumed the session (which is then no longer this connection's), or
+        // it started a new session under the same client id. Either way the client id's stored rows (its will, its
+        // session) are the new connection's now, and it settled this connection's will (SettleReplacedWill).
+        bool replaced = !stillCurrent || !ReferenceEquals(_broker.Sessions.Find(session.ClientId), session);
         DisconnectReason reason = CloseReason ?? DisconnectReason.UnspecifiedError;
-        if (stillCurrent)
+        if (!replaced)
         {
             // Dealt with below (published, waiting out its delay, or discarded by DISCONNECT): the stored copy goes.
-            // After a takeover the row is the new connection's.
             _broker.ForgetConnectedWill(session.ClientId);
         }
 
@@ -705,13 +717,17 @@ internal sealed partial class MqttConnection
             // A 5.0 will waits for its Will Delay Interval, or until the session ends if that is sooner [MQTT-3.1.3-9].
             // A delayed will is stored, so it waits out a restart; without a store, the session ends with the broker.
             uint delay = will.Properties?.WillDelayInterval ?? 0;
-            if (delay > 0 && stillCurrent && !session.CleanSession && _broker.SessionsOutliveShutdown)
+            if (replaced)
+            {
+                // Only when this connection ended just before its replacement could take the will: the same rule.
+                if (stillCurrent && delay == 0)
+                {
+                    PublishWill(message, session);
+                }
+            }
+            else if (delay > 0 && !session.CleanSession && _broker.SessionsOutliveShutdown)
             {
                 _broker.PublishWillLater(session, message, TimeSpan.FromSeconds(Math.Min(delay, session.ExpiryInterval)));
-            }
-            else if (delay > 0 && !stillCurrent && ReferenceEquals(_broker.Sessions.Find(session.ClientId), session))
-            {
-                // Taken over by a connection that resumed the session within the delay: no will [MQTT-3.1.3-9].
             }
             else
             {
@@ -719,12 +735,12 @@ internal sealed partial class MqttConnection
             }
         }
 
-        if (stillCurrent && session.CleanSession)
+        if (!replaced && session.CleanSession)
         {
             _broker.Sessions.Remove(session);
             _broker.DiscardSession(session);
         }
-        else if (stillCurrent && session.IsStored)
+        else if (!replaced && session.IsStored)
         {
             if (_expiryChangedOnDisconnect)
             {

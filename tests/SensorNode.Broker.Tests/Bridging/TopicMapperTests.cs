@@ -17,6 +17,17 @@ public sealed class TopicMapperTests
     public void Maps_a_topic_by_swapping_the_fixed_levels(string topic, string from, string to, string expected) =>
         Assert.Equal(expected, TopicMapper.Map(topic, from, to));
 
+    // A topic may be 65,535 bytes (§1.5.4); a prefix can make a mapped one longer, and such a topic cannot be sent.
+    [Fact]
+    public void A_mapped_topic_fits_a_packet_only_up_to_65535_bytes()
+    {
+        string longest = "sensor/" + new string('x', ushort.MaxValue - 7);
+        Assert.True(TopicMapper.Fits(longest));
+        Assert.False(TopicMapper.Fits(TopicMapper.Map(longest, "sensor/#", "site-a/sensor/#")));
+        Assert.False(TopicMapper.Fits("sensor/" + new string('é', 40_000)));
+        Assert.True(TopicMapper.Fits("sensor/" + new string('é', 30_000)));
+    }
+
     [Theory]
     [InlineData("sensor/#", "site/sensor/#", null)]
     [InlineData("a/+/t", "b/+/t", null)]

@@ -21,6 +21,19 @@ public sealed class SensorTopicTests
         Assert.Equal((type, room), (t, r));
     }
 
+    // Names are capped, so that the caps on rooms and types bound memory and disk with topics of up to 64 KB.
+    [Theory]
+    [InlineData(128, 128, true)]
+    [InlineData(129, 1, false)]
+    [InlineData(1, 129, false)]
+    [InlineData(1, 60_000, false)]
+    public void Room_and_type_names_longer_than_128_characters_are_not_taken(int typeLength, int roomLength, bool ok)
+    {
+        string type = new('t', typeLength), room = new('r', roomLength);
+        Assert.Equal(ok, SensorTopic.TryParse(SensorTopic.Topic(type, room), out string t, out string r));
+        Assert.Equal(ok ? (type, room) : (string.Empty, string.Empty), (t, r));
+    }
+
     [Theory]
     [InlineData("21.4", true, 21.4)]
     [InlineData(" -3.5 ", true, -3.5)]

@@ -451,6 +451,32 @@ public sealed class MalformedInputTests
         await scene.AssertStillServingAsync();
     }
 
+    // The same for SUBSCRIBE (0x8A) and UNSUBSCRIBE (0xAA) sent again by a 3.1 client [MQTT-3.8.1-1] [MQTT-3.10.1-1].
+    [Theory]
+    [InlineData(3, true)]
+    [InlineData(4, false)]
+    public async Task A_SUBSCRIBE_or_UNSUBSCRIBE_with_DUP_set_is_taken_from_MQTT_3_1_only(byte level, bool accepted)
+    {
+        await using Scene scene = await Scene.StartAsync();
+        await using RawMqttClient raw = await RawMqttClient.ConnectAsync(scene.Port);
+        await raw.SendAsync(Connect("legacy-dup", protocolName: level == 3 ? "MQIsdp" : "MQTT", level: level));
+        await ExpectAsync<ConnAckPacket>(raw);
+
+        byte[] subscribe = Subscribe(5, ("legacy/dup", 1));
+        subscribe[0] = 0x8A;
+        await raw.SendAsync(subscribe);
+        if (!accepted)
+        {
+            await raw.AssertClosedAsync();
+            return;
+        }
+
+        Assert.Equal(new byte[] { 1 }, (await ExpectAsync<SubAckPacket>(raw)).ReturnCodes);
+        await raw.SendAsync(Frame(0xAA, U16(6), Str("legacy/dup")));
+        Assert.Equal(PacketType.UnsubAck, (await ExpectAsync<PacketIdPacket>(raw)).Type);
+        await scene.AssertStillServingAsync();
+    }
+
     [Fact]
     public async Task Empty_client_id_without_clean_session_gets_connack_0x02_then_close()
     {

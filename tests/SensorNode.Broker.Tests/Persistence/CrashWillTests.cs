@@ -75,6 +75,30 @@ public sealed class CrashWillTests
         Assert.Equal(1, next.Broker.DelayedWillCount);
     }
 
+    /// <summary>
+    /// A takeover that starts a new session: the replaced connection, ending, must leave the new connection's stored
+    /// will alone (both are kept under the client id), or a crash would lose it.
+    /// </summary>
+    [Theory]
+    [InlineData(false)]
+    [InlineData(true)]
+    public async Task After_a_takeover_the_new_connection_s_will_is_the_one_published_at_the_next_start(bool persistentAfter)
+    {
+        var store = new InMemoryBrokerStore();
+        await using BrokerServer crashed = await TestBroker.StartAsync(o => o.Store = store);
+        WillMessage Will(string payload) => new() { Topic = "status/taken", Payload = Encoding.UTF8.GetBytes(payload), Qos = 1, Retain = true };
+        RawMqttClient first = await RawMqttClient.ConnectMqttAsync(crashed.Port, "taken-node", will: Will("first"));
+        await using RawMqttClient second = await RawMqttClient.ConnectMqttAsync(crashed.Port, "taken-node", cleanSession: !persistentAfter, will: Will("second"));
+        await first.AssertClosedAsync();
+        await first.DisposeAsync();
+        await Eventually.AssertAsync(() => crashed.Broker.ConnectionCount == 1, "the replaced connection has ended");
+        Assert.Equal("first", Encoding.UTF8.GetString(crashed.Broker.Retained.Find("status/taken")!.PayloadSpan));
+
+        await using BrokerServer next = await TestBroker.StartAsync(o => o.Store = store);
+
+        Assert.Equal("second", Encoding.UTF8.GetString(next.Broker.Retained.Find("status/taken")!.PayloadSpan));
+    }
+
     /// <summary>A will discarded by DISCONNECT [MQTT-3.14.4-3] is gone from the store too: nothing to publish at the next start.</summary>
     [Fact]
     public async Task A_will_discarded_by_DISCONNECT_is_not_published_at_the_next_start()

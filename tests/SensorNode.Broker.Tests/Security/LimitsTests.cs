@@ -72,18 +72,24 @@ public sealed class LimitsTests
         await AssertWorksAsync(first, second);
     }
 
-    // By default the protocol's own limit (65,535 bytes), as in Mosquitto: a platform's long device ids connect.
+    // 1024 by default: long platform device ids (an Azure IoT Hub module's "device/module" is up to 257) connect.
     [Fact]
-    public async Task A_client_id_of_65535_characters_is_accepted_by_default()
+    public async Task A_client_id_of_1024_characters_is_accepted_by_default_and_a_longer_one_refused()
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
-        string longest = new('d', ushort.MaxValue);
+        string longest = new('d', 1024);
 
         (RawMqttClient raw, ConnAckPacket? connAck) = await RawConnectAsync(broker.Port, longest);
         await using (raw)
         {
             Assert.Equal(ConnectReturnCode.Accepted, connAck?.ReturnCode);
             Assert.NotNull(broker.Broker.Sessions.Find(longest));
+        }
+
+        (RawMqttClient over, ConnAckPacket? overAck) = await RawConnectAsync(broker.Port, longest + "d");
+        await using (over)
+        {
+            Assert.Equal(ConnectReturnCode.IdentifierRejected, overAck?.ReturnCode);
         }
     }
 

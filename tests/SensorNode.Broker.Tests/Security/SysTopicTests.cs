@@ -26,15 +26,20 @@ public sealed class SysTopicTests
     }
 
     // MQTT 5 tells the publisher (0x87), as Mosquitto does; nothing is delivered or retained.
+    // No filter can match a "$share/" topic (a filter spelt so is a shared subscription to another topic), so only the
+    // $SYS case has a watcher.
     [Theory]
     [InlineData("$SYS/broker/uptime", "$SYS/#")]
-    [InlineData("$share/g/sensor/t", "$share/g/sensor/t")]
-    public async Task A_v5_publish_to_a_topic_no_client_may_use_is_refused_with_0x87(string topic, string watched)
+    [InlineData("$share/g/sensor/t", null)]
+    public async Task A_v5_publish_to_a_topic_no_client_may_use_is_refused_with_0x87(string topic, string? watched)
     {
         await using BrokerServer broker = await TestBroker.StartAsync();
         await using MqttNet5Client watcher = await MqttNet5Client.ConnectAsync(broker.Port);
         await using MqttNet5Client client = await MqttNet5Client.ConnectAsync(broker.Port);
-        await watcher.SubscribeAsync(watched);
+        if (watched is not null)
+        {
+            await watcher.SubscribeAsync(watched);
+        }
 
         var result = await client.PublishAsync(topic, "x", retain: true);
 
