@@ -8,6 +8,9 @@ public sealed class ClientAccess(SecurityManager manager, string? user, string c
 
     public string? User { get; } = user;
 
+    /// <summary>The version of the broker's rules now; <see cref="Rules"/> follows it.</summary>
+    public int CurrentVersion => manager.Version;
+
     public AccessRules Rules
     {
         get

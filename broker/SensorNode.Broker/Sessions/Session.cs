@@ -157,44 +157,64 @@ public sealed class Session
 
     private bool _queuedWithoutAccess;
 
+    // The version of the ACL the queued messages were last checked against (see VetQueue).
+    private int _queueAclVersion = -1;
+
     /// <summary>
     /// Sets the logged-in client's access, before its writer runs. A session restored at start-up received messages
-    /// while nobody's ACL was known; those its client may not read are dropped now (counted as ACL denials), as a
-    /// live delivery would have been refused.
+    /// while nobody's ACL was known, and an ACL reloaded while messages waited may have taken their topics away:
+    /// those the client may not read are dropped now (<see cref="VetQueue"/>).
     /// </summary>
     public void UseAccess(Security.ClientAccess? access)
     {
         lock (Gate)
         {
             Access = access;
-            if (!_queuedWithoutAccess || access is null)
+            if (access is not null && (_queuedWithoutAccess || access.CurrentVersion != _queueAclVersion))
             {
-                return;
+                VetQueue(access);
             }
-
-            _queuedWithoutAccess = false;
-            if (PendingCount == 0)
-            {
-                return;
-            }
-
-            var allowed = new PendingQueue();
-            while (PendingCount > 0)
-            {
-                Delivery next = Pending.Dequeue();
-                if (access.Rules.CanRead(next.Message.Topic))
-                {
-                    allowed.Enqueue(next);
-                    continue;
-                }
-
-                AddQueuedBytes(-next.Message.Size);
-                ForgetStored(next.Sequence);
-                _metrics.CountAclDenied();
-            }
-
-            _pending = allowed;
         }
+    }
+
+    /// <summary>
+    /// Drops the queued messages the client may not read (counted as ACL denials), as a live delivery would have been
+    /// refused: Mosquitto checks read access as each message goes out, so revoking it also holds back what was queued
+    /// before. Run when the ACL changed since the last check, not per message. A retained replay still coming out is
+    /// waited for (its messages were checked when it was made).
+    /// </summary>
+    private void VetQueue(Security.ClientAccess access)
+    {
+        if ((_pending?.ReplayCount ?? 0) > 0)
+        {
+            return;
+        }
+
+        int version = access.CurrentVersion;
+        Security.AccessRules rules = access.Rules;
+        _queuedWithoutAccess = false;
+        _queueAclVersion = version;
+        if (PendingCount == 0)
+        {
+            return;
+        }
+
+        var allowed = new PendingQueue();
+        while (PendingCount > 0)
+        {
+            Delivery next = Pending.Dequeue();
+            if (rules.CanRead(next.Message.Topic))
+            {
+                allowed.Enqueue(next);
+                continue;
+            }
+
+            AddQueuedBytes(-next.Message.Size);
+            ForgetStored(next.Sequence);
+            _metrics.CountAclDenied();
+        }
+
+        _pending = allowed;
     }
 
     public bool HasSubscription(string filter)
@@ -566,6 +586,11 @@ public sealed class Session
             if (_resends is { } resends)
             {
                 AddResends(resends, batch);
+            }
+
+            if (Access is { } access && access.CurrentVersion != _queueAclVersion)
+            {
+                VetQueue(access);
             }
 
             long now = 0;
