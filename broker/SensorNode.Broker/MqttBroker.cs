@@ -41,7 +41,11 @@ public sealed class MqttBroker : IDisposable
     public MqttBroker(BrokerOptions options, ILoggerFactory loggerFactory)
     {
         options.Validate();
-        Security = new Security.SecurityManager(options.Security, Hosting.BrokerServer.IsExposed(options), loggerFactory.CreateLogger("SensorNode.Broker.Security"));
+        Security = new Security.SecurityManager(
+            options.Security,
+            Hosting.BrokerServer.IsExposed(options, Hosting.BrokerServer.CarriesMqtt),
+            loggerFactory.CreateLogger("SensorNode.Broker.Security"),
+            dashboardExposed: Hosting.BrokerServer.IsExposed(options, Hosting.BrokerServer.ServesHttp));
         Options = options;
         LoggerFactory = loggerFactory;
         Logger = loggerFactory.CreateLogger("SensorNode.Broker");

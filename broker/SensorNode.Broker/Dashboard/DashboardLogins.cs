@@ -22,8 +22,8 @@ public sealed class DashboardLogins(SecurityManager security, DashboardOptions o
     /// <summary>How long a failed login waits before it is answered (the broker's setting for MQTT logins).</summary>
     public TimeSpan FailedLoginDelay { get; init; }
 
-    /// <summary>True when the broker refuses anonymous clients: then so does the dashboard.</summary>
-    public bool LoginRequired => !security.AllowAnonymous;
+    /// <summary>True when the dashboard is open to the network (or anonymous access is refused outright).</summary>
+    public bool LoginRequired => !security.DashboardAllowsAnonymous;
 
     /// <summary>Checks the credentials; a new session token when they are accepted.</summary>
     public (LoginVerdict Verdict, string? Token) Login(string user, string password, IPAddress? address)

@@ -232,6 +232,10 @@ public sealed class BrokerServer : IAsyncDisposable
         {
             Broker.Logger.LogInformation("Open to the network: anonymous clients are refused (users from {PasswordFile}); allow them explicitly with --allow-anonymous", options.Security.PasswordFile ?? "no users file");
         }
+        else if (!Broker.Security.DashboardAllowsAnonymous)
+        {
+            Broker.Logger.LogInformation("HTTP is open to the network, MQTT is not: MQTT clients on this machine need no login, the dashboard's visitors do (users from {PasswordFile})", options.Security.PasswordFile ?? "no users file");
+        }
 
         if (_handleSignals && !OperatingSystem.IsWindows())
         {
@@ -306,6 +310,16 @@ public sealed class BrokerServer : IAsyncDisposable
 
     /// <summary>True when some listener can be reached from other machines.</summary>
     public static bool IsExposed(BrokerOptions options) => options.EffectiveListeners.Any(l => !IsLoopbackOnly(l.BindAddress));
+
+    /// <summary>True when a listener of the kinds <paramref name="kinds"/> selects is open to the network.</summary>
+    public static bool IsExposed(BrokerOptions options, Func<ListenerKind, bool> kinds) =>
+        options.EffectiveListeners.Any(l => kinds(l.Kind) && !IsLoopbackOnly(l.BindAddress));
+
+    /// <summary>Listeners MQTT clients connect through.</summary>
+    public static bool CarriesMqtt(ListenerKind kind) => kind != ListenerKind.Http;
+
+    /// <summary>Listeners that answer HTTP requests, the dashboard's among them.</summary>
+    public static bool ServesHttp(ListenerKind kind) => kind is ListenerKind.Http or ListenerKind.WebSocket or ListenerKind.WebSocketTls;
 
     /// <summary>True when the bind address keeps the broker on this machine (the secure default).</summary>
     public static bool IsLoopbackOnly(string bindAddress) =>

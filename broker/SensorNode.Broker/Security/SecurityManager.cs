@@ -34,18 +34,29 @@ public sealed class SecurityManager : IDisposable
     private int _version;
     private long _authFailures;
 
-    public SecurityManager(SecurityOptions options, bool exposedToNetwork, ILogger logger)
+    /// <param name="exposedToNetwork">An MQTT listener (TCP, TLS or WebSocket) is open to the network.</param>
+    /// <param name="dashboardExposed">A listener serving the dashboard (HTTP or WebSocket) is open to the network; by default the same.</param>
+    public SecurityManager(SecurityOptions options, bool exposedToNetwork, ILogger logger, bool? dashboardExposed = null)
     {
         _options = options;
         _logger = logger;
         AllowAnonymous = options.AllowAnonymous ?? !exposedToNetwork;
+        DashboardAllowsAnonymous = options.AllowAnonymous ?? !(dashboardExposed ?? exposedToNetwork);
         _passwords = options.PasswordFile is { } passwords ? PasswordFile.Load(passwords) : null;
         _acl = options.AclFile is { } acl ? AclFile.Load(acl) : null;
         Watch(options.PasswordFile);
         Watch(options.AclFile);
     }
 
+    /// <summary>MQTT clients without a user name are let in: set, or else while no MQTT listener is open to the network.</summary>
     public bool AllowAnonymous { get; }
+
+    /// <summary>
+    /// The dashboard is shown without a login: set (as <see cref="AllowAnonymous"/>), or else while no listener serving
+    /// it is open to the network. An HTTP listener opened for Prometheus thus asks the dashboard's visitors to log in,
+    /// without refusing the anonymous MQTT clients of a broker that stays on loopback.
+    /// </summary>
+    public bool DashboardAllowsAnonymous { get; }
 
     /// <summary>Changes whenever the rules are reloaded; connections re-resolve their rules when it moves.</summary>
     public int Version => Volatile.Read(ref _version);

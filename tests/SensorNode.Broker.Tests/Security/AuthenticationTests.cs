@@ -212,6 +212,31 @@ public sealed class AuthenticationTests
         Assert.Equal(expected ? LoginVerdict.Accepted : LoginVerdict.NotAuthorized, manager.Login(null, null, System.Net.IPAddress.Loopback));
     }
 
+    // MQTT's anonymous policy follows the MQTT listeners, the dashboard's the listeners that serve it: an HTTP
+    // listener opened for Prometheus asks the dashboard's visitors to log in without refusing the anonymous MQTT
+    // clients of a broker that stays on loopback. A WebSocket listener carries both. Set, the option decides both.
+    [Theory]
+    [InlineData(ListenerKind.Http, null, true, false)]
+    [InlineData(ListenerKind.WebSocket, null, false, false)]
+    [InlineData(ListenerKind.Mqtt, null, false, true)]
+    [InlineData(ListenerKind.Http, true, true, true)]
+    [InlineData(ListenerKind.Http, false, false, false)]
+    public void Anonymous_policies_follow_the_listeners_open_to_the_network(ListenerKind open, bool? allowAnonymous, bool mqtt, bool dashboard)
+    {
+        var options = new BrokerOptions { Security = { AllowAnonymous = allowAnonymous } };
+        options.Listeners.Add(new ListenerOptions { Kind = ListenerKind.Mqtt, BindAddress = "127.0.0.1" });
+        options.Listeners.Add(new ListenerOptions { Kind = ListenerKind.Http, BindAddress = "localhost", Port = 9883 });
+        options.Listeners.Add(new ListenerOptions { Kind = open, BindAddress = "192.0.2.10", Port = 9999 });
+
+        using var manager = new SecurityManager(
+            options.Security,
+            BrokerServer.IsExposed(options, BrokerServer.CarriesMqtt),
+            Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance,
+            dashboardExposed: BrokerServer.IsExposed(options, BrokerServer.ServesHttp));
+
+        Assert.Equal((mqtt, dashboard), (manager.AllowAnonymous, manager.DashboardAllowsAnonymous));
+    }
+
     [Theory]
     [InlineData("localhost", true)]
     [InlineData("127.0.0.1", true)]
