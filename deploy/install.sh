@@ -133,3 +133,11 @@ else
   echo "not starting the service (prefix install or no systemctl)"
 fi
 echo "installed: $opt/sensornode-broker, config $etc/broker.json, data $data, unit $unit_dir/sensornode-broker.service"
+
+# Listening on the network, the broker refuses clients without a user name: say how to add the first user.
+if [ ! -e "$etc/broker.json" ] || ! grep -Eq '^[[:space:]]*"passwordFile"' "$etc/broker.json"; then
+  echo "next: MQTT is open to the network and refuses clients without a user name, and no users file is configured."
+  echo "  add users as the service's user: sudo -u sensornode /opt/sensornode/sensornode-broker passwd add /var/lib/sensornode/users NAME"
+  echo "  then set \"security\": { \"passwordFile\": \"/var/lib/sensornode/users\" } in $etc/broker.json (or \"allowAnonymous\": true)"
+  echo "  and restart: systemctl restart sensornode-broker (users added later are picked up without a restart)"
+fi

@@ -31,13 +31,15 @@ public sealed class DeploymentTests(ITestOutputHelper output) : IDisposable
         await File.WriteAllTextAsync(Path.Combine(from, "sensornode-broker"), "#!/bin/sh\necho v1\n");
         await File.WriteAllTextAsync(Path.Combine(from, "libe_sqlite3.so"), "native");
 
-        (await ExternalTool.RunAsync("bash", [Deploy("install.sh"), "--from", from, "--prefix", prefix], output)).AssertSuccess();
+        ProcessResult first = await ExternalTool.RunAsync("bash", [Deploy("install.sh"), "--from", from, "--prefix", prefix], output);
+        first.AssertSuccess();
         Assert.Equal("#!/bin/sh\necho v1\n", await File.ReadAllTextAsync(Path.Combine(prefix, "opt/sensornode/sensornode-broker")));
         Assert.True(File.Exists(Path.Combine(prefix, "opt/sensornode/libe_sqlite3.so")));
         Assert.True(Directory.Exists(Path.Combine(prefix, "var/lib/sensornode")));
         Assert.Equal(await File.ReadAllTextAsync(Deploy("broker.json")), await File.ReadAllTextAsync(Path.Combine(prefix, "etc/sensornode/broker.json")));
         Assert.Equal(await File.ReadAllTextAsync(Deploy("sensornode-broker.service")), await File.ReadAllTextAsync(Path.Combine(prefix, "etc/systemd/system/sensornode-broker.service")));
         Assert.Equal("/opt/sensornode/sensornode-broker", new FileInfo(Path.Combine(prefix, "usr/local/bin/sensornode-broker")).LinkTarget);
+        Assert.Contains(first.OutputLines, l => l.Contains("passwd add /var/lib/sensornode/users", StringComparison.Ordinal)); // no users file configured yet
 
         // Again, with a new executable and an operator's edited configuration: the executable is updated, the configuration kept.
         await File.WriteAllTextAsync(Path.Combine(prefix, "etc/sensornode/broker.json"), "{ \"logLevel\": \"Debug\" }");
@@ -47,6 +49,12 @@ public sealed class DeploymentTests(ITestOutputHelper output) : IDisposable
         Assert.Contains(again.OutputLines, l => l.StartsWith("keeping ", StringComparison.Ordinal));
         Assert.Equal("#!/bin/sh\necho v2\n", await File.ReadAllTextAsync(Path.Combine(prefix, "opt/sensornode/sensornode-broker")));
         Assert.Equal("{ \"logLevel\": \"Debug\" }", await File.ReadAllTextAsync(Path.Combine(prefix, "etc/sensornode/broker.json")));
+
+        // With a users file configured, no hint about adding one.
+        await File.WriteAllTextAsync(Path.Combine(prefix, "etc/sensornode/broker.json"), "{\n  \"security\": {\n    \"passwordFile\": \"/var/lib/sensornode/users\"\n  }\n}\n");
+        ProcessResult configured = await ExternalTool.RunAsync("bash", [Deploy("install.sh"), "--from", from, "--prefix", prefix], output);
+        configured.AssertSuccess();
+        Assert.DoesNotContain(configured.OutputLines, l => l.Contains("passwd add", StringComparison.Ordinal));
     }
 
     [Fact]
