@@ -403,6 +403,8 @@ public static class BrokerConfiguration
                 String(prefix + ":path", v => listener.Path = v);
                 String(prefix + ":certificate", v => listener.CertificatePath = v, path: true);
                 String(prefix + ":privateKey", v => listener.PrivateKeyPath = v, path: true);
+                Enum<Security.ClientCertificateMode>(prefix + ":clientCertificates", v => listener.ClientCertificates = v);
+                String(prefix + ":clientCa", v => listener.ClientCaPath = v, path: true);
 
                 if (!IsValidBind(listener.BindAddress))
                 {
@@ -424,7 +426,7 @@ public static class BrokerConfiguration
                 }
                 else
                 {
-                    foreach (string tlsKey in new[] { ":certificate", ":privateKey" })
+                    foreach (string tlsKey in new[] { ":certificate", ":privateKey", ":clientCertificates", ":clientCa" })
                     {
                         if (Entries[prefix + tlsKey] is { } tls)
                         {
@@ -480,6 +482,16 @@ public static class BrokerConfiguration
                 {
                     Errors.Add(Entry(prefix + ":certificate", item).Error($"cannot load the certificate and key: {ex.Message}"));
                 }
+            }
+
+            // As on the command line: asking for certificates with no CA to check them against would refuse them all.
+            if (listener.ClientCertificates != Security.ClientCertificateMode.None && listener.ClientCaPath is null)
+            {
+                Errors.Add(Entry(prefix + ":clientCertificates", item).Error($"client certificates are {listener.ClientCertificates} but no clientCa says whom to trust, so every one would be refused"));
+            }
+            else if (listener.ClientCaPath is { } ca && !File.Exists(ca))
+            {
+                Errors.Add(Entry(prefix + ":clientCa", item).Error($"CA file '{ca}' does not exist"));
             }
         }
 

@@ -58,6 +58,8 @@ public static class ConfigurationKeys
         ["listeners:#:path"] = EntryKind.Value,
         ["listeners:#:certificate"] = EntryKind.Value,
         ["listeners:#:privateKey"] = EntryKind.Value,
+        ["listeners:#:clientCertificates"] = EntryKind.Value,
+        ["listeners:#:clientCa"] = EntryKind.Value,
         ["dashboard"] = EntryKind.Object,
         ["dashboard:enabled"] = EntryKind.Value,
         ["dashboard:rawRetentionHours"] = EntryKind.Value,

@@ -257,7 +257,15 @@ public sealed class BrokerServer : IAsyncDisposable
         });
         if (listener.IsTls)
         {
-            var tls = new TlsCertificates(new Security.TlsOptions { CertificatePath = listener.CertificatePath, KeyPath = listener.PrivateKeyPath }, tlsLogger);
+            var tls = new TlsCertificates(
+                new Security.TlsOptions
+                {
+                    CertificatePath = listener.CertificatePath,
+                    KeyPath = listener.PrivateKeyPath,
+                    ClientCertificates = listener.ClientCertificates,
+                    ClientCaPath = listener.ClientCaPath,
+                },
+                tlsLogger);
             certificates.Add(tls);
             listen.UseHttps(tls.HttpsOptions(mqtt: listener.Kind == ListenerKind.MqttTls));
         }

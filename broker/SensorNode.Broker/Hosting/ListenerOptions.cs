@@ -39,6 +39,12 @@ public sealed class ListenerOptions
     /// <summary>PEM private key file of a TLS listener.</summary>
     public string? PrivateKeyPath { get; set; }
 
+    /// <summary>Whether a TLS listener asks clients for a certificate; a certificate's Common Name becomes the user name.</summary>
+    public Security.ClientCertificateMode ClientCertificates { get; set; } = Security.ClientCertificateMode.None;
+
+    /// <summary>PEM file of the CA(s) client certificates of a TLS listener must chain to.</summary>
+    public string? ClientCaPath { get; set; }
+
     public bool IsTls => Kind is ListenerKind.MqttTls or ListenerKind.WebSocketTls;
 
     public bool IsWebSocket => Kind is ListenerKind.WebSocket or ListenerKind.WebSocketTls;

@@ -353,7 +353,8 @@ internal sealed partial class MqttConnection
     {
         string? user = connect.UserName;
         bool fromCertificate = false;
-        if (_broker.Options.Tls is { CertificateCommonNameAsUserName: true }
+        // A listener asked for it only if it was told to (the command line's TLS listener, or a configured one).
+        if (_broker.Options.Tls?.CertificateCommonNameAsUserName != false
             && _context.Features.Get<Microsoft.AspNetCore.Http.Features.ITlsConnectionFeature>()?.ClientCertificate is { } certificate)
         {
             // The Common Name only (as Mosquitto's use_identity_as_username): SimpleName would fall back to the email

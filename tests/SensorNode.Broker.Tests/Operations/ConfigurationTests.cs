@@ -3,6 +3,7 @@ using SensorNode.Broker.Configuration;
 using SensorNode.Broker.Hosting;
 using SensorNode.Broker.Persistence;
 using SensorNode.Broker.Sessions;
+using SensorNode.Broker.Tests.Security;
 
 namespace SensorNode.Broker.Tests.Operations;
 
@@ -168,6 +169,7 @@ public sealed class ConfigurationTests : IDisposable
     [InlineData("{ \"kind\": \"websocket\", \"path\": \"mqtt\" }", "listeners[0].path", "must start with '/'")]
     [InlineData("{ \"kind\": \"mqtt\", \"path\": \"/mqtt\" }", "listeners[0].path", "only websocket and wss listeners have a path")]
     [InlineData("{ \"kind\": \"mqtt\", \"certificate\": \"/x.pem\" }", "listeners[0].certificate", "only mqtts and wss listeners take a certificate")]
+    [InlineData("{ \"kind\": \"mqtt\", \"clientCertificates\": \"required\" }", "listeners[0].clientCertificates", "only mqtts and wss listeners take a certificate")]
     public void A_bad_listener_names_its_key(string listener, string key, string reason)
     {
         string path = Write("{\n  \"listeners\": [\n    " + listener + "\n  ]\n}\n");
@@ -203,6 +205,34 @@ public sealed class ConfigurationTests : IDisposable
         ConfigurationError error = LoadFails(path);
         Assert.Equal((path, 5, "listeners[1].certificate"), (error.Source, error.Line, error.Key));
         Assert.Contains($"certificate file '{missing}' does not exist", error.Reason);
+    }
+
+    // Client certificates per TLS listener, in the file as on the command line: checked against clientCa, which must
+    // be given (or every certificate would be refused) and must exist.
+    [Fact]
+    public void A_tls_listener_reads_its_client_certificate_settings_and_needs_a_CA_for_them()
+    {
+        TestPki pki = TestPki.Create();
+        string cert = Path.Combine(_directory, "server.pem"), key = Path.Combine(_directory, "server.key");
+        pki.IssueServer(cert, key);
+        string Listener(string extra) => Write($$"""
+            {
+              "listeners": [
+                { "kind": "mqtts", "port": 8883, "certificate": "server.pem", "privateKey": "server.key"{{extra}} }
+              ]
+            }
+            """);
+
+        ListenerOptions listener = BrokerConfiguration.Load(Listener($", \"clientCertificates\": \"required\", \"clientCa\": \"{pki.CaPath}\""), new Hashtable()).Options.Listeners.Single();
+        Assert.Equal((SensorNode.Broker.Security.ClientCertificateMode.Required, pki.CaPath), (listener.ClientCertificates, listener.ClientCaPath));
+
+        ConfigurationError noCa = LoadFails(Listener(", \"clientCertificates\": \"optional\""));
+        Assert.Equal((3, "listeners[0].clientCertificates"), (noCa.Line, noCa.Key));
+        Assert.Contains("no clientCa says whom to trust", noCa.Reason);
+
+        ConfigurationError missing = LoadFails(Listener(", \"clientCertificates\": \"required\", \"clientCa\": \"nowhere.pem\""));
+        Assert.Equal("listeners[0].clientCa", missing.Key);
+        Assert.Contains("does not exist", missing.Reason);
     }
 
     [Fact]

@@ -158,6 +158,35 @@ public sealed class TlsTests(ITestOutputHelper output)
     /// The user name comes from the certificate's Common Name only (as Mosquitto's use_identity_as_username): a
     /// trusted certificate without one is refused, not logged in under its organisation or email address.
     /// </summary>
+    // The same through a TLS listener of the configuration file (what a service install uses), not the command line's.
+    [Fact]
+    public async Task A_configured_tls_listener_requires_client_certificates_and_takes_the_CN_as_user_name()
+    {
+        Setup setup = MakeClientAuthServer(out X509Certificate2 alice, out _, out _);
+        await using BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.Listeners.Add(new ListenerOptions { Kind = ListenerKind.Mqtt, BindAddress = "127.0.0.1", Port = 0 });
+            o.Listeners.Add(new ListenerOptions
+            {
+                Kind = ListenerKind.MqttTls,
+                BindAddress = "127.0.0.1",
+                Port = 0,
+                CertificatePath = setup.CertPath,
+                PrivateKeyPath = setup.KeyPath,
+                ClientCertificates = ClientCertificateMode.Required,
+                ClientCaPath = setup.Pki.CaPath,
+            });
+            o.Security.AllowAnonymous = false;
+            o.Security.FailedLoginDelay = TimeSpan.FromMilliseconds(10);
+            o.Security.AclFile = WriteAcl(setup.Pki.Directory, "user alice\ntopic readwrite alice/#\n");
+        });
+
+        await using MqttNetClient client = await ConnectTlsAsync(broker, setup.Pki, alice, v5: true);
+        Assert.Equal(MqttClientPublishReasonCode.NoMatchingSubscribers, (await client.PublishAsync("alice/t", "mine", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
+        Assert.Equal(MqttClientPublishReasonCode.NotAuthorized, (await client.PublishAsync("bob/t", "not mine", MqttQualityOfServiceLevel.AtLeastOnce)).ReasonCode);
+        await Assert.ThrowsAnyAsync<Exception>(() => ConnectTlsAsync(broker, setup.Pki));
+    }
+
     [Fact]
     public async Task A_trusted_client_certificate_without_a_Common_Name_is_refused()
     {
