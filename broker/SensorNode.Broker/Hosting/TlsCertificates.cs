@@ -17,13 +17,16 @@ internal sealed class TlsCertificates : IDisposable
     private readonly ILogger _logger;
     private readonly List<FileSystemWatcher> _watchers = [];
     private X509Certificate2 _server;
+
+    // The certificate with its intermediates, as the handshake sends them.
+    private SslStreamCertificateContext _context;
     private X509Certificate2Collection _clientAuthorities;
 
     public TlsCertificates(TlsOptions options, ILogger? logger = null)
     {
         _options = options;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        _server = options.LoadServerCertificate();
+        (_server, _context) = LoadServer(options);
         WarnIfExpired(_server);
         _clientAuthorities = LoadAuthorities(options.ClientCaPath);
         foreach (string? path in new[] { options.CertificatePath, options.KeyPath, options.Pkcs12Path, options.ClientCaPath })
@@ -38,7 +41,15 @@ internal sealed class TlsCertificates : IDisposable
     /// <summary>Kestrel TLS options; <paramref name="mqtt"/> negotiates no ALPN (Kestrel would offer h2 and http/1.1), wss keeps http/1.1.</summary>
     public HttpsConnectionAdapterOptions HttpsOptions(bool mqtt) => new()
     {
-        OnAuthenticate = (_, ssl) => ssl.ApplicationProtocols = mqtt ? null : [SslApplicationProtocol.Http11],
+        OnAuthenticate = (_, ssl) =>
+        {
+            ssl.ApplicationProtocols = mqtt ? null : [SslApplicationProtocol.Http11];
+
+            // The whole chain, not the certificate alone (what the selector below would send): see LoadServerChain.
+            ssl.ServerCertificateSelectionCallback = null;
+            ssl.ServerCertificate = null;
+            ssl.ServerCertificateContext = Volatile.Read(ref _context);
+        },
         SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
         ServerCertificateSelector = (_, _) => Volatile.Read(ref _server),
         ClientCertificateMode = _options.ClientCertificates switch
@@ -88,9 +99,10 @@ internal sealed class TlsCertificates : IDisposable
     {
         try
         {
-            X509Certificate2 server = _options.LoadServerCertificate();
+            (X509Certificate2 server, SslStreamCertificateContext context) = LoadServer(_options);
             X509Certificate2Collection authorities = LoadAuthorities(_options.ClientCaPath);
             Volatile.Write(ref _server, server);
+            Volatile.Write(ref _context, context);
             Volatile.Write(ref _clientAuthorities, authorities);
             _logger.LogInformation("Reloaded the TLS certificate {Subject} (valid until {NotAfter:u})", server.Subject, server.NotAfter.ToUniversalTime());
             WarnIfExpired(server);
@@ -100,6 +112,14 @@ internal sealed class TlsCertificates : IDisposable
             // Half-written files during a rotation: keep serving the old certificate; the next change retries.
             _logger.LogWarning("Kept the previous TLS certificate: the files do not load ({Message})", ex.Message);
         }
+    }
+
+    private static (X509Certificate2 Server, SslStreamCertificateContext Context) LoadServer(TlsOptions options)
+    {
+        (X509Certificate2 server, X509Certificate2Collection intermediates) = options.LoadServerChain();
+
+        // Offline: the chain is what the file holds; nothing is downloaded during a handshake.
+        return (server, SslStreamCertificateContext.Create(server, intermediates, offline: true));
     }
 
     private static X509Certificate2Collection LoadAuthorities(string? path)

@@ -60,11 +60,22 @@ public sealed class TlsOptions
     /// <summary>Use the client certificate's Common Name as the MQTT user name (no password then needed).</summary>
     public bool CertificateCommonNameAsUserName { get; set; } = true;
 
-    internal X509Certificate2 LoadServerCertificate()
+    internal X509Certificate2 LoadServerCertificate() => LoadServerChain().Certificate;
+
+    /// <summary>
+    /// The server certificate and the intermediates that come with it in the file (a <c>fullchain.pem</c>, or the
+    /// other certificates of a PKCS#12 file). Those go to clients with the certificate: they trust only the root, and
+    /// MQTT clients (OpenSSL's, mbedTLS on an ESP32) do not fetch a missing intermediate.
+    /// </summary>
+    internal (X509Certificate2 Certificate, X509Certificate2Collection Intermediates) LoadServerChain()
     {
+        var intermediates = new X509Certificate2Collection();
         if (Pkcs12Path is not null)
         {
-            return X509CertificateLoader.LoadPkcs12FromFile(Pkcs12Path, Pkcs12Password);
+            X509Certificate2Collection all = X509CertificateLoader.LoadPkcs12CollectionFromFile(Pkcs12Path, Pkcs12Password);
+            X509Certificate2 withKey = all.FirstOrDefault(c => c.HasPrivateKey) ?? throw new InvalidOperationException($"{Pkcs12Path} holds no certificate with its private key");
+            intermediates.AddRange(all.Where(c => !ReferenceEquals(c, withKey)).ToArray());
+            return (withKey, intermediates);
         }
 
         if (CertificatePath is null || KeyPath is null)
@@ -73,8 +84,11 @@ public sealed class TlsOptions
         }
 
         using var pem = X509Certificate2.CreateFromPemFile(CertificatePath, KeyPath);
+        var inFile = new X509Certificate2Collection();
+        inFile.ImportFromPemFile(CertificatePath);
+        intermediates.AddRange(inFile.Where(c => c.Thumbprint != pem.Thumbprint).ToArray());
 
         // An ephemeral PEM key cannot be used by SslStream on every platform: round-trip through PKCS#12.
-        return X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null);
+        return (X509CertificateLoader.LoadPkcs12(pem.Export(X509ContentType.Pkcs12), null), intermediates);
     }
 }

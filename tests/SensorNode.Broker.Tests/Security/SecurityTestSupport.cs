@@ -151,6 +151,25 @@ public sealed class TestPki
         return new TestPki(directory, ca, caPath);
     }
 
+    /// <summary>An intermediate CA signed by this one, as a PKI of its own (its <see cref="CaPath"/> holds the intermediate alone).</summary>
+    public TestPki IssueIntermediate(string name = "SensorNode Test Intermediate CA")
+    {
+        string directory = TestBroker.NewDataDirectory();
+        using ECDsa key = ECDsa.Create(ECCurve.NamedCurves.nistP256);
+        var request = new CertificateRequest($"CN={name}", key, HashAlgorithmName.SHA256);
+        request.CertificateExtensions.Add(new X509BasicConstraintsExtension(true, true, 0, true));
+        request.CertificateExtensions.Add(new X509KeyUsageExtension(X509KeyUsageFlags.KeyCertSign | X509KeyUsageFlags.CrlSign, true));
+        request.CertificateExtensions.Add(new X509SubjectKeyIdentifierExtension(request.PublicKey, false));
+        request.CertificateExtensions.Add(X509AuthorityKeyIdentifierExtension.CreateFromCertificate(Ca, includeKeyIdentifier: true, includeIssuerAndSerial: false));
+        byte[] serial = RandomNumberGenerator.GetBytes(16);
+        serial[0] &= 0x7F;
+        using X509Certificate2 issued = request.Create(Ca, DateTimeOffset.UtcNow.AddDays(-1), DateTimeOffset.UtcNow.AddDays(60), serial);
+        X509Certificate2 intermediate = X509CertificateLoader.LoadPkcs12(issued.CopyWithPrivateKey(key).Export(X509ContentType.Pkcs12), null);
+        string path = Path.Combine(directory, "intermediate.pem");
+        File.WriteAllText(path, intermediate.ExportCertificatePem());
+        return new TestPki(directory, intermediate, path);
+    }
+
     /// <summary>Issues a server certificate for localhost / 127.0.0.1 and writes it to <paramref name="certPath"/> and <paramref name="keyPath"/>.</summary>
     public X509Certificate2 IssueServer(string certPath, string keyPath) =>
         Issue("CN=localhost", certPath, keyPath, server: true);

@@ -112,6 +112,29 @@ public sealed class TlsTests(ITestOutputHelper output)
         Assert.NotEqual(0, untrusted.ExitCode);
     }
 
+    // A certificate from an intermediate CA (as Let's Encrypt's are) in a fullchain.pem: the intermediate goes to the
+    // client with it. mosquitto_pub trusts only the root given with --cafile and, like every MQTT client, fetches no
+    // missing intermediate: with the certificate alone in the file it cannot connect.
+    [SkippableFact]
+    public async Task The_intermediates_of_a_fullchain_file_are_sent_with_the_certificate()
+    {
+        string pub = ExternalTool.RequireMosquittoPub();
+        TestPki root = TestPki.Create("SensorNode Test Root CA");
+        TestPki intermediate = root.IssueIntermediate();
+        string leafPath = Path.Combine(intermediate.Directory, "server.pem"), key = Path.Combine(intermediate.Directory, "server.key");
+        intermediate.IssueServer(leafPath, key);
+        string fullChain = Path.Combine(intermediate.Directory, "fullchain.pem");
+        File.WriteAllText(fullChain, File.ReadAllText(leafPath) + "\n" + File.ReadAllText(intermediate.CaPath) + "\n");
+
+        foreach ((string certificate, bool connects) in new[] { (fullChain, true), (leafPath, false) })
+        {
+            await using BrokerServer broker = await TestBroker.StartAsync(o => o.Tls = new TlsOptions { Port = 0, CertificatePath = certificate, KeyPath = key });
+            string port = broker.TlsPort.ToString(System.Globalization.CultureInfo.InvariantCulture);
+            ProcessResult result = await ExternalTool.RunAsync(pub, ["--cafile", root.CaPath, "-h", "localhost", "-p", port, "-t", "tls/chain", "-m", "x", "-q", "1"], output);
+            Assert.True(connects == (result.ExitCode == 0), $"{Path.GetFileName(certificate)}: exit code {result.ExitCode}\n{result.Description}");
+        }
+    }
+
     private static Setup MakeClientAuthServer(out X509Certificate2 alice, out string aliceCert, out string aliceKey)
     {
         Setup setup = MakeServer();
