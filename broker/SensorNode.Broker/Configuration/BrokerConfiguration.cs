@@ -484,6 +484,13 @@ public static class BrokerConfiguration
                 }
             }
 
+            // MQTT over WebSocket does not see the TLS connection's client certificate, so it could not become the user
+            // name: refused rather than asked for and then ignored.
+            if (listener.Kind == ListenerKind.WebSocketTls && Entries[prefix + ":clientCertificates"] is { } wssCerts)
+            {
+                Errors.Add(wssCerts.Error("client certificates are taken on mqtts listeners only, not wss"));
+            }
+
             // As on the command line: asking for certificates with no CA to check them against would refuse them all.
             if (listener.ClientCertificates != Security.ClientCertificateMode.None && listener.ClientCaPath is null)
             {

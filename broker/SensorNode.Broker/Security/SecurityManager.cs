@@ -41,7 +41,8 @@ public sealed class SecurityManager : IDisposable
         _options = options;
         _logger = logger;
         AllowAnonymous = options.AllowAnonymous ?? !exposedToNetwork;
-        DashboardAllowsAnonymous = options.AllowAnonymous ?? !(dashboardExposed ?? exposedToNetwork);
+        // Never more open than MQTT: a loopback dashboard behind a reverse proxy must not show what MQTT would refuse.
+        DashboardAllowsAnonymous = AllowAnonymous && (options.AllowAnonymous ?? !(dashboardExposed ?? exposedToNetwork));
         _passwords = options.PasswordFile is { } passwords ? PasswordFile.Load(passwords) : null;
         _acl = options.AclFile is { } acl ? AclFile.Load(acl) : null;
         Watch(options.PasswordFile);

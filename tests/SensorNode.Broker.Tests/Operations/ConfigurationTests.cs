@@ -233,6 +233,17 @@ public sealed class ConfigurationTests : IDisposable
         ConfigurationError missing = LoadFails(Listener(", \"clientCertificates\": \"required\", \"clientCa\": \"nowhere.pem\""));
         Assert.Equal("listeners[0].clientCa", missing.Key);
         Assert.Contains("does not exist", missing.Reason);
+
+        string wss = Write($$"""
+            {
+              "listeners": [
+                { "kind": "wss", "port": 8443, "certificate": "server.pem", "privateKey": "server.key", "clientCertificates": "required", "clientCa": "{{pki.CaPath}}" }
+              ]
+            }
+            """);
+        ConfigurationError onWss = LoadFails(wss);
+        Assert.Equal("listeners[0].clientCertificates", onWss.Key);
+        Assert.Contains("mqtts listeners only", onWss.Reason);
     }
 
     [Fact]

@@ -218,7 +218,7 @@ public sealed class AuthenticationTests
     [Theory]
     [InlineData(ListenerKind.Http, null, true, false)]
     [InlineData(ListenerKind.WebSocket, null, false, false)]
-    [InlineData(ListenerKind.Mqtt, null, false, true)]
+    [InlineData(ListenerKind.Mqtt, null, false, false)] // the dashboard is never more open than MQTT
     [InlineData(ListenerKind.Http, true, true, true)]
     [InlineData(ListenerKind.Http, false, false, false)]
     public void Anonymous_policies_follow_the_listeners_open_to_the_network(ListenerKind open, bool? allowAnonymous, bool mqtt, bool dashboard)
