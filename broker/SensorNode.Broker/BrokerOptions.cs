@@ -68,6 +68,25 @@ public sealed class BrokerOptions
     /// <summary>MQTT 5 Server Keep Alive: when set, replaces the keep alive clients ask for.</summary>
     public ushort? ServerKeepAlive { get; set; }
 
+    /// <summary>
+    /// The longest keep alive a client may use (Mosquitto's <c>max_keepalive</c>), so that no connection can go
+    /// unwatched (CVE-2020-13849): an MQTT 5 client asking for 0 or more is given this as its Server Keep Alive; an
+    /// MQTT 3.x client, which cannot be told, is refused with CONNACK 0x02. Null sets no limit.
+    /// </summary>
+    public ushort? MaxKeepAlive { get; set; }
+
+    /// <summary>
+    /// The highest QoS clients may publish with (Mosquitto's <c>max_qos</c>; MQTT 5 Maximum QoS, §3.2.2.3.4):
+    /// subscriptions are granted at most this, and a PUBLISH or will above it is refused.
+    /// </summary>
+    public byte MaximumQos { get; set; } = 2;
+
+    /// <summary>
+    /// Whether clients may publish retained messages (Mosquitto's <c>retain_available</c>; MQTT 5 Retain Available,
+    /// §3.2.2.3.5): when false a retained PUBLISH or will is refused.
+    /// </summary>
+    public bool RetainAvailable { get; set; } = true;
+
     /// <summary>A socket that has not completed CONNECT in this time is closed.</summary>
     public TimeSpan ConnectTimeout { get; set; } = TimeSpan.FromSeconds(10);
 

@@ -313,6 +313,9 @@ public static class BrokerConfiguration
             Int("receiveMaximum", 1, 65_535, v => options.ReceiveMaximum = (ushort)v);
             Int("topicAliasMaximum", 0, 65_535, v => options.TopicAliasMaximum = (ushort)v);
             Int("serverKeepAlive", 0, 65_535, v => options.ServerKeepAlive = (ushort)v);
+            Int("maxKeepAlive", 1, 65_535, v => options.MaxKeepAlive = (ushort)v);
+            Int("maximumQos", 0, 2, v => options.MaximumQos = (byte)v);
+            Bool("retainAvailable", v => options.RetainAvailable = v);
             Int("maxSubscriptionsPerClient", 1, 10_000_000, v => options.MaxSubscriptionsPerClient = v);
             String("security:passwordFile", v => options.Security.PasswordFile = v, path: true);
             String("security:aclFile", v => options.Security.AclFile = v, path: true);

@@ -24,6 +24,8 @@ public enum DisconnectReason : byte
     PacketTooLarge = 0x95,
     QuotaExceeded = 0x97,
     PayloadFormatInvalid = 0x99,
+    RetainNotSupported = 0x9A,
+    QosNotSupported = 0x9B,
     MaximumConnectTime = 0xA0,
 }
 

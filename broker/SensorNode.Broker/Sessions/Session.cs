@@ -162,13 +162,20 @@ public sealed class Session
 
     /// <summary>
     /// Sets the logged-in client's access, before its writer runs. A session restored at start-up received messages
-    /// while nobody's ACL was known, and an ACL reloaded while messages waited may have taken their topics away:
-    /// those the client may not read are dropped now (<see cref="VetQueue"/>).
+    /// while nobody's ACL was known, an ACL reloaded while messages waited may have taken their topics away, and a
+    /// different user may be taking the session over: those the client may not read are dropped now
+    /// (<see cref="VetQueue"/>).
     /// </summary>
     public void UseAccess(Security.ClientAccess? access)
     {
         lock (Gate)
         {
+            // Another user taking the session over inherits its queue, which was checked against the old user's rules.
+            if (Access is not null && access is not null && !string.Equals(Access.User, access.User, StringComparison.Ordinal))
+            {
+                _queueAclVersion = -1;
+            }
+
             Access = access;
             if (access is not null && (_queuedWithoutAccess || access.CurrentVersion != _queueAclVersion))
             {

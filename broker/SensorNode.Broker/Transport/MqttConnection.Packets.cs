@@ -235,12 +235,51 @@ internal sealed partial class MqttConnection
             return RejectConnect(refusal, why);
         }
 
+        if (!WithinConfiguredLimits(connect, out bool refusedByLimit))
+        {
+            return refusedByLimit;
+        }
+
         if (connect.Properties?.AuthenticationMethod is not null)
         {
             return BeginConnectAuthentication(connect, clientId, assigned);
         }
 
         return CompleteConnect(connect, clientId, assigned, authentication: null);
+    }
+
+    /// <summary>
+    /// The will and keep alive against <c>maximumQos</c>, <c>retainAvailable</c> and <c>maxKeepAlive</c>. A will the
+    /// broker could not publish is refused [MQTT-3.2.2-12] [MQTT-3.2.2-13]: 5.0 is told why in its CONNACK, 3.x has no
+    /// code for it and is closed without one, as Mosquitto does. A 3.x keep alive over the limit (or 0, never checked)
+    /// is refused with 0x02, since only 5.0 can be given a Server Keep Alive instead.
+    /// </summary>
+    private bool WithinConfiguredLimits(ConnectPacket connect, out bool refused)
+    {
+        BrokerOptions options = _broker.Options;
+        refused = false;
+        if (connect.Will is { } will && (will.Qos > options.MaximumQos || (will.Retain && !options.RetainAvailable)))
+        {
+            bool qos = will.Qos > options.MaximumQos;
+            string why = qos
+                ? $"will QoS {will.Qos} is above the broker's maximumQos {options.MaximumQos} [MQTT-3.2.2-12]"
+                : "retained will while the broker's retainAvailable is false [MQTT-3.2.2-13]";
+            if (!IsV5)
+            {
+                throw MqttProtocolException.ProtocolError(why);
+            }
+
+            refused = RejectConnect(qos ? ReasonCode.QosNotSupported : ReasonCode.RetainNotSupported, why);
+            return false;
+        }
+
+        if (!IsV5 && options.MaxKeepAlive is { } max && (connect.KeepAliveSeconds == 0 || connect.KeepAliveSeconds > max))
+        {
+            refused = RejectConnect(ConnectReturnCode.IdentifierRejected, $"keep alive {connect.KeepAliveSeconds}s is outside the broker's maxKeepAlive 1..{max}s");
+            return false;
+        }
+
+        return true;
     }
 
     /// <summary>Accepts a CONNECT whose credentials (and any enhanced authentication) have passed.</summary>
@@ -261,7 +300,7 @@ internal sealed partial class MqttConnection
 
         _will = connect.Will;
         _authenticationMethod = authentication?.AuthenticationMethod;
-        ushort keepAlive = IsV5 && _broker.Options.ServerKeepAlive is { } serverKeepAlive ? serverKeepAlive : connect.KeepAliveSeconds;
+        ushort keepAlive = IsV5 ? ServerKeepAlive(connect) ?? connect.KeepAliveSeconds : connect.KeepAliveSeconds;
         Volatile.Write(ref _keepAliveLimitMs, keepAlive * 1500L);
 
         uint? expiry = IsV5 ? EffectiveSessionExpiry(connect) : null;
@@ -432,6 +471,11 @@ internal sealed partial class MqttConnection
     private void HandlePublish(Session session, byte header, ReadOnlySpan<byte> body)
     {
         PublishView publish = MqttPacketDecoder.ReadPublish(header, body, _level, out MqttProperties? properties);
+        if (publish.Qos > _broker.Options.MaximumQos || (publish.Retain && !_broker.Options.RetainAvailable))
+        {
+            RefuseBeyondLimits(publish);
+        }
+
         _broker.Metrics.CountMessageReceived(publish.Qos);
         _operations?.Clear();
         PacketType ackType = publish.Qos == 2 ? PacketType.PubRec : PacketType.PubAck;
@@ -575,6 +619,17 @@ internal sealed partial class MqttConnection
         session.EnqueueControl(packet);
     }
 
+    // §3.3.1.2 / §3.3.1.3: a PUBLISH the CONNACK said not to send ends the connection with 0x9B / 0x9A.
+    private void RefuseBeyondLimits(in PublishView publish)
+    {
+        if (publish.Qos > _broker.Options.MaximumQos)
+        {
+            throw new MqttProtocolException(DisconnectReason.QosNotSupported, $"PUBLISH with QoS {publish.Qos}, above the broker's maximumQos {_broker.Options.MaximumQos} [MQTT-3.2.2-11]");
+        }
+
+        throw new MqttProtocolException(DisconnectReason.RetainNotSupported, "retained PUBLISH while the broker's retainAvailable is false [MQTT-3.2.2-14]");
+    }
+
     private void HandleSubscribe(Session session, ReadOnlySpan<byte> body)
     {
         SubscribePacket subscribe = MqttPacketDecoder.ReadSubscribe(body, _level);
@@ -586,9 +641,10 @@ internal sealed partial class MqttConnection
             TopicSubscription requested = subscribe.Subscriptions[i];
             // A Mosquitto-style bridge (protocol level 0x84) gets what MQTT 5 calls No Local and Retain As Published on
             // every subscription: its own messages do not echo back across the bridge, and retained ones stay retained.
+            // A broker with a lower maximumQos still accepts any Requested QoS and grants at most its own [MQTT-3.2.2-10].
             requests[i] = new SubscriptionRequest(
                 requested.Filter,
-                requested.Qos,
+                Math.Min(requested.Qos, _broker.Options.MaximumQos),
                 new SubscriptionOptions(requested.NoLocal || _isBridge, requested.RetainAsPublished || _isBridge, requested.RetainHandling, identifier));
         }
 

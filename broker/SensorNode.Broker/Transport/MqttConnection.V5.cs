@@ -42,6 +42,21 @@ internal sealed partial class MqttConnection
         return true;
     }
 
+    /// <summary>
+    /// The Server Keep Alive a 5.0 client is told [MQTT-3.2.2-21]: the configured one, else <c>maxKeepAlive</c> when the
+    /// client asked for more or for none; null leaves the client's own.
+    /// </summary>
+    private ushort? ServerKeepAlive(ConnectPacket connect)
+    {
+        BrokerOptions options = _broker.Options;
+        if (options.ServerKeepAlive is { } fixedKeepAlive)
+        {
+            return fixedKeepAlive;
+        }
+
+        return options.MaxKeepAlive is { } max && (connect.KeepAliveSeconds == 0 || connect.KeepAliveSeconds > max) ? max : null;
+    }
+
     /// <summary>The Session Expiry Interval granted: the client's, capped by the broker's limit for persistent sessions.</summary>
     private uint EffectiveSessionExpiry(ConnectPacket connect)
     {
@@ -63,11 +78,12 @@ internal sealed partial class MqttConnection
             AssignedClientIdentifier = assignedClientId,
             TopicAliasMaximum = options.TopicAliasMaximum == 0 ? null : options.TopicAliasMaximum,
             MaximumPacketSize = (uint)options.MaxPacketSize,
-            RetainAvailable = true,
+            RetainAvailable = options.RetainAvailable,
+            MaximumQos = options.MaximumQos < 2 ? options.MaximumQos : null,
             WildcardSubscriptionAvailable = true,
             SubscriptionIdentifiersAvailable = true,
             SharedSubscriptionAvailable = true,
-            ServerKeepAlive = options.ServerKeepAlive,
+            ServerKeepAlive = ServerKeepAlive(connect),
         };
         if (options.ReceiveMaximum != ushort.MaxValue)
         {
@@ -84,14 +100,14 @@ internal sealed partial class MqttConnection
 
     /// <summary>
     /// Nothing may exceed the client's Maximum Packet Size, the CONNACK included [MQTT-3.1.2-24]: what absent means the
-    /// same goes first (these four are "available" when absent), then the aliases it may not use. False when even that
-    /// does not fit.
+    /// same goes first (these four are "available" when absent, so a Retain Available of 0 stays), then the aliases it
+    /// may not use. False when even that does not fit.
     /// </summary>
     private static bool FitConnAck(MqttProperties properties, uint limit)
     {
         if (ConnAckSize(properties) > limit)
         {
-            properties.RetainAvailable = null;
+            properties.RetainAvailable = properties.RetainAvailable == true ? null : properties.RetainAvailable;
             properties.WildcardSubscriptionAvailable = null;
             properties.SubscriptionIdentifiersAvailable = null;
             properties.SharedSubscriptionAvailable = null;

@@ -62,6 +62,9 @@ public sealed class ConfigurationTests : IDisposable
               "receiveMaximum": 200,
               "topicAliasMaximum": 10,
               "serverKeepAlive": 120,
+              "maxKeepAlive": 600,
+              "maximumQos": 1,
+              "retainAvailable": false,
               "sessions": {
                 "maxInflightMessages": 20,
                 "maxQueuedMessages": 1000,
@@ -94,6 +97,9 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal(200, o.ReceiveMaximum);
         Assert.Equal(10, o.TopicAliasMaximum);
         Assert.Equal((ushort)120, o.ServerKeepAlive);
+        Assert.Equal((ushort)600, o.MaxKeepAlive);
+        Assert.Equal(1, o.MaximumQos);
+        Assert.False(o.RetainAvailable);
         Assert.Equal(20, o.Sessions.MaxInflightMessages);
         Assert.Equal(1000, o.Sessions.MaxQueuedMessages);
         Assert.Equal(1048576, o.Sessions.MaxQueuedBytes);

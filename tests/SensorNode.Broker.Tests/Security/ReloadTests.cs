@@ -115,6 +115,29 @@ public sealed class ReloadTests
         Assert.Equal(deniedBefore + 1, broker.Broker.Metrics.AclDenied);
     }
 
+    // The same when another user resumes the session by its client id: what was queued for bob was checked against
+    // bob's rules, and carol may not read it.
+    [Fact]
+    public async Task A_different_user_resuming_a_persistent_session_gets_only_what_it_may_read_of_the_queue()
+    {
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Before);
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Security.AclFile = acl);
+        await using MqttNetClient alice = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "x"));
+        await using (MqttNetClient away = await MqttNetClient.ConnectAsync(broker.Port, "shared-id", cleanSession: false, configure: b => b.WithCredentials("bob", "x")))
+        {
+            await away.SubscribeAsync("sensors/#", MqttQualityOfServiceLevel.AtLeastOnce);
+            await away.SubscribeAsync("marker/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        await alice.PublishAsync("sensors/for-bob", "queued", MqttQualityOfServiceLevel.AtLeastOnce);
+        await alice.PublishAsync("marker/anyone", "readable", MqttQualityOfServiceLevel.AtLeastOnce);
+        Assert.Equal(2, broker.Broker.Sessions.Find("shared-id")!.QueuedCount);
+
+        await using MqttNetClient carol = await MqttNetClient.ConnectAsync(broker.Port, "shared-id", cleanSession: false, configure: b => b.WithCredentials("carol", "x"));
+
+        Assert.Equal([("marker/anyone", "readable")], (await carol.ReceiveUntilMarkerAsync(alice)).Select(m => (m.Topic, m.Payload)));
+    }
+
     [Fact]
     public async Task Users_file_change_applies_to_new_logins_while_existing_connections_stay()
     {
