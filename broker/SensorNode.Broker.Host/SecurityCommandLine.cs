@@ -14,6 +14,7 @@ internal sealed class SecurityCommandLine
     private readonly Option<string?> TlsKeyOption = new("--tls-key") { Description = "PEM private key of the TLS listener." };
     private readonly Option<string?> TlsPfxOption = new("--tls-pfx") { Description = "PKCS#12 file instead of PEM (password in SENSORNODE_TLS_PFX_PASSWORD)." };
     private readonly Option<string?> TlsClientCaOption = new("--tls-client-ca") { Description = "PEM CA file client certificates must chain to." };
+    private readonly Option<string?> TlsClientCrlOption = new("--tls-client-crl") { Description = "CRL file (PEM or DER) of the client CA: revoked client certificates are refused; reloaded when it changes." };
     private readonly Option<ClientCertificateMode> TlsClientCertsOption = new("--tls-client-certs")
     {
         Description = "Ask clients for certificates: None, Optional or Required; a certificate's CN becomes the user name.",
@@ -22,7 +23,7 @@ internal sealed class SecurityCommandLine
 
     public SecurityCommandLine(Command command)
     {
-        foreach (Option option in new Option[] { PasswordFileOption, AclFileOption, AllowAnonymousOption, TlsPortOption, TlsCertOption, TlsKeyOption, TlsPfxOption, TlsClientCaOption, TlsClientCertsOption })
+        foreach (Option option in new Option[] { PasswordFileOption, AclFileOption, AllowAnonymousOption, TlsPortOption, TlsCertOption, TlsKeyOption, TlsPfxOption, TlsClientCaOption, TlsClientCrlOption, TlsClientCertsOption })
         {
             command.Options.Add(option);
         }
@@ -45,6 +46,7 @@ internal sealed class SecurityCommandLine
                 Pkcs12Path = pfx,
                 Pkcs12Password = Environment.GetEnvironmentVariable("SENSORNODE_TLS_PFX_PASSWORD"),
                 ClientCaPath = parse.GetValue(TlsClientCaOption),
+                ClientCrlPath = parse.GetValue(TlsClientCrlOption),
                 ClientCertificates = parse.GetValue(TlsClientCertsOption),
             };
         }

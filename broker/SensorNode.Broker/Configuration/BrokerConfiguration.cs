@@ -408,6 +408,7 @@ public static class BrokerConfiguration
                 String(prefix + ":privateKey", v => listener.PrivateKeyPath = v, path: true);
                 Enum<Security.ClientCertificateMode>(prefix + ":clientCertificates", v => listener.ClientCertificates = v);
                 String(prefix + ":clientCa", v => listener.ClientCaPath = v, path: true);
+                String(prefix + ":clientCrl", v => listener.ClientCrlPath = v, path: true);
 
                 if (!IsValidBind(listener.BindAddress))
                 {
@@ -429,7 +430,7 @@ public static class BrokerConfiguration
                 }
                 else
                 {
-                    foreach (string tlsKey in new[] { ":certificate", ":privateKey", ":clientCertificates", ":clientCa" })
+                    foreach (string tlsKey in new[] { ":certificate", ":privateKey", ":clientCertificates", ":clientCa", ":clientCrl" })
                     {
                         if (Entries[prefix + tlsKey] is { } tls)
                         {
@@ -502,6 +503,17 @@ public static class BrokerConfiguration
             else if (listener.ClientCaPath is { } ca && !File.Exists(ca))
             {
                 Errors.Add(Entry(prefix + ":clientCa", item).Error($"CA file '{ca}' does not exist"));
+            }
+            else if (listener.ClientCrlPath is { } crl && Entries[prefix + ":clientCrl"] is { } crlEntry)
+            {
+                if (listener.ClientCertificates == Security.ClientCertificateMode.None)
+                {
+                    Errors.Add(crlEntry.Error("a CRL file needs clientCertificates (optional or required): there is nothing to check it against"));
+                }
+                else if (StartupFileChecks.ClientCrlProblem(crl, listener.ClientCaPath!) is { } problem)
+                {
+                    Errors.Add(crlEntry.Error(problem));
+                }
             }
         }
 

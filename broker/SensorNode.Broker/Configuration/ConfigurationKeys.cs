@@ -63,6 +63,7 @@ public static class ConfigurationKeys
         ["listeners:#:privateKey"] = EntryKind.Value,
         ["listeners:#:clientCertificates"] = EntryKind.Value,
         ["listeners:#:clientCa"] = EntryKind.Value,
+        ["listeners:#:clientCrl"] = EntryKind.Value,
         ["dashboard"] = EntryKind.Object,
         ["dashboard:enabled"] = EntryKind.Value,
         ["dashboard:rawRetentionHours"] = EntryKind.Value,

@@ -44,11 +44,38 @@ public static class StartupFileChecks
                     }
                 });
             }
+
+            if (tls.ClientCrlPath is { } crl)
+            {
+                string? problem = tls.ClientCaPath is null || tls.ClientCertificates == ClientCertificateMode.None
+                    ? "a CRL file needs --tls-client-certs and --tls-client-ca: there is nothing to check it against"
+                    : ClientCrlProblem(crl, tls.ClientCaPath);
+                if (problem is not null)
+                {
+                    errors.Add(new ConfigurationError(crl, null, "--tls-client-crl", problem));
+                }
+            }
         }
 
         if (errors.Count > 0)
         {
             throw new ConfigurationException(errors);
+        }
+    }
+
+    /// <summary>Why the CRL file cannot be used with the CA file (null when it can).</summary>
+    public static string? ClientCrlProblem(string crlPath, string caPath)
+    {
+        try
+        {
+            var authorities = new X509Certificate2Collection();
+            authorities.ImportFromPemFile(caPath);
+            CertificateRevocationLists.Load(crlPath, authorities);
+            return null;
+        }
+        catch (Exception ex) when (ex is IOException or UnauthorizedAccessException or CryptographicException or InvalidOperationException or FormatException)
+        {
+            return $"CRL file '{crlPath}': {ex.Message}";
         }
     }
 

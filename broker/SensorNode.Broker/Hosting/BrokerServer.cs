@@ -264,6 +264,7 @@ public sealed class BrokerServer : IAsyncDisposable
                     KeyPath = listener.PrivateKeyPath,
                     ClientCertificates = listener.ClientCertificates,
                     ClientCaPath = listener.ClientCaPath,
+                    ClientCrlPath = listener.ClientCrlPath,
                 },
                 tlsLogger);
             certificates.Add(tls);

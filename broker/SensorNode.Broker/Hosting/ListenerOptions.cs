@@ -45,6 +45,9 @@ public sealed class ListenerOptions
     /// <summary>PEM file of the CA(s) client certificates of a TLS listener must chain to.</summary>
     public string? ClientCaPath { get; set; }
 
+    /// <summary>CRL file (PEM or DER) of the client CAs: revoked certificates are refused (see <see cref="Security.CertificateRevocationLists"/>).</summary>
+    public string? ClientCrlPath { get; set; }
+
     public bool IsTls => Kind is ListenerKind.MqttTls or ListenerKind.WebSocketTls;
 
     public bool IsWebSocket => Kind is ListenerKind.WebSocket or ListenerKind.WebSocketTls;

@@ -21,6 +21,7 @@ internal sealed class TlsCertificates : IDisposable
     // The certificate with its intermediates, as the handshake sends them.
     private SslStreamCertificateContext _context;
     private X509Certificate2Collection _clientAuthorities;
+    private CertificateRevocationLists? _revocation;
 
     public TlsCertificates(TlsOptions options, ILogger? logger = null)
     {
@@ -29,7 +30,9 @@ internal sealed class TlsCertificates : IDisposable
         (_server, _context) = LoadServer(options);
         WarnIfExpired(_server);
         _clientAuthorities = LoadAuthorities(options.ClientCaPath);
-        foreach (string? path in new[] { options.CertificatePath, options.KeyPath, options.Pkcs12Path, options.ClientCaPath })
+        _revocation = LoadRevocation(options.ClientCrlPath, _clientAuthorities);
+        WarnIfCrlExpired(_revocation);
+        foreach (string? path in new[] { options.CertificatePath, options.KeyPath, options.Pkcs12Path, options.ClientCaPath, options.ClientCrlPath })
         {
             if (path is not null)
             {
@@ -62,7 +65,7 @@ internal sealed class TlsCertificates : IDisposable
         HandshakeTimeout = TimeSpan.FromSeconds(10),
     };
 
-    /// <summary>A client certificate must chain to the configured CA file (not the system store).</summary>
+    /// <summary>A client certificate must chain to the configured CA file (not the system store), and not be revoked by the CRL file.</summary>
     private bool ValidateClient(X509Certificate2 certificate, X509Chain? _, SslPolicyErrors __)
     {
         X509Certificate2Collection authorities = Volatile.Read(ref _clientAuthorities);
@@ -77,7 +80,20 @@ internal sealed class TlsCertificates : IDisposable
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
         if (chain.Build(certificate))
         {
-            return true;
+            if (Volatile.Read(ref _revocation) is not { } revocation)
+            {
+                return true;
+            }
+
+            X509ChainElementCollection elements = chain.ChainElements;
+            X509Certificate2 issuer = elements[elements.Count > 1 ? 1 : 0].Certificate;
+            if (revocation.Refusal(certificate, issuer, DateTimeOffset.UtcNow) is not { } refusal)
+            {
+                return true;
+            }
+
+            _logger.LogWarning("TLS client certificate {Subject} refused: {Refusal}", certificate.Subject, refusal);
+            return false;
         }
 
         _logger.LogWarning(
@@ -101,13 +117,16 @@ internal sealed class TlsCertificates : IDisposable
         {
             (X509Certificate2 server, SslStreamCertificateContext context) = LoadServer(_options);
             X509Certificate2Collection authorities = LoadAuthorities(_options.ClientCaPath);
+            CertificateRevocationLists? revocation = LoadRevocation(_options.ClientCrlPath, authorities);
             Volatile.Write(ref _server, server);
             Volatile.Write(ref _context, context);
             Volatile.Write(ref _clientAuthorities, authorities);
+            Volatile.Write(ref _revocation, revocation);
+            WarnIfCrlExpired(revocation);
             _logger.LogInformation("Reloaded the TLS certificate {Subject} (valid until {NotAfter:u})", server.Subject, server.NotAfter.ToUniversalTime());
             WarnIfExpired(server);
         }
-        catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or InvalidOperationException or UnauthorizedAccessException)
+        catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or InvalidOperationException or UnauthorizedAccessException or FormatException)
         {
             // Half-written files during a rotation: keep serving the old certificate; the next change retries.
             _logger.LogWarning("Kept the previous TLS certificate: the files do not load ({Message})", ex.Message);
@@ -120,6 +139,17 @@ internal sealed class TlsCertificates : IDisposable
 
         // Offline: the chain is what the file holds; nothing is downloaded during a handshake.
         return (server, SslStreamCertificateContext.Create(server, intermediates, offline: true));
+    }
+
+    private static CertificateRevocationLists? LoadRevocation(string? path, X509Certificate2Collection authorities) =>
+        path is null ? null : CertificateRevocationLists.Load(path, authorities);
+
+    private void WarnIfCrlExpired(CertificateRevocationLists? revocation)
+    {
+        if (revocation?.ExpiredNextUpdate(DateTimeOffset.UtcNow) is { } expired)
+        {
+            _logger.LogWarning("The client CRL file has a CRL past its Next Update ({NextUpdate:u}): client certificates from its issuer are refused until it is renewed", expired);
+        }
     }
 
     private static X509Certificate2Collection LoadAuthorities(string? path)

@@ -57,6 +57,9 @@ public sealed class TlsOptions
     /// <summary>PEM file of the CA(s) that client certificates must chain to.</summary>
     public string? ClientCaPath { get; set; }
 
+    /// <summary>CRL file (PEM or DER) of the client CAs, as Mosquitto's <c>crlfile</c>; see <see cref="CertificateRevocationLists"/>.</summary>
+    public string? ClientCrlPath { get; set; }
+
     /// <summary>Use the client certificate's Common Name as the MQTT user name (no password then needed).</summary>
     public bool CertificateCommonNameAsUserName { get; set; } = true;
 

@@ -214,7 +214,7 @@ public sealed class ConfigurationTests : IDisposable
     }
 
     // Client certificates per TLS listener, in the file as on the command line: checked against clientCa, which must
-    // be given (or every certificate would be refused) and must exist.
+    // be given (or every certificate would be refused) and must exist, and against clientCrl when one is given.
     [Fact]
     public void A_tls_listener_reads_its_client_certificate_settings_and_needs_a_CA_for_them()
     {
@@ -239,6 +239,22 @@ public sealed class ConfigurationTests : IDisposable
         ConfigurationError missing = LoadFails(Listener(", \"clientCertificates\": \"required\", \"clientCa\": \"nowhere.pem\""));
         Assert.Equal("listeners[0].clientCa", missing.Key);
         Assert.Contains("does not exist", missing.Reason);
+
+        // A CRL file (Mosquitto's crlfile) goes with client certificates, and must be a CRL signed by the CA.
+        string crl = Path.Combine(_directory, "ca.crl");
+        pki.WriteCrl(crl, []);
+        listener = BrokerConfiguration.Load(Listener($", \"clientCertificates\": \"required\", \"clientCa\": \"{pki.CaPath}\", \"clientCrl\": \"ca.crl\""), new Hashtable()).Options.Listeners.Single();
+        Assert.Equal(crl, listener.ClientCrlPath);
+
+        ConfigurationError crlWithoutCertificates = LoadFails(Listener(", \"clientCrl\": \"ca.crl\""));
+        Assert.Equal((3, "listeners[0].clientCrl"), (crlWithoutCertificates.Line, crlWithoutCertificates.Key));
+        Assert.Contains("needs clientCertificates", crlWithoutCertificates.Reason);
+
+        TestPki.Create().WriteCrl(crl, []);
+        ConfigurationError forged = LoadFails(Listener($", \"clientCertificates\": \"required\", \"clientCa\": \"{pki.CaPath}\", \"clientCrl\": \"ca.crl\""));
+        Assert.Equal("listeners[0].clientCrl", forged.Key);
+        Assert.Contains($"CRL file '{crl}'", forged.Reason);
+        Assert.Contains("is not signed by that CA's key", forged.Reason);
 
         string wss = Write($$"""
             {

@@ -210,6 +210,36 @@ public sealed class TestPki
         return X509CertificateLoader.LoadPkcs12(withKey.Export(X509ContentType.Pkcs12), null);
     }
 
+    /// <summary>
+    /// Writes a CRL of this CA revoking <paramref name="revoked"/> (PEM, or DER when <paramref name="der"/>); valid from
+    /// yesterday for a week unless <paramref name="nextUpdate"/> says otherwise.
+    /// </summary>
+    public void WriteCrl(string path, IEnumerable<X509Certificate2> revoked, DateTimeOffset? nextUpdate = null, bool der = false)
+    {
+        byte[] crl = BuildCrl(revoked, nextUpdate);
+        if (der)
+        {
+            File.WriteAllBytes(path, crl);
+        }
+        else
+        {
+            File.WriteAllText(path, PemEncoding.WriteString("X509 CRL", crl) + "\n");
+        }
+    }
+
+    public byte[] BuildCrl(IEnumerable<X509Certificate2> revoked, DateTimeOffset? nextUpdate = null)
+    {
+        var builder = new CertificateRevocationListBuilder();
+        foreach (X509Certificate2 certificate in revoked)
+        {
+            builder.AddEntry(certificate, DateTimeOffset.UtcNow.AddMinutes(-5), X509RevocationReason.KeyCompromise);
+        }
+
+        DateTimeOffset next = nextUpdate ?? DateTimeOffset.UtcNow.AddDays(7);
+        DateTimeOffset thisUpdate = next.AddDays(-1) < DateTimeOffset.UtcNow.AddDays(-1) ? next.AddDays(-1) : DateTimeOffset.UtcNow.AddDays(-1);
+        return builder.Build(Ca, System.Numerics.BigInteger.One, next, HashAlgorithmName.SHA256, thisUpdate: thisUpdate);
+    }
+
     /// <summary>True when <paramref name="certificate"/> chains to this test CA (and only to it) and names <paramref name="host"/>.</summary>
     public bool Validates(X509Certificate certificate, string host = "localhost")
     {
