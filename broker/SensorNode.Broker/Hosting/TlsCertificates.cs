@@ -16,22 +16,27 @@ internal sealed class TlsCertificates : IDisposable
     private readonly TlsOptions _options;
     private readonly ILogger _logger;
     private readonly List<FileSystemWatcher> _watchers = [];
-    private X509Certificate2 _server;
+    private readonly Lock _reloading = new();
 
-    // The certificate with its intermediates, as the handshake sends them.
-    private SslStreamCertificateContext _context;
-    private X509Certificate2Collection _clientAuthorities;
-    private CertificateRevocationLists? _revocation;
+    // Replaced as a whole, so that a handshake never sees new CAs with the old CRL.
+    private Material _material;
+
+    /// <summary>
+    /// What the files held at the last (re)load: the certificate, the certificate with its intermediates as the
+    /// handshake sends them, the client CAs and their CRLs.
+    /// </summary>
+    private sealed record Material(
+        X509Certificate2 Server,
+        SslStreamCertificateContext Context,
+        X509Certificate2Collection ClientAuthorities,
+        CertificateRevocationLists? Revocation);
 
     public TlsCertificates(TlsOptions options, ILogger? logger = null)
     {
         _options = options;
         _logger = logger ?? Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance;
-        (_server, _context) = LoadServer(options);
-        WarnIfExpired(_server);
-        _clientAuthorities = LoadAuthorities(options.ClientCaPath);
-        _revocation = LoadRevocation(options.ClientCrlPath, _clientAuthorities);
-        WarnIfCrlExpired(_revocation);
+        _material = Load(options);
+        WarnIfExpired(_material);
         foreach (string? path in new[] { options.CertificatePath, options.KeyPath, options.Pkcs12Path, options.ClientCaPath, options.ClientCrlPath })
         {
             if (path is not null)
@@ -51,10 +56,10 @@ internal sealed class TlsCertificates : IDisposable
             // The whole chain, not the certificate alone (what the selector below would send): see LoadServerChain.
             ssl.ServerCertificateSelectionCallback = null;
             ssl.ServerCertificate = null;
-            ssl.ServerCertificateContext = Volatile.Read(ref _context);
+            ssl.ServerCertificateContext = Volatile.Read(ref _material).Context;
         },
         SslProtocols = SslProtocols.Tls12 | SslProtocols.Tls13,
-        ServerCertificateSelector = (_, _) => Volatile.Read(ref _server),
+        ServerCertificateSelector = (_, _) => Volatile.Read(ref _material).Server,
         ClientCertificateMode = _options.ClientCertificates switch
         {
             Security.ClientCertificateMode.Required => Microsoft.AspNetCore.Server.Kestrel.Https.ClientCertificateMode.RequireCertificate,
@@ -66,21 +71,29 @@ internal sealed class TlsCertificates : IDisposable
     };
 
     /// <summary>A client certificate must chain to the configured CA file (not the system store), and not be revoked by the CRL file.</summary>
-    private bool ValidateClient(X509Certificate2 certificate, X509Chain? _, SslPolicyErrors __)
+    private bool ValidateClient(X509Certificate2 certificate, X509Chain? presented, SslPolicyErrors _)
     {
-        X509Certificate2Collection authorities = Volatile.Read(ref _clientAuthorities);
-        if (authorities.Count == 0)
+        Material material = Volatile.Read(ref _material);
+        if (material.ClientAuthorities.Count == 0)
         {
             return false;
         }
 
         using var chain = new X509Chain();
         chain.ChainPolicy.TrustMode = X509ChainTrustMode.CustomRootTrust;
-        chain.ChainPolicy.CustomTrustStore.AddRange(authorities);
+        chain.ChainPolicy.CustomTrustStore.AddRange(material.ClientAuthorities);
         chain.ChainPolicy.RevocationMode = X509RevocationMode.NoCheck;
+
+        // Intermediates come from the client's handshake, never from the URLs its certificate names.
+        chain.ChainPolicy.DisableCertificateDownloads = true;
+        if (presented is not null)
+        {
+            chain.ChainPolicy.ExtraStore.AddRange(presented.ChainPolicy.ExtraStore);
+        }
+
         if (chain.Build(certificate))
         {
-            if (Volatile.Read(ref _revocation) is not { } revocation)
+            if (material.Revocation is not { } revocation)
             {
                 return true;
             }
@@ -103,53 +116,57 @@ internal sealed class TlsCertificates : IDisposable
         return false;
     }
 
-    private void WarnIfExpired(X509Certificate2 certificate)
+    private void WarnIfExpired(Material material)
     {
+        X509Certificate2 certificate = material.Server;
         if (certificate.NotAfter < DateTime.Now)
         {
             _logger.LogWarning("The TLS certificate {Subject} expired on {NotAfter:u}: clients that check it will refuse it", certificate.Subject, certificate.NotAfter.ToUniversalTime());
+        }
+
+        if (material.Revocation?.ExpiredNextUpdate(DateTimeOffset.UtcNow) is { } expired)
+        {
+            _logger.LogWarning("The client CRL file has a CRL past its Next Update ({NextUpdate:u}): client certificates from its issuer are refused until it is renewed", expired);
         }
     }
 
     public void Reload()
     {
+        // One at a time: the watchers of the certificate, key, CA and CRL files fire together during a rotation, and
+        // a reload that read the files earlier must not finish last and put back what they held then.
+        lock (_reloading)
+        {
+            ReloadFiles();
+        }
+    }
+
+    private void ReloadFiles()
+    {
         try
         {
-            (X509Certificate2 server, SslStreamCertificateContext context) = LoadServer(_options);
-            X509Certificate2Collection authorities = LoadAuthorities(_options.ClientCaPath);
-            CertificateRevocationLists? revocation = LoadRevocation(_options.ClientCrlPath, authorities);
-            Volatile.Write(ref _server, server);
-            Volatile.Write(ref _context, context);
-            Volatile.Write(ref _clientAuthorities, authorities);
-            Volatile.Write(ref _revocation, revocation);
-            WarnIfCrlExpired(revocation);
-            _logger.LogInformation("Reloaded the TLS certificate {Subject} (valid until {NotAfter:u})", server.Subject, server.NotAfter.ToUniversalTime());
-            WarnIfExpired(server);
+            Material material = Load(_options);
+            Volatile.Write(ref _material, material);
+            _logger.LogInformation("Reloaded the TLS certificate {Subject} (valid until {NotAfter:u})", material.Server.Subject, material.Server.NotAfter.ToUniversalTime());
+            WarnIfExpired(material);
         }
         catch (Exception ex) when (ex is IOException or System.Security.Cryptography.CryptographicException or InvalidOperationException or UnauthorizedAccessException or FormatException)
         {
             // Half-written files during a rotation: keep serving the old certificate; the next change retries.
-            _logger.LogWarning("Kept the previous TLS certificate: the files do not load ({Message})", ex.Message);
+            _logger.LogWarning("Kept the previous TLS certificate, client CA and CRL: the files do not load ({Message})", ex.Message);
         }
     }
 
-    private static (X509Certificate2 Server, SslStreamCertificateContext Context) LoadServer(TlsOptions options)
+    private static Material Load(TlsOptions options)
     {
         (X509Certificate2 server, X509Certificate2Collection intermediates) = options.LoadServerChain();
+        X509Certificate2Collection authorities = LoadAuthorities(options.ClientCaPath);
 
         // Offline: the chain is what the file holds; nothing is downloaded during a handshake.
-        return (server, SslStreamCertificateContext.Create(server, intermediates, offline: true));
-    }
-
-    private static CertificateRevocationLists? LoadRevocation(string? path, X509Certificate2Collection authorities) =>
-        path is null ? null : CertificateRevocationLists.Load(path, authorities);
-
-    private void WarnIfCrlExpired(CertificateRevocationLists? revocation)
-    {
-        if (revocation?.ExpiredNextUpdate(DateTimeOffset.UtcNow) is { } expired)
-        {
-            _logger.LogWarning("The client CRL file has a CRL past its Next Update ({NextUpdate:u}): client certificates from its issuer are refused until it is renewed", expired);
-        }
+        return new Material(
+            server,
+            SslStreamCertificateContext.Create(server, intermediates, offline: true),
+            authorities,
+            options.ClientCrlPath is { } crl ? CertificateRevocationLists.Load(crl, authorities) : null);
     }
 
     private static X509Certificate2Collection LoadAuthorities(string? path)

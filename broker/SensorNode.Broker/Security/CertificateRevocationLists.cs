@@ -67,14 +67,23 @@ public sealed class CertificateRevocationLists
             lists.Add(RevocationList.Parse(raw, 1));
         }
 
+        // A CA file may hold two certificates of one CA (a key rollover): a CRL needs to be signed by one of them.
         foreach (RevocationList list in lists)
         {
+            X509Certificate2? named = null;
+            bool signed = false;
             foreach (X509Certificate2 authority in authorities)
             {
-                if (list.IssuedBy(authority) && !list.IsSignedBy(authority))
+                if (list.IssuedBy(authority))
                 {
-                    throw new InvalidOperationException($"CRL {list.Index} (issuer {authority.Subject}) is not signed by that CA's key");
+                    named = authority;
+                    signed |= list.IsSignedBy(authority);
                 }
+            }
+
+            if (named is not null && !signed)
+            {
+                throw new InvalidOperationException($"CRL {list.Index} (issuer {named.Subject}) is not signed by that CA's key, or that CA may not sign CRLs");
             }
         }
 
@@ -85,20 +94,37 @@ public sealed class CertificateRevocationLists
     /// Null when <paramref name="certificate"/>, issued by <paramref name="issuer"/> (the next certificate of its
     /// verified chain), is known not to be revoked; otherwise why it is refused.
     /// </summary>
+    /// <remarks>
+    /// Currency is judged by the newest complete CRL of the issuer already in force (a delta CRL, or one that covers only
+    /// some certificates or reasons, cannot say a certificate is not revoked); revocations are taken from every CRL of
+    /// the issuer in the file, so that a newer CRL of a narrower scope never hides one.
+    /// </remarks>
     public string? Refusal(X509Certificate2 certificate, X509Certificate2 issuer, DateTimeOffset now)
     {
         RevocationList? current = null;
+        bool revoked = false;
         foreach (RevocationList list in _lists)
         {
-            if (list.IssuedBy(issuer) && list.IsSignedBy(issuer) && (current is null || list.ThisUpdate > current.ThisUpdate))
+            if (!list.IssuedBy(issuer) || !list.IsSignedBy(issuer))
+            {
+                continue;
+            }
+
+            revoked |= list.IsRevoked(certificate);
+            if (list.IsComplete && list.ThisUpdate <= now && (current is null || list.ThisUpdate > current.ThisUpdate))
             {
                 current = list;
             }
         }
 
+        if (revoked)
+        {
+            return $"certificate serial {certificate.SerialNumber} is revoked by the CRL from {issuer.Subject}";
+        }
+
         if (current is null)
         {
-            return $"the CRL file has no CRL from its issuer {issuer.Subject}";
+            return $"the CRL file has no complete CRL in force from its issuer {issuer.Subject}";
         }
 
         if (current.NextUpdate is { } next && next < now)
@@ -106,12 +132,7 @@ public sealed class CertificateRevocationLists
             return $"the CRL from {issuer.Subject} expired at {next:u} (its Next Update); a new one is needed";
         }
 
-        if (current.ThisUpdate > now)
-        {
-            return $"the CRL from {issuer.Subject} is not valid before {current.ThisUpdate:u}";
-        }
-
-        return current.IsRevoked(certificate) ? $"certificate serial {certificate.SerialNumber} is revoked by the CRL from {issuer.Subject}" : null;
+        return null;
     }
 
     /// <summary>One CRL (RFC 5280 §5.1): issuer, validity, revoked serial numbers, and what its signature covers.</summary>
@@ -145,6 +166,9 @@ public sealed class CertificateRevocationLists
 
         public DateTimeOffset? NextUpdate { get; }
 
+        /// <summary>Whether the CRL lists every revoked end-entity certificate of its issuer (not a delta, not narrowed).</summary>
+        public bool IsComplete { get; private init; }
+
         public static RevocationList Parse(byte[] der, int index)
         {
             try
@@ -176,12 +200,74 @@ public sealed class CertificateRevocationLists
                     }
                 }
 
-                return new RevocationList(index, issuer, thisUpdate, nextUpdate, revoked, signed, algorithm, signature);
+                bool complete = true;
+                if (tbs.HasData)
+                {
+                    complete = ReadExtensions(tbs.ReadSequence(new Asn1Tag(TagClass.ContextSpecific, 0)).ReadSequence(), index);
+                }
+
+                return new RevocationList(index, issuer, thisUpdate, nextUpdate, revoked, signed, algorithm, signature) { IsComplete = complete };
             }
             catch (AsnContentException ex)
             {
                 throw new InvalidOperationException($"CRL {index} is not a valid DER X.509 CRL: {ex.Message}", ex);
             }
+        }
+
+        /// <summary>
+        /// The CRL's extensions (RFC 5280 §5.2): false when it is a delta CRL or its Issuing Distribution Point limits it
+        /// to CA or attribute certificates, some reasons, or other issuers. A critical extension not understood here
+        /// makes the CRL unusable, as RFC 5280 requires, and it is refused rather than half read.
+        /// </summary>
+        private static bool ReadExtensions(AsnReader extensions, int index)
+        {
+            bool complete = true;
+            while (extensions.HasData)
+            {
+                AsnReader extension = extensions.ReadSequence();
+                string oid = extension.ReadObjectIdentifier();
+                bool critical = extension.PeekTag().HasSameClassAndValue(Asn1Tag.Boolean) && extension.ReadBoolean();
+                byte[] value = extension.ReadOctetString();
+                switch (oid)
+                {
+                    case "2.5.29.27": // deltaCRLIndicator
+                        complete = false;
+                        break;
+                    case "2.5.29.28": // issuingDistributionPoint
+                        complete &= CoversEndEntities(value);
+                        break;
+                    case "2.5.29.20" or "2.5.29.35" or "2.5.29.18" or "2.5.29.46" or "1.3.6.1.5.5.7.1.1":
+                        break; // cRLNumber, authorityKeyIdentifier, issuerAltName, freshestCRL, authorityInfoAccess
+                    default:
+                        if (critical)
+                        {
+                            throw new InvalidOperationException($"CRL {index} has a critical extension {oid} that is not supported");
+                        }
+
+                        break;
+                }
+            }
+
+            return complete;
+        }
+
+        // IssuingDistributionPoint: onlyContainsCACerts [2], onlySomeReasons [3], indirectCRL [4] and
+        // onlyContainsAttributeCerts [5] are left out of DER when false, so being there narrows the CRL.
+        private static bool CoversEndEntities(byte[] value)
+        {
+            AsnReader point = new AsnReader(value, AsnEncodingRules.DER).ReadSequence();
+            while (point.HasData)
+            {
+                Asn1Tag tag = point.PeekTag();
+                if (tag.TagClass == TagClass.ContextSpecific && tag.TagValue is 2 or 3 or 4 or 5)
+                {
+                    return false;
+                }
+
+                point.ReadEncodedValue();
+            }
+
+            return true;
         }
 
         private static bool IsTime(Asn1Tag tag) =>
@@ -211,6 +297,11 @@ public sealed class CertificateRevocationLists
 
         private bool Verify(X509Certificate2 issuer)
         {
+            if (issuer.Extensions["2.5.29.15"] is X509KeyUsageExtension usage && (usage.KeyUsages & X509KeyUsageFlags.CrlSign) == 0)
+            {
+                return false;
+            }
+
             try
             {
                 if (_rsa)

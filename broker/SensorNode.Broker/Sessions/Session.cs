@@ -170,10 +170,17 @@ public sealed class Session
     {
         lock (Gate)
         {
-            // Another user taking the session over inherits its queue, which was checked against the old user's rules.
-            if (Access is not null && access is not null && !string.Equals(Access.User, access.User, StringComparison.Ordinal))
+            // Another user taking the session over inherits its queue and its unacknowledged messages, which were
+            // checked against the old user's rules (or, restored at start-up, nobody's).
+            bool otherUser = Access is not null && access is not null && !string.Equals(Access.User, access.User, StringComparison.Ordinal);
+            if (otherUser)
             {
                 _queueAclVersion = -1;
+            }
+
+            if (access is not null && (otherUser || _queuedWithoutAccess))
+            {
+                VetInflight(access);
             }
 
             Access = access;
@@ -181,6 +188,35 @@ public sealed class Session
             {
                 VetQueue(access);
             }
+        }
+    }
+
+    /// <summary>
+    /// Drops the unacknowledged PUBLISHes the client may not read, which a reconnect would otherwise re-send to it
+    /// (a PUBREL still owed is kept: the message itself is not sent again).
+    /// </summary>
+    private void VetInflight(Security.ClientAccess access)
+    {
+        if (_inflight is not { Count: > 0 } inflight)
+        {
+            return;
+        }
+
+        Security.AccessRules rules = access.Rules;
+        List<ushort>? denied = null;
+        foreach ((ushort packetId, InflightEntry entry) in inflight)
+        {
+            if (entry.State != InflightState.AwaitingPubComp && !rules.CanRead(entry.Message.Topic))
+            {
+                (denied ??= []).Add(packetId);
+            }
+        }
+
+        foreach (ushort packetId in denied ?? [])
+        {
+            inflight.Remove(packetId, out InflightEntry entry);
+            ForgetStored(entry.StoreSequence);
+            _metrics.CountAclDenied();
         }
     }
 

@@ -44,17 +44,18 @@ internal sealed partial class MqttConnection
 
     /// <summary>
     /// The Server Keep Alive a 5.0 client is told [MQTT-3.2.2-21]: the configured one, else <c>maxKeepAlive</c> when the
-    /// client asked for more or for none; null leaves the client's own.
+    /// client asked for more or for none (which caps a configured one too); null leaves the client's own.
     /// </summary>
     private ushort? ServerKeepAlive(ConnectPacket connect)
     {
         BrokerOptions options = _broker.Options;
-        if (options.ServerKeepAlive is { } fixedKeepAlive)
+        ushort keepAlive = options.ServerKeepAlive ?? connect.KeepAliveSeconds;
+        if (options.MaxKeepAlive is { } max && (keepAlive == 0 || keepAlive > max))
         {
-            return fixedKeepAlive;
+            return max;
         }
 
-        return options.MaxKeepAlive is { } max && (connect.KeepAliveSeconds == 0 || connect.KeepAliveSeconds > max) ? max : null;
+        return options.ServerKeepAlive;
     }
 
     /// <summary>The Session Expiry Interval granted: the client's, capped by the broker's limit for persistent sessions.</summary>

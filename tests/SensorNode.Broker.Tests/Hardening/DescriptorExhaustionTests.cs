@@ -36,6 +36,7 @@ public sealed class DescriptorExhaustionTests(Xunit.Abstractions.ITestOutputHelp
         // More sockets than the broker has descriptors, each sending CONNECT: every one is answered, with a CONNACK
         // or by the connection closing; none is left waiting.
         var flood = new List<RawMqttClient>();
+        var floodClock = System.Diagnostics.Stopwatch.StartNew();
         int accepted = 0;
         int refused = 0;
         try
@@ -79,7 +80,9 @@ public sealed class DescriptorExhaustionTests(Xunit.Abstractions.ITestOutputHelp
 
             Assert.True(accepted > 0 && refused > 0, $"{accepted} accepted, {refused} refused");
             Assert.False(broker.HasExited);
-            Assert.Single(broker.Output, l => l.Contains("Out of file descriptors", StringComparison.Ordinal));
+            // Logged once per 10 s, not once per socket (a slow, loaded machine may take longer than 10 s over the flood).
+            int reports = broker.Output.Count(l => l.Contains("Out of file descriptors", StringComparison.Ordinal));
+            Assert.InRange(reports, 1, 1 + (int)(floodClock.Elapsed.TotalSeconds / 10));
 
             // The early client is served throughout.
             await early.Client.PublishAsync(new MQTTnet.MqttApplicationMessageBuilder().WithTopic("flood/early").WithPayload("1")

@@ -151,4 +151,30 @@ public sealed class ConfiguredLimitsTests
 
         await using RawMqttClient accepted = await RawMqttClient.ConnectMqttAsync(broker.Port, "v311-keepalive-30", keepAlive: 30);
     }
+
+    // The cap is the keep alive the broker then holds the client to [MQTT-3.1.2-22]: told 1 s, silent for longer, it is
+    // disconnected with 0x8D. A configured serverKeepAlive above maxKeepAlive is capped as well.
+    [Fact]
+    public async Task Max_keep_alive_is_enforced_and_caps_a_configured_server_keep_alive()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync(o =>
+        {
+            o.MaxKeepAlive = 1;
+            o.TimeoutCheckInterval = TimeSpan.FromMilliseconds(50);
+        });
+        (RawMqttClient client, ConnAckPacket connAck) = await RawMqttClient.ConnectV5Async(broker.Port, "capped-to-1s", c => c.KeepAliveSeconds = 60);
+        await using RawMqttClient _ = client;
+        Assert.Equal((ushort)1, connAck.Properties?.ServerKeepAlive);
+        var disconnect = Assert.IsType<DisconnectPacket>(await client.ReceiveAsync(TimeSpan.FromSeconds(5)));
+        Assert.Equal(ReasonCode.KeepAliveTimeout, disconnect.ReasonCode);
+
+        await using BrokerServer both = await TestBroker.StartAsync(o =>
+        {
+            o.ServerKeepAlive = 120;
+            o.MaxKeepAlive = 30;
+        });
+        (RawMqttClient capped, ConnAckPacket cappedAck) = await RawMqttClient.ConnectV5Async(both.Port, "server-keep-alive-capped");
+        await using RawMqttClient __ = capped;
+        Assert.Equal((ushort)30, cappedAck.Properties?.ServerKeepAlive);
+    }
 }

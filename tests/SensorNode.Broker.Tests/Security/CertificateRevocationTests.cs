@@ -162,7 +162,7 @@ public sealed class CertificateRevocationTests(ITestOutputHelper output)
         pki.Authority.WriteCrl(der, [bob], der: true);
         CertificateRevocationLists fromDer = CertificateRevocationLists.Load(der, [pki.Authority.Ca]);
         Assert.Contains("is revoked", fromDer.Refusal(bob, pki.Authority.Ca, now));
-        Assert.Contains("has no CRL from its issuer CN=Another CA", fromDer.Refusal(carol, other.Ca, now));
+        Assert.Contains("has no complete CRL in force from its issuer CN=Another CA", fromDer.Refusal(carol, other.Ca, now));
     }
 
     // A CRL that names the CA but was signed by another key (a forged or mixed-up file) is refused when loaded, so
@@ -178,11 +178,141 @@ public sealed class CertificateRevocationTests(ITestOutputHelper output)
 
         var ex = Assert.Throws<InvalidOperationException>(() => CertificateRevocationLists.Load(forged, [pki.Authority.Ca]));
         Assert.Contains("is not signed by that CA's key", ex.Message);
-        Assert.Contains("has no CRL from its issuer", CertificateRevocationLists.Load(forged, []).Refusal(alice, pki.Authority.Ca, DateTimeOffset.UtcNow));
+        Assert.Contains("has no complete CRL in force from its issuer", CertificateRevocationLists.Load(forged, []).Refusal(alice, pki.Authority.Ca, DateTimeOffset.UtcNow));
 
         File.WriteAllText(forged, "-----BEGIN X509 CRL-----\nAAAA\n-----END X509 CRL-----\n");
         Assert.Throws<InvalidOperationException>(() => CertificateRevocationLists.Load(forged, [pki.Authority.Ca]));
         File.WriteAllText(forged, "not a CRL");
         Assert.Contains("no CRL in the file", Assert.Throws<InvalidOperationException>(() => CertificateRevocationLists.Load(forged, [])).Message);
+    }
+
+    // RFC 5280 §5.2.4 / §5.2.5: a delta CRL, or one its Issuing Distribution Point narrows (here to CA certificates),
+    // cannot say a certificate is not revoked. A newer one of those next to the complete CRL must not hide the
+    // complete CRL's revocations, and alone it is not enough to let a certificate in.
+    [Fact]
+    public void A_newer_delta_or_narrowed_CRL_never_hides_a_revocation()
+    {
+        Pki pki = MakePki();
+        (X509Certificate2 alice, _, _) = pki.Client("alice");
+        (X509Certificate2 bob, _, _) = pki.Client("bob");
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        byte[] complete = Crl(pki.Authority, [bob], now.AddDays(-2), now.AddDays(5));
+        byte[] delta = Crl(pki.Authority, [], now.AddHours(-1), now.AddDays(1), ("2.5.29.27", true, Der(w => w.WriteInteger(2))));
+        byte[] caOnly = Crl(pki.Authority, [], now.AddHours(-1), now.AddDays(1), ("2.5.29.28", true, Der(w =>
+        {
+            w.PushSequence();
+            w.WriteBoolean(true, new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, 2));
+            w.PopSequence();
+        })));
+
+        CertificateRevocationLists lists = LoadPem(pki, complete, delta, caOnly);
+        Assert.Contains("is revoked", lists.Refusal(bob, pki.Authority.Ca, now));
+        Assert.Null(lists.Refusal(alice, pki.Authority.Ca, now));
+
+        CertificateRevocationLists narrowOnly = LoadPem(pki, delta, caOnly);
+        Assert.Contains("no complete CRL in force", narrowOnly.Refusal(alice, pki.Authority.Ca, now));
+    }
+
+    // RFC 5280 §5.2: a CRL with a critical extension the reader does not know must not be used; refused at load, so
+    // check-config names it. A non-critical unknown one is ignored.
+    [Fact]
+    public void A_CRL_with_an_unknown_critical_extension_is_refused()
+    {
+        Pki pki = MakePki();
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        byte[] critical = Crl(pki.Authority, [], now.AddDays(-1), now.AddDays(1), ("1.2.3.4", true, Der(w => w.WriteNull())));
+        byte[] harmless = Crl(pki.Authority, [], now.AddDays(-1), now.AddDays(1), ("1.2.3.4", false, Der(w => w.WriteNull())));
+
+        Assert.Contains("critical extension 1.2.3.4", Assert.Throws<InvalidOperationException>(() => LoadPem(pki, critical)).Message);
+        Assert.Equal(1, LoadPem(pki, harmless).Count);
+    }
+
+    // A CA file may hold two certificates of one CA during a key rollover; its CRL is signed by one of them.
+    [Fact]
+    public void A_CRL_signed_by_one_of_two_certificates_of_its_CA_loads()
+    {
+        Pki pki = MakePki();
+        TestPki rolled = TestPki.Create();
+        (X509Certificate2 alice, _, _) = pki.Client("alice");
+        string crl = Path.Combine(pki.Authority.Directory, "ca.crl");
+        pki.Authority.WriteCrl(crl, [alice]);
+
+        CertificateRevocationLists lists = CertificateRevocationLists.Load(crl, [rolled.Ca, pki.Authority.Ca]);
+        Assert.Contains("is revoked", lists.Refusal(alice, pki.Authority.Ca, DateTimeOffset.UtcNow));
+    }
+
+    private static CertificateRevocationLists LoadPem(Pki pki, params byte[][] crls)
+    {
+        string path = Path.Combine(pki.Authority.Directory, Guid.NewGuid().ToString("N") + ".crl");
+        File.WriteAllText(path, string.Concat(crls.Select(c => System.Security.Cryptography.PemEncoding.WriteString("X509 CRL", c) + "\n")));
+        return CertificateRevocationLists.Load(path, [pki.Authority.Ca]);
+    }
+
+    private static byte[] Der(Action<System.Formats.Asn1.AsnWriter> write)
+    {
+        var writer = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+        write(writer);
+        return writer.Encode();
+    }
+
+    /// <summary>A CRL with extensions of the test's choosing (CertificateRevocationListBuilder cannot add them), signed by the CA's ECDSA key.</summary>
+    private static byte[] Crl(TestPki authority, X509Certificate2[] revoked, DateTimeOffset thisUpdate, DateTimeOffset nextUpdate, params (string Oid, bool Critical, byte[] Value)[] extensions)
+    {
+        const string EcdsaSha256 = "1.2.840.10045.4.3.2";
+        var tbs = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+        tbs.PushSequence();
+        tbs.WriteInteger(1);
+        tbs.PushSequence();
+        tbs.WriteObjectIdentifier(EcdsaSha256);
+        tbs.PopSequence();
+        tbs.WriteEncodedValue(authority.Ca.SubjectName.RawData);
+        tbs.WriteUtcTime(thisUpdate);
+        tbs.WriteUtcTime(nextUpdate);
+        if (revoked.Length > 0)
+        {
+            tbs.PushSequence();
+            foreach (X509Certificate2 certificate in revoked)
+            {
+                tbs.PushSequence();
+                tbs.WriteInteger(certificate.SerialNumberBytes.Span);
+                tbs.WriteUtcTime(thisUpdate);
+                tbs.PopSequence();
+            }
+
+            tbs.PopSequence();
+        }
+
+        var context0 = new System.Formats.Asn1.Asn1Tag(System.Formats.Asn1.TagClass.ContextSpecific, 0, isConstructed: true);
+        tbs.PushSequence(context0);
+        tbs.PushSequence();
+        foreach ((string oid, bool critical, byte[] value) in extensions)
+        {
+            tbs.PushSequence();
+            tbs.WriteObjectIdentifier(oid);
+            if (critical)
+            {
+                tbs.WriteBoolean(true);
+            }
+
+            tbs.WriteOctetString(value);
+            tbs.PopSequence();
+        }
+
+        tbs.PopSequence();
+        tbs.PopSequence(context0);
+        tbs.PopSequence();
+        byte[] signed = tbs.Encode();
+
+        using System.Security.Cryptography.ECDsa key = authority.Ca.GetECDsaPrivateKey()!;
+        byte[] signature = key.SignData(signed, System.Security.Cryptography.HashAlgorithmName.SHA256, System.Security.Cryptography.DSASignatureFormat.Rfc3279DerSequence);
+        var crl = new System.Formats.Asn1.AsnWriter(System.Formats.Asn1.AsnEncodingRules.DER);
+        crl.PushSequence();
+        crl.WriteEncodedValue(signed);
+        crl.PushSequence();
+        crl.WriteObjectIdentifier(EcdsaSha256);
+        crl.PopSequence();
+        crl.WriteBitString(signature);
+        crl.PopSequence();
+        return crl.Encode();
     }
 }

@@ -1,6 +1,8 @@
 using MQTTnet;
 using MQTTnet.Protocol;
 using SensorNode.Broker.Hosting;
+using SensorNode.Broker.Protocol;
+using SensorNode.Broker.Protocol.Packets;
 using SensorNode.Broker.Security;
 using SensorNode.Broker.Tests.Infrastructure;
 using static SensorNode.Broker.Tests.Security.SecurityTestSupport;
@@ -136,6 +138,37 @@ public sealed class ReloadTests
         await using MqttNetClient carol = await MqttNetClient.ConnectAsync(broker.Port, "shared-id", cleanSession: false, configure: b => b.WithCredentials("carol", "x"));
 
         Assert.Equal([("marker/anyone", "readable")], (await carol.ReceiveUntilMarkerAsync(alice)).Select(m => (m.Topic, m.Payload)));
+    }
+
+    // What bob received but never acknowledged would be re-sent (DUP) to whoever resumes the session [MQTT-4.4.0-1]:
+    // for carol, who may not read it, it is dropped instead.
+    [Fact]
+    public async Task A_different_user_resuming_a_session_is_not_re_sent_what_it_may_not_read()
+    {
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Before);
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Security.AclFile = acl);
+        await using MqttNetClient alice = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "x"));
+        long deniedBefore = broker.Broker.Metrics.AclDenied;
+        await using (RawMqttClient bob = await RawMqttClient.ConnectAsync(broker.Port))
+        {
+            await bob.SendAsync(new ConnectPacket { ClientId = "inflight-id", CleanSession = false, KeepAliveSeconds = 60, UserName = "bob", Password = "x"u8.ToArray() });
+            Assert.Equal(ConnectReturnCode.Accepted, (await bob.ExpectAsync<ConnAckPacket>()).ReturnCode);
+            await bob.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("sensors/#", 1), new TopicSubscription("marker/#", 1)] });
+            await bob.ExpectAsync<SubAckPacket>();
+            await alice.PublishAsync("sensors/unacknowledged", "for bob", MqttQualityOfServiceLevel.AtLeastOnce);
+            Assert.Equal("sensors/unacknowledged", (await bob.ExpectAsync<PublishPacket>()).Topic);
+            bob.Abort();
+        }
+
+        await Eventually.AssertAsync(() => broker.Broker.Sessions.Find("inflight-id") is { IsConnected: false, InflightCount: 1 }, "bob's session is offline with the message in flight");
+        await using RawMqttClient carol = await RawMqttClient.ConnectAsync(broker.Port);
+        await carol.SendAsync(new ConnectPacket { ClientId = "inflight-id", CleanSession = false, KeepAliveSeconds = 60, UserName = "carol", Password = "x"u8.ToArray() });
+        Assert.True((await carol.ExpectAsync<ConnAckPacket>()).SessionPresent);
+        await alice.PublishAsync("marker/after", "readable", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        PublishPacket first = await carol.ExpectAsync<PublishPacket>();
+        Assert.Equal(("marker/after", false), (first.Topic, first.Dup));
+        Assert.Equal(deniedBefore + 1, broker.Broker.Metrics.AclDenied);
     }
 
     [Fact]
