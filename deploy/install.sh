@@ -134,8 +134,14 @@ else
 fi
 echo "installed: $opt/sensornode-broker, config $etc/broker.json, data $data, unit $unit_dir/sensornode-broker.service"
 
-# Listening on the network, the broker refuses clients without a user name: say how to add the first user.
-if [ ! -e "$etc/broker.json" ] || ! grep -Eq '^[[:space:]]*"passwordFile"' "$etc/broker.json"; then
+# Listening on the network, the broker refuses clients without a user name: say how to add the first user, unless
+# the configuration (comment lines aside) already lets clients log in: a users file, anonymous access, or client
+# certificates.
+logins_configured() {
+  [ -e "$etc/broker.json" ] && sed 's#^[[:space:]]*//.*##' "$etc/broker.json" \
+    | grep -Eq '"passwordFile"[[:space:]]*:|"allowAnonymous"[[:space:]]*:[[:space:]]*true|"clientCertificates"[[:space:]]*:[[:space:]]*"(required|optional)"'
+}
+if ! logins_configured; then
   echo "next: MQTT is open to the network and refuses clients without a user name, and no users file is configured."
   echo "  add users as the service's user: sudo -u sensornode /opt/sensornode/sensornode-broker passwd add /var/lib/sensornode/users NAME"
   echo "  then set \"security\": { \"passwordFile\": \"/var/lib/sensornode/users\" } in $etc/broker.json (or \"allowAnonymous\": true)"

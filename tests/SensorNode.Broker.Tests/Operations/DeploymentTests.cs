@@ -50,11 +50,22 @@ public sealed class DeploymentTests(ITestOutputHelper output) : IDisposable
         Assert.Equal("#!/bin/sh\necho v2\n", await File.ReadAllTextAsync(Path.Combine(prefix, "opt/sensornode/sensornode-broker")));
         Assert.Equal("{ \"logLevel\": \"Debug\" }", await File.ReadAllTextAsync(Path.Combine(prefix, "etc/sensornode/broker.json")));
 
-        // With a users file configured, no hint about adding one.
-        await File.WriteAllTextAsync(Path.Combine(prefix, "etc/sensornode/broker.json"), "{\n  \"security\": {\n    \"passwordFile\": \"/var/lib/sensornode/users\"\n  }\n}\n");
-        ProcessResult configured = await ExternalTool.RunAsync("bash", [Deploy("install.sh"), "--from", from, "--prefix", prefix], output);
-        configured.AssertSuccess();
-        Assert.DoesNotContain(configured.OutputLines, l => l.Contains("passwd add", StringComparison.Ordinal));
+        // With a users file configured (however the JSON is laid out), anonymous access allowed, or client certificates
+        // asked for, no hint about adding users; a users file only mentioned in a comment still gets it.
+        foreach ((string json, bool hint) in new[]
+        {
+            ("{\n  \"security\": {\n    \"passwordFile\": \"/var/lib/sensornode/users\"\n  }\n}\n", false),
+            ("{ \"security\": { \"passwordFile\": \"/var/lib/sensornode/users\" } }", false),
+            ("{ \"security\": { \"allowAnonymous\": true } }", false),
+            ("{ \"listeners\": [ { \"kind\": \"mqtts\", \"clientCertificates\": \"required\" } ] }", false),
+            ("{\n  // \"passwordFile\": \"/var/lib/sensornode/users\",\n  \"security\": { \"allowAnonymous\": false }\n}\n", true),
+        })
+        {
+            await File.WriteAllTextAsync(Path.Combine(prefix, "etc/sensornode/broker.json"), json);
+            ProcessResult configured = await ExternalTool.RunAsync("bash", [Deploy("install.sh"), "--from", from, "--prefix", prefix], output);
+            configured.AssertSuccess();
+            Assert.True(hint == configured.OutputLines.Any(l => l.Contains("passwd add", StringComparison.Ordinal)), json);
+        }
     }
 
     [Fact]
