@@ -317,6 +317,10 @@ public static class BrokerConfiguration
             Int("maximumQos", 0, 2, v => options.MaximumQos = (byte)v);
             Bool("retainAvailable", v => options.RetainAvailable = v);
             Int("maxSubscriptionsPerClient", 1, 10_000_000, v => options.MaxSubscriptionsPerClient = v);
+            Int("maxConnections", 1, 10_000_000, v => options.MaxConnections = v);
+            Int("maxConnectionsPerAddress", 1, 10_000_000, v => options.MaxConnectionsPerAddress = v);
+            Int("maxClientIdLength", 23, 65_535, v => options.MaxClientIdLength = v);
+            Int("maxPublishRatePerClient", 0, 10_000_000, v => options.MaxPublishRatePerClient = v);
             String("security:passwordFile", v => options.Security.PasswordFile = v, path: true);
             String("security:aclFile", v => options.Security.AclFile = v, path: true);
             Bool("security:allowAnonymous", v => options.Security.AllowAnonymous = v);

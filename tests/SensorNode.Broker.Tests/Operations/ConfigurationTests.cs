@@ -63,6 +63,10 @@ public sealed class ConfigurationTests : IDisposable
               "topicAliasMaximum": 10,
               "serverKeepAlive": 120,
               "maxKeepAlive": 600,
+              "maxConnections": 500,
+              "maxConnectionsPerAddress": 50,
+              "maxClientIdLength": 64,
+              "maxPublishRatePerClient": 100,
               "maximumQos": 1,
               "retainAvailable": false,
               "sessions": {
@@ -98,6 +102,7 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal(10, o.TopicAliasMaximum);
         Assert.Equal((ushort)120, o.ServerKeepAlive);
         Assert.Equal((ushort)600, o.MaxKeepAlive);
+        Assert.Equal((500, 50, 64, 100), (o.MaxConnections, o.MaxConnectionsPerAddress, o.MaxClientIdLength, o.MaxPublishRatePerClient));
         Assert.Equal(1, o.MaximumQos);
         Assert.False(o.RetainAvailable);
         Assert.Equal(20, o.Sessions.MaxInflightMessages);
