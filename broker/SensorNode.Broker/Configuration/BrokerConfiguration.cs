@@ -485,6 +485,10 @@ public static class BrokerConfiguration
                     {
                         Errors.Add(Entry(prefix + ":privateKey", item).Error("the private key does not match the certificate"));
                     }
+                    else if (Security.TlsOptions.ServerUsageProblem(certificate) is { } usage)
+                    {
+                        Errors.Add(Entry(prefix + ":certificate", item).Error(usage));
+                    }
                 }
                 catch (Exception ex) when (ex is CryptographicException or IOException or UnauthorizedAccessException or ArgumentException)
                 {

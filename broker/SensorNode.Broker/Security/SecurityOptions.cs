@@ -70,6 +70,30 @@ public sealed class TlsOptions
     /// other certificates of a PKCS#12 file). Those go to clients with the certificate: they trust only the root, and
     /// MQTT clients (OpenSSL's, mbedTLS on an ESP32) do not fetch a missing intermediate.
     /// </summary>
+    /// <summary>
+    /// Why <paramref name="certificate"/> cannot serve TLS (null when it can): one whose Extended Key Usage leaves out
+    /// server authentication is refused by every client, so start-up says so rather than each handshake failing
+    /// (Kestrel's own check, which the certificate context set per handshake bypasses).
+    /// </summary>
+    public static string? ServerUsageProblem(X509Certificate2 certificate)
+    {
+        if (certificate.Extensions["2.5.29.37"] is X509EnhancedKeyUsageExtension usages
+            && !usages.EnhancedKeyUsages.Cast<System.Security.Cryptography.Oid>().Any(u => u.Value is "1.3.6.1.5.5.7.3.1" or "2.5.29.37.0"))
+        {
+            return $"the certificate {certificate.Subject} is not for servers: its Extended Key Usage does not include Server Authentication (1.3.6.1.5.5.7.3.1)";
+        }
+
+        return null;
+    }
+
+    private static void EnsureServerUsage(X509Certificate2 certificate)
+    {
+        if (ServerUsageProblem(certificate) is { } problem)
+        {
+            throw new InvalidOperationException(problem);
+        }
+    }
+
     internal (X509Certificate2 Certificate, X509Certificate2Collection Intermediates) LoadServerChain()
     {
         var intermediates = new X509Certificate2Collection();
@@ -78,6 +102,7 @@ public sealed class TlsOptions
             X509Certificate2Collection all = X509CertificateLoader.LoadPkcs12CollectionFromFile(Pkcs12Path, Pkcs12Password);
             X509Certificate2 withKey = all.FirstOrDefault(c => c.HasPrivateKey) ?? throw new InvalidOperationException($"{Pkcs12Path} holds no certificate with its private key");
             intermediates.AddRange(all.Where(c => !ReferenceEquals(c, withKey)).ToArray());
+            EnsureServerUsage(withKey);
             return (withKey, intermediates);
         }
 
@@ -87,6 +112,7 @@ public sealed class TlsOptions
         }
 
         using var pem = X509Certificate2.CreateFromPemFile(CertificatePath, KeyPath);
+        EnsureServerUsage(pem);
         var inFile = new X509Certificate2Collection();
         inFile.ImportFromPemFile(CertificatePath);
         intermediates.AddRange(inFile.Where(c => c.Thumbprint != pem.Thumbprint).ToArray());

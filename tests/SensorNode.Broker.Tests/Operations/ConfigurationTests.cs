@@ -273,6 +273,25 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Contains("mqtts listeners only", onWss.Reason);
     }
 
+    // A client certificate (Extended Key Usage: client authentication only) given as the server's is refused by every
+    // TLS client: start-up says so, naming the key, rather than each handshake failing.
+    [Fact]
+    public void A_certificate_not_meant_for_servers_is_refused_at_start_up()
+    {
+        TestPki pki = TestPki.Create();
+        pki.IssueClient("not-a-server", Path.Combine(_directory, "client.pem"), Path.Combine(_directory, "client.key"));
+        string path = Write("{ \"listeners\": [ { \"kind\": \"mqtts\", \"port\": 8883, \"certificate\": \"client.pem\", \"privateKey\": \"client.key\" } ] }");
+
+        ConfigurationError error = LoadFails(path);
+        Assert.Equal("listeners[0].certificate", error.Key);
+        Assert.Contains("does not include Server Authentication", error.Reason);
+
+        var tls = new SensorNode.Broker.Security.TlsOptions { CertificatePath = Path.Combine(_directory, "client.pem"), KeyPath = Path.Combine(_directory, "client.key") };
+        var options = new BrokerOptions { Tls = tls };
+        var startup = Assert.Throws<ConfigurationException>(() => StartupFileChecks.Check(options));
+        Assert.Contains(startup.Errors, e => e.Reason.Contains("does not include Server Authentication", StringComparison.Ordinal));
+    }
+
     [Fact]
     public void A_tls_listener_without_a_certificate_is_refused()
     {
