@@ -8,9 +8,9 @@ namespace SensorNode.Broker.Security;
 /// <summary>
 /// The CRL file of a TLS listener (Mosquitto's <c>crlfile</c>): one or more X.509 CRLs (PEM, or one DER), each
 /// checked against its issuer's signature. .NET on Linux can only take CRLs from its own download cache, so the file is
-/// read here. As OpenSSL does for Mosquitto, a client certificate is refused when it is revoked, when no CRL of its
-/// issuer is in the file, or when that CRL has passed its Next Update: with a CRL file, only certificates known not to
-/// be revoked get in.
+/// read here. As OpenSSL does for Mosquitto, a client certificate is refused when it is revoked, when no complete CRL
+/// of its issuer is in force in the file, or when that CRL has passed its Next Update: with a CRL file, only
+/// certificates known not to be revoked get in.
 /// </summary>
 public sealed class CertificateRevocationLists
 {
@@ -20,11 +20,20 @@ public sealed class CertificateRevocationLists
 
     public int Count => _lists.Count;
 
-    /// <summary>The earliest Next Update already passed, if a CRL in the file is out of date.</summary>
+    /// <summary>The earliest Next Update already passed by the newest complete CRL of an issuer, if any is out of date.</summary>
     public DateTimeOffset? ExpiredNextUpdate(DateTimeOffset now)
     {
-        DateTimeOffset? earliest = null;
+        var newest = new Dictionary<string, RevocationList>();
         foreach (RevocationList list in _lists)
+        {
+            if (list.IsComplete && (!newest.TryGetValue(list.IssuerKey, out RevocationList? seen) || list.ThisUpdate > seen.ThisUpdate))
+            {
+                newest[list.IssuerKey] = list;
+            }
+        }
+
+        DateTimeOffset? earliest = null;
+        foreach (RevocationList list in newest.Values)
         {
             if (list.NextUpdate is { } next && next < now && (earliest is null || next < earliest))
             {
@@ -275,6 +284,9 @@ public sealed class CertificateRevocationLists
 
         private static DateTimeOffset ReadTime(AsnReader reader) =>
             reader.PeekTag().HasSameClassAndValue(Asn1Tag.UtcTime) ? reader.ReadUtcTime() : reader.ReadGeneralizedTime();
+
+        /// <summary>The issuer's name as a dictionary key.</summary>
+        public string IssuerKey => Convert.ToHexString(_issuer);
 
         public bool IssuedBy(X509Certificate2 issuer) => issuer.SubjectName.RawData.AsSpan().SequenceEqual(_issuer);
 

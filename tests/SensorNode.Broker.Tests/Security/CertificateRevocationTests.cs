@@ -213,6 +213,20 @@ public sealed class CertificateRevocationTests(ITestOutputHelper output)
         Assert.Contains("no complete CRL in force", narrowOnly.Refusal(alice, pki.Authority.Ca, now));
     }
 
+    // The start-up and reload warning about an out-of-date CRL looks at the CRL in force: an old one left in the file
+    // next to its successor is no reason to warn.
+    [Fact]
+    public void Only_an_out_of_date_current_CRL_is_reported_as_expired()
+    {
+        Pki pki = MakePki();
+        DateTimeOffset now = DateTimeOffset.UtcNow;
+        byte[] old = Crl(pki.Authority, [], now.AddDays(-10), now.AddDays(-3));
+        byte[] current = Crl(pki.Authority, [], now.AddDays(-1), now.AddDays(6));
+
+        Assert.Null(LoadPem(pki, old, current).ExpiredNextUpdate(now));
+        Assert.NotNull(LoadPem(pki, old).ExpiredNextUpdate(now));
+    }
+
     // RFC 5280 §5.2: a CRL with a critical extension the reader does not know must not be used; refused at load, so
     // check-config names it. A non-critical unknown one is ignored.
     [Fact]
