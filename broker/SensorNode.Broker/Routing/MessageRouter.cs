@@ -8,7 +8,8 @@ namespace SensorNode.Broker.Routing;
 /// One session a message goes to: the QoS and RETAIN flag it is delivered with, the MQTT 5 subscription
 /// identifiers of the subscriptions it matched, and <see cref="StoreSequence"/> once it is stored.
 /// </summary>
-public record struct RouteTarget(Session Session, byte Qos, long StoreSequence = 0, bool Retain = false, uint[]? SubscriptionIds = null, Subscription? Shared = null);
+/// <param name="AclVersion">The ACL version read access was checked under (-1: no ACL), so that a delivery routed just before a reload is checked again when queued.</param>
+public record struct RouteTarget(Session Session, byte Qos, long StoreSequence = 0, bool Retain = false, uint[]? SubscriptionIds = null, Subscription? Shared = null, int AclVersion = -1);
 
 /// <summary>
 /// Finds the sessions a published message goes to, once each. Overlapping subscriptions of one client give
@@ -77,16 +78,21 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
 
                 // Read access is checked per delivery: deny rules carve topics out of a granted subscription, and a
                 // reloaded ACL may have taken the grant away since the client subscribed.
-                if (match.Subscriber.Access is { } access && !access.Rules.CanRead(message.Topic))
+                int aclVersion = -1;
+                if (match.Subscriber.Access is { } access)
                 {
-                    continue;
+                    aclVersion = access.CurrentVersion;
+                    if (!access.Rules.CanRead(message.Topic))
+                    {
+                        continue;
+                    }
                 }
 
                 byte qos = Math.Min(message.Qos, match.Qos);
                 bool retain = options.RetainAsPublished && message.Retain;
                 if (!overlapPossible || match.ShareGroup is not null)
                 {
-                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null, match.ShareGroup is null ? null : match));
+                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null, match.ShareGroup is null ? null : match, aclVersion));
                     continue;
                 }
 
@@ -105,7 +111,7 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
                 else
                 {
                     index[match.Subscriber] = targets.Count;
-                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null));
+                    targets.Add(new RouteTarget(match.Subscriber, qos, 0, retain, options.Identifier != 0 ? [options.Identifier] : null, AclVersion: aclVersion));
                 }
             }
 
@@ -161,7 +167,7 @@ public sealed class MessageRouter(SubscriptionTrie subscriptions, RetainedMessag
     {
         foreach (ref readonly RouteTarget target in targets)
         {
-            target.Session.Enqueue(message, target.Qos, target.Retain, storeSequence: target.StoreSequence, subscriptionIds: target.SubscriptionIds, sharedVia: target.Shared);
+            target.Session.Enqueue(message, target.Qos, target.Retain, storeSequence: target.StoreSequence, subscriptionIds: target.SubscriptionIds, sharedVia: target.Shared, aclVersion: target.AclVersion);
         }
     }
 

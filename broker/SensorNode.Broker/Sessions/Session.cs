@@ -408,9 +408,10 @@ public sealed class Session
     /// </summary>
     /// <remarks>
     /// <paramref name="storeSequence"/> is non-zero when the caller has already written this delivery to the
-    /// store (in the same commit as the message), so that it survives a restart.
+    /// store (in the same commit as the message), so that it survives a restart. <paramref name="aclVersion"/> is the
+    /// ACL version the router checked read access under (-1: not checked).
     /// </remarks>
-    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0, uint[]? subscriptionIds = null, Subscription? sharedVia = null)
+    public void Enqueue(ApplicationMessage message, byte qos, bool retain, bool retainedReplay = false, long storeSequence = 0, uint[]? subscriptionIds = null, Subscription? sharedVia = null, int aclVersion = -1)
     {
         // Make room under the broker-wide budget before taking this session's lock (reclaiming takes others').
         if (_budget is { } roomFor && _metrics.QueuedBytes + message.Size > _limits.MaxTotalQueuedBytes)
@@ -424,6 +425,15 @@ public sealed class Session
             connection = _connection;
             if (connection is null && (CleanSession || (qos == 0 && !_limits.QueueQos0WhileOffline)))
             {
+                ForgetStored(storeSequence);
+                return;
+            }
+
+            // Routed under rules a reload has replaced since (the router's check and this call are apart by a store
+            // commit), perhaps after this queue was last checked against the new ones (VetQueue): checked again.
+            if (aclVersion >= 0 && Access is { } access && access.CurrentVersion != aclVersion && !access.Rules.CanRead(message.Topic))
+            {
+                _metrics.CountAclDenied();
                 ForgetStored(storeSequence);
                 return;
             }

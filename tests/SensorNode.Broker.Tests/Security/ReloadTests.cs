@@ -171,6 +171,36 @@ public sealed class ReloadTests
         Assert.Equal(deniedBefore + 1, broker.Broker.Metrics.AclDenied);
     }
 
+    // A delivery the router checked under the old rules reaches the queue a store commit later, possibly after the
+    // queue was re-checked against the new ones: it is checked again when queued, so a reload cannot let it through.
+    [Fact]
+    public async Task A_delivery_routed_under_rules_a_reload_replaced_is_checked_again_when_queued()
+    {
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Before);
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Security.AclFile = acl);
+        await using (MqttNetClient away = await MqttNetClient.ConnectAsync(broker.Port, "routed-before", cleanSession: false, configure: b => b.WithCredentials("bob", "x")))
+        {
+            await away.SubscribeAsync("sensors/#", MqttQualityOfServiceLevel.AtLeastOnce);
+            await away.SubscribeAsync("marker/#", MqttQualityOfServiceLevel.AtLeastOnce);
+        }
+
+        SensorNode.Broker.Sessions.Session session = broker.Broker.Sessions.Find("routed-before")!;
+        int before = broker.Broker.Security.Version;
+        WriteAtomically(acl, """
+            user alice
+            topic readwrite sensors/#
+            user bob
+            topic read other/#
+            pattern readwrite marker/#
+            """);
+        await WaitForReloadAsync(broker, before);
+
+        session.Enqueue(ApplicationMessage.Create("sensors/t", "routed before the reload"u8, 1, false), 1, false, aclVersion: before);
+        session.Enqueue(ApplicationMessage.Create("marker/t", "still readable"u8, 1, false), 1, false, aclVersion: before);
+
+        Assert.Equal(1, session.QueuedCount);
+    }
+
     [Fact]
     public async Task Users_file_change_applies_to_new_logins_while_existing_connections_stay()
     {
