@@ -223,8 +223,8 @@ public sealed class Session
     /// <summary>
     /// Drops the queued messages the client may not read (counted as ACL denials), as a live delivery would have been
     /// refused: Mosquitto checks read access as each message goes out, so revoking it also holds back what was queued
-    /// before. Run when the ACL changed since the last check, not per message. A retained replay still coming out is
-    /// waited for (its messages were checked when it was made).
+    /// before. Run when the ACL changed since the last check, not per message. While a retained replay is still coming
+    /// out it waits, and the writer checks each message it takes instead.
     /// </summary>
     private void VetQueue(Security.ClientAccess access)
     {
@@ -646,6 +646,8 @@ public sealed class Session
                 VetQueue(access);
             }
 
+            // VetQueue waits while a retained replay is coming out: until then each message is checked as it goes.
+            Security.AccessRules? unvetted = Access is { } stale && stale.CurrentVersion != _queueAclVersion ? stale.Rules : null;
             long now = 0;
             while (PendingCount > 0 && batch.Count < maxBatch)
             {
@@ -655,6 +657,15 @@ public sealed class Session
                     // This batch would wait for the store: the CONNACK goes out first (a stalled store, a full disk,
                     // must not hold back a reconnecting client's CONNACK). Only then: acknowledgements stay batched.
                     break;
+                }
+
+                if (unvetted is not null && !unvetted.CanRead(next.Message.Topic))
+                {
+                    Pending.Dequeue();
+                    AddQueuedBytes(-next.Message.Size);
+                    ForgetStored(next.Sequence);
+                    _metrics.CountAclDenied();
+                    continue;
                 }
 
                 if ((next.Message.ExpiresAtUnixMs != 0 && next.Message.IsExpired(now == 0 ? now = DateTimeOffset.UtcNow.ToUnixTimeMilliseconds() : now))

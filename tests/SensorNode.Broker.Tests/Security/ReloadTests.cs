@@ -201,6 +201,45 @@ public sealed class ReloadTests
         Assert.Equal(1, session.QueuedCount);
     }
 
+    // A retained replay still coming out when the ACL is reloaded: its remaining messages were matched under the old
+    // rules, and are checked as they go out. (Receive Maximum 1 and an unacknowledged first message hold it back.)
+    [Fact]
+    public async Task Acl_reload_during_a_retained_replay_stops_the_rest_of_it()
+    {
+        string acl = WriteAcl(TestBroker.NewDataDirectory(), Before);
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.Security.AclFile = acl);
+        await using MqttNetClient alice = await MqttNetClient.ConnectAsync(broker.Port, configure: b => b.WithCredentials("alice", "x"));
+        foreach (string n in new[] { "1", "2", "3" })
+        {
+            await alice.PublishAsync("sensors/" + n, "retained " + n, MqttQualityOfServiceLevel.AtLeastOnce, retain: true);
+        }
+
+        await using RawMqttClient bob = await RawMqttClient.ConnectV5AcceptedAsync(broker.Port, "replaying", c =>
+        {
+            c.UserName = "bob";
+            c.Password = "x"u8.ToArray();
+            c.Properties = new SensorNode.Broker.Protocol.V5.MqttProperties { ReceiveMaximum = 1 };
+        });
+        await bob.SendAsync(new SubscribePacket { PacketId = 1, Subscriptions = [new TopicSubscription("marker/#", 1), new TopicSubscription("sensors/#", 1)] });
+        await bob.ExpectAsync<SubAckPacket>();
+        PublishPacket first = await bob.ExpectAsync<PublishPacket>();
+        Assert.StartsWith("sensors/", first.Topic, StringComparison.Ordinal);
+
+        int version = broker.Broker.Security.Version;
+        WriteAtomically(acl, """
+            user alice
+            topic readwrite sensors/#
+            user bob
+            topic read other/#
+            pattern readwrite marker/#
+            """);
+        await WaitForReloadAsync(broker, version);
+        await bob.SendAsync(new PacketIdPacket(PacketType.PubAck, first.PacketId));
+        await alice.PublishAsync("marker/after", "readable", MqttQualityOfServiceLevel.AtLeastOnce);
+
+        Assert.Equal("marker/after", (await bob.ExpectAsync<PublishPacket>()).Topic);
+    }
+
     [Fact]
     public async Task Users_file_change_applies_to_new_logins_while_existing_connections_stay()
     {
