@@ -121,6 +121,13 @@ public sealed class BrokerOptions
     public int MaxClientIdLength { get; set; } = 1024;
 
     /// <summary>
+    /// Whether a client may connect with an empty client identifier and be given one (Mosquitto's
+    /// <c>allow_zero_length_clientid</c>): when false it is refused (3.1.1 0x02, 5.0 0x85), so that every client is
+    /// known by a name of its own.
+    /// </summary>
+    public bool AllowZeroLengthClientId { get; set; } = true;
+
+    /// <summary>
     /// Longest topic name or filter, in characters; a longer topic closes the connection (5.0: 0x90). By default
     /// the protocol's own limit, 65,535 bytes of UTF-8 (§1.5.4).
     /// </summary>

@@ -320,6 +320,7 @@ public static class BrokerConfiguration
             Int("maxConnections", 1, 10_000_000, v => options.MaxConnections = v);
             Int("maxConnectionsPerAddress", 1, 10_000_000, v => options.MaxConnectionsPerAddress = v);
             Int("maxClientIdLength", 23, 65_535, v => options.MaxClientIdLength = v);
+            Bool("allowZeroLengthClientId", v => options.AllowZeroLengthClientId = v);
             Int("maxPublishRatePerClient", 0, 10_000_000, v => options.MaxPublishRatePerClient = v);
             String("security:passwordFile", v => options.Security.PasswordFile = v, path: true);
             String("security:aclFile", v => options.Security.AclFile = v, path: true);

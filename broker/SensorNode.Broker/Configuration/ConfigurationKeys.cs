@@ -44,6 +44,7 @@ public static class ConfigurationKeys
         ["maxConnections"] = EntryKind.Value,
         ["maxConnectionsPerAddress"] = EntryKind.Value,
         ["maxClientIdLength"] = EntryKind.Value,
+        ["allowZeroLengthClientId"] = EntryKind.Value,
         ["maxPublishRatePerClient"] = EntryKind.Value,
         ["security"] = EntryKind.Object,
         ["security:passwordFile"] = EntryKind.Value,

@@ -201,6 +201,11 @@ internal sealed partial class MqttConnection
                 return RejectConnect(ConnectReturnCode.IdentifierRejected, "empty client identifier requires clean session [MQTT-3.1.3-8]");
             }
 
+            if (!_broker.Options.AllowZeroLengthClientId)
+            {
+                return RejectConnect(ConnectReturnCode.IdentifierRejected, "empty client identifier, and allowZeroLengthClientId is false [MQTT-3.1.3-7]");
+            }
+
             // The broker assigns a unique identifier [MQTT-3.1.3-6], and tells a 5.0 client [MQTT-3.2.2-16].
             clientId = "auto-" + Guid.NewGuid().ToString("N");
             assigned = true;

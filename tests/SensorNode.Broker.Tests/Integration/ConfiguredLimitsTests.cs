@@ -177,4 +177,24 @@ public sealed class ConfiguredLimitsTests
         await using RawMqttClient __ = capped;
         Assert.Equal((ushort)30, cappedAck.Properties?.ServerKeepAlive);
     }
+
+    // allowZeroLengthClientId false (Mosquitto's allow_zero_length_clientid): an empty client id is refused rather
+    // than assigned [MQTT-3.1.3-7] (a Server MAY allow it), by MQTT 3.1.1 (0x02) and 5.0 (0x85); named clients connect.
+    [Fact]
+    public async Task Empty_client_ids_can_be_refused()
+    {
+        await using BrokerServer broker = await TestBroker.StartAsync(o => o.AllowZeroLengthClientId = false);
+
+        await using RawMqttClient v311 = await RawMqttClient.ConnectAsync(broker.Port);
+        await v311.SendAsync(new ConnectPacket { ClientId = "", CleanSession = true, KeepAliveSeconds = 60 });
+        Assert.Equal(ConnectReturnCode.IdentifierRejected, (await v311.ExpectAsync<ConnAckPacket>()).ReturnCode);
+
+        (RawMqttClient v5, ConnAckPacket v5Ack) = await RawMqttClient.ConnectV5Async(broker.Port, "");
+        await using (v5)
+        {
+            Assert.Equal(ReasonCode.ClientIdentifierNotValid, v5Ack.ReasonCode);
+        }
+
+        await using RawMqttClient named = await RawMqttClient.ConnectMqttAsync(broker.Port, "named");
+    }
 }

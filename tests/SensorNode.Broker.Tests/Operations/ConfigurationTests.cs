@@ -67,6 +67,7 @@ public sealed class ConfigurationTests : IDisposable
               "maxConnectionsPerAddress": 50,
               "maxClientIdLength": 64,
               "maxPublishRatePerClient": 100,
+              "allowZeroLengthClientId": false,
               "maximumQos": 1,
               "retainAvailable": false,
               "sessions": {
@@ -103,6 +104,7 @@ public sealed class ConfigurationTests : IDisposable
         Assert.Equal((ushort)120, o.ServerKeepAlive);
         Assert.Equal((ushort)600, o.MaxKeepAlive);
         Assert.Equal((500, 50, 64, 100), (o.MaxConnections, o.MaxConnectionsPerAddress, o.MaxClientIdLength, o.MaxPublishRatePerClient));
+        Assert.False(o.AllowZeroLengthClientId);
         Assert.Equal(1, o.MaximumQos);
         Assert.False(o.RetainAvailable);
         Assert.Equal(20, o.Sessions.MaxInflightMessages);
