@@ -20,6 +20,21 @@ public sealed class ReloadTests
         pattern readwrite marker/#
         """;
 
+    // The same rules, except that bob may no longer read sensors/#; returns the version from before the reload.
+    private static async Task<int> RevokeBobsSensorsAsync(BrokerServer broker, string acl)
+    {
+        int version = broker.Broker.Security.Version;
+        WriteAtomically(acl, """
+            user alice
+            topic readwrite sensors/#
+            user bob
+            topic read other/#
+            pattern readwrite marker/#
+            """);
+        await WaitForReloadAsync(broker, version);
+        return version;
+    }
+
     [Fact]
     public async Task Acl_change_applies_to_connected_clients_without_dropping_them()
     {
@@ -67,15 +82,7 @@ public sealed class ReloadTests
         await alice.PublishAsync("sensors/t", "before", MqttQualityOfServiceLevel.AtLeastOnce);
         Assert.Equal("before", (await bob.NextAsync()).Payload);
 
-        int version = broker.Broker.Security.Version;
-        WriteAtomically(acl, """
-            user alice
-            topic readwrite sensors/#
-            user bob
-            topic read other/#
-            pattern readwrite marker/#
-            """);
-        await WaitForReloadAsync(broker, version);
+        await RevokeBobsSensorsAsync(broker, acl);
 
         await alice.PublishAsync("sensors/t", "after", MqttQualityOfServiceLevel.AtLeastOnce);
         List<ReceivedMessage> leaked = await bob.ReceiveUntilMarkerAsync(alice);
@@ -100,16 +107,8 @@ public sealed class ReloadTests
         await alice.PublishAsync("sensors/kept-out", "queued before", MqttQualityOfServiceLevel.AtLeastOnce);
         await alice.PublishAsync("marker/still", "readable", MqttQualityOfServiceLevel.AtLeastOnce);
         Assert.Equal(2, broker.Broker.Sessions.Find("bob-persistent")!.QueuedCount);
-        int version = broker.Broker.Security.Version;
         long deniedBefore = broker.Broker.Metrics.AclDenied;
-        WriteAtomically(acl, """
-            user alice
-            topic readwrite sensors/#
-            user bob
-            topic read other/#
-            pattern readwrite marker/#
-            """);
-        await WaitForReloadAsync(broker, version);
+        await RevokeBobsSensorsAsync(broker, acl);
 
         await using MqttNetClient back = await MqttNetClient.ConnectAsync(broker.Port, "bob-persistent", cleanSession: false, configure: b => b.WithCredentials("bob", "x"));
 
@@ -185,15 +184,7 @@ public sealed class ReloadTests
         }
 
         SensorNode.Broker.Sessions.Session session = broker.Broker.Sessions.Find("routed-before")!;
-        int before = broker.Broker.Security.Version;
-        WriteAtomically(acl, """
-            user alice
-            topic readwrite sensors/#
-            user bob
-            topic read other/#
-            pattern readwrite marker/#
-            """);
-        await WaitForReloadAsync(broker, before);
+        int before = await RevokeBobsSensorsAsync(broker, acl);
 
         session.Enqueue(ApplicationMessage.Create("sensors/t", "routed before the reload"u8, 1, false), 1, false, aclVersion: before);
         session.Enqueue(ApplicationMessage.Create("marker/t", "still readable"u8, 1, false), 1, false, aclVersion: before);
@@ -225,15 +216,7 @@ public sealed class ReloadTests
         PublishPacket first = await bob.ExpectAsync<PublishPacket>();
         Assert.StartsWith("sensors/", first.Topic, StringComparison.Ordinal);
 
-        int version = broker.Broker.Security.Version;
-        WriteAtomically(acl, """
-            user alice
-            topic readwrite sensors/#
-            user bob
-            topic read other/#
-            pattern readwrite marker/#
-            """);
-        await WaitForReloadAsync(broker, version);
+        await RevokeBobsSensorsAsync(broker, acl);
         await bob.SendAsync(new PacketIdPacket(PacketType.PubAck, first.PacketId));
         await alice.PublishAsync("marker/after", "readable", MqttQualityOfServiceLevel.AtLeastOnce);
 
