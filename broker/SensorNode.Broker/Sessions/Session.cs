@@ -252,12 +252,18 @@ public sealed class Session
                 continue;
             }
 
-            AddQueuedBytes(-next.Message.Size);
-            ForgetStored(next.Sequence);
-            _metrics.CountAclDenied();
+            ForgetDenied(next);
         }
 
         _pending = allowed;
+    }
+
+    /// <summary>The bookkeeping of a queued delivery taken out because the client may not read it.</summary>
+    private void ForgetDenied(in Delivery denied)
+    {
+        AddQueuedBytes(-denied.Message.Size);
+        ForgetStored(denied.Sequence);
+        _metrics.CountAclDenied();
     }
 
     public bool HasSubscription(string filter)
@@ -662,9 +668,7 @@ public sealed class Session
                 if (unvetted is not null && !unvetted.CanRead(next.Message.Topic))
                 {
                     Pending.Dequeue();
-                    AddQueuedBytes(-next.Message.Size);
-                    ForgetStored(next.Sequence);
-                    _metrics.CountAclDenied();
+                    ForgetDenied(next);
                     continue;
                 }
 

@@ -305,12 +305,13 @@ internal sealed partial class MqttConnection
 
         _will = connect.Will;
         _authenticationMethod = authentication?.AuthenticationMethod;
-        ushort keepAlive = IsV5 ? ServerKeepAlive(connect) ?? connect.KeepAliveSeconds : connect.KeepAliveSeconds;
+        ushort? serverKeepAlive = IsV5 ? ServerKeepAlive(connect) : null;
+        ushort keepAlive = serverKeepAlive ?? connect.KeepAliveSeconds;
         Volatile.Write(ref _keepAliveLimitMs, keepAlive * 1500L);
 
         uint? expiry = IsV5 ? EffectiveSessionExpiry(connect) : null;
         _connectSessionExpiry = expiry ?? (connect.CleanSession ? 0u : Session.NeverExpires);
-        MqttProperties? connAckProperties = IsV5 ? BuildConnAckProperties(connect, assigned ? clientId : null, expiry) : null;
+        MqttProperties? connAckProperties = IsV5 ? BuildConnAckProperties(connect, assigned ? clientId : null, expiry, serverKeepAlive) : null;
         if (connAckProperties is not null && authentication is not null)
         {
             connAckProperties.AuthenticationMethod = authentication.AuthenticationMethod;

@@ -71,7 +71,7 @@ internal sealed partial class MqttConnection
     }
 
     /// <summary>CONNACK properties (§3.2.2.3): what the broker allows and what it decided for this client.</summary>
-    private MqttProperties BuildConnAckProperties(ConnectPacket connect, string? assignedClientId, uint? grantedExpiry)
+    private MqttProperties BuildConnAckProperties(ConnectPacket connect, string? assignedClientId, uint? grantedExpiry, ushort? serverKeepAlive)
     {
         BrokerOptions options = _broker.Options;
         var properties = new MqttProperties
@@ -84,7 +84,7 @@ internal sealed partial class MqttConnection
             WildcardSubscriptionAvailable = true,
             SubscriptionIdentifiersAvailable = true,
             SharedSubscriptionAvailable = true,
-            ServerKeepAlive = ServerKeepAlive(connect),
+            ServerKeepAlive = serverKeepAlive,
         };
         if (options.ReceiveMaximum != ushort.MaxValue)
         {
